@@ -1,0 +1,54 @@
+# Fixtrail task runner. `make run` opens the dashboard on the demo logs; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOGS ?= logs
+PORT ?= 8501
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint format bench bench-large screenshots demo soak browser
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/streamlit run dashboard/streamlit_app.py --server.port $(PORT) -- --logs-dir $(LOGS)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench.run --sessions 20000
+
+bench-large: install
+	$(BIN)/python -m bench.run --sessions 100000 --runs 1
+
+screenshots: install browser
+	$(BIN)/python -m pytest tests/test_browser.py --screenshots screenshots
+
+soak: install
+	$(BIN)/python -m pytest -m soak
+
+demo: install
+	rm -rf $(LOGS)/failures $(LOGS)/successes $(LOGS)/sessions
+	$(BIN)/python -m loaders.demo --out $(LOGS) --sessions 300 --days 30

@@ -1,0 +1,62 @@
+"""Log analysis, as the original ``LogAnalyzer``: the same methods and keys, computed from the index.
+
+Every section comes from one pass over the persistent index (``loaders``), not from re-reading
+the files per section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from loaders.context import ai_context
+from loaders.index import LogIndex, open_index
+from loaders.report import analysis_report
+
+
+class LogAnalyzer:
+    """Analyzes a log tree: ``analyze_all()`` for the report, ``generate_context_for_ai()`` for the model.
+
+    Parameters: ``logs_dir``; ``as_of`` (end of the 7-day window, default now at each call);
+    ``cache_dir`` for the index (default: ``$FIXTRAIL_CACHE_DIR`` or the user's cache directory).
+    """
+
+    def __init__(
+        self,
+        logs_dir: str | os.PathLike[str],
+        as_of: datetime | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ):
+        self.logs_dir = Path(logs_dir)
+        self.analysis_dir = self.logs_dir / "analysis"
+        self.as_of = as_of
+        self._cache_dir = cache_dir
+        self._index: LogIndex | None = None
+
+    @property
+    def index(self) -> LogIndex:
+        """The up-to-date index of the tree (refreshed on every access: cheap when nothing changed)."""
+        if self._index is None:
+            self._index = open_index(self.logs_dir, self._cache_dir)
+        else:
+            self._index.refresh()
+        return self._index
+
+    def analyze_all(self) -> dict[str, Any]:
+        """The full analysis (every key of the original); also saved as analysis/latest_analysis.json."""
+        analysis = analysis_report(self.index, as_of=self.as_of or datetime.now())
+        self.analysis_dir.mkdir(parents=True, exist_ok=True)
+        target = self.analysis_dir / "latest_analysis.json"
+        fd, temp_name = tempfile.mkstemp(prefix=".latest_analysis.", suffix=".tmp", dir=self.analysis_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(analysis, handle, indent=2, ensure_ascii=False, default=str)
+        os.replace(temp_name, target)
+        return analysis
+
+    def generate_context_for_ai(self, max_examples: int = 10) -> str:
+        """The text block for the model's prompt ("" when nothing has failed)."""
+        return ai_context(self.index, max_examples=max_examples)

@@ -1,0 +1,374 @@
+"""Script execution logger: writes one JSON file per attempt of a generated script.
+
+Standard library only, so that it can be copied into a script-runner image on its own. The files
+are those of the original logger (../shared/LOG_FORMAT.md), written safely:
+
+- every file appears whole or not at all: a hidden temporary file in the same directory, fsync,
+  ``os.replace``, fsync of the directory (the failure file rewritten for ``fixed_by`` too);
+- session files are read-modified-written under an exclusive lock on ``sessions/.lock``, a file
+  that is never replaced or deleted, so concurrent writers lose no attempt.
+
+Once ``log_failure`` or ``log_success`` returns, the attempt survives a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(handle: Any) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+
+    def _unlock(handle: Any) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(handle: Any) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(handle: Any) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+TRACKED_LIBRARIES = ("MapsBridge", "numpy", "scipy", "matplotlib", "PIL", "skimage", "cv2", "pandas", "imageio")
+CODE_TAGS = (
+    ("TileSetRequest", "request_type:tileset"),
+    ("ImageLayerRequest", "request_type:imagelayer"),
+    ("SendSingleTileOutput", "output:tile"),
+    ("CreateImageLayer", "output:imagelayer"),
+    ("CreateChannel", "output:channel"),
+)
+CATEGORY_KEYWORDS = (
+    (("import", "modulenotfounderror"), "import_error"),
+    (("attributeerror",), "attribute_error"),
+    (("keyerror", "indexerror"), "data_access_error"),
+    (("typeerror",), "type_error"),
+    (("valueerror",), "value_error"),
+    (("filenotfounderror", "no such file"), "file_not_found"),
+    (("permission", "access"), "permission_error"),
+    (("timeout",), "timeout"),
+    (("memory",), "memory_error"),
+    (("syntax",), "syntax_error"),
+)
+ERROR_TYPE_PATTERN = re.compile(r"(\w+Error|\w+Exception):")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+@dataclass
+class ScriptExecutionLog:
+    """Record of a single script execution attempt (every key of the on-disk format)."""
+
+    log_id: str
+    session_id: str
+    timestamp: str
+    status: str
+    code: str
+    code_hash: str
+    user_prompt: str | None = None
+    ai_model: str | None = None
+    image_filename: str | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    stderr: str | None = None
+    stdout: str | None = None
+    return_code: int | None = None
+    output_files: list[str] | None = None
+    execution_time_seconds: float | None = None
+    previous_attempt_id: str | None = None
+    fixed_by: str | None = None
+    error_category: str | None = None
+    tags: list[str] | None = None
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never part."""
+    payload = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - directories cannot be opened on Windows
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """Read a JSON object, or None for a missing, unreadable or non-object file."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class ScriptLogger:
+    """Handles logging of script execution attempts into ``logs_dir``."""
+
+    def __init__(self, logs_dir: str | os.PathLike[str]):
+        self.logs_dir = Path(logs_dir)
+        self.failures_dir = self.logs_dir / "failures"
+        self.successes_dir = self.logs_dir / "successes"
+        self.sessions_dir = self.logs_dir / "sessions"
+        self.analysis_dir = self.logs_dir / "analysis"
+        for directory in (self.failures_dir, self.successes_dir, self.sessions_dir, self.analysis_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._lock_path = self.sessions_dir / ".lock"
+
+    @contextlib.contextmanager
+    def _tree_lock(self) -> Iterator[None]:
+        """Exclusive lock for read-modify-write of session and failure files, across processes."""
+        with open(self._lock_path, "a+b") as handle:
+            _lock(handle)
+            try:
+                yield
+            finally:
+                _unlock(handle)
+
+    @staticmethod
+    def _get_code_hash(code: str) -> str:
+        normalized = "\n".join(line.strip() for line in code.split("\n") if line.strip())
+        return hashlib.md5(normalized.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _categorize_error(error_message: str, stderr: str) -> str:
+        text = f"{error_message or ''} {stderr or ''}".lower()
+        for keywords, category in CATEGORY_KEYWORDS:
+            if any(word in text for word in keywords):
+                return category
+        return "unknown"
+
+    @staticmethod
+    def _extract_error_type(stderr: str | None) -> str | None:
+        match = ERROR_TYPE_PATTERN.search(stderr or "")
+        return match.group(1) if match else None
+
+    @staticmethod
+    def _extract_tags(code: str, error_message: str, stderr: str) -> list[str]:
+        tags = [f"lib:{lib}" for lib in TRACKED_LIBRARIES if f"import {lib}" in code or f"from {lib}" in code]
+        tags += [tag for marker, tag in CODE_TAGS if marker in code]
+        if error_message or stderr:
+            text = f"{error_message or ''} {stderr or ''}".lower()
+            if "import" in text:
+                tags.append("error:import")
+            if "matplotlib" in text:
+                tags.append("error:matplotlib")
+            if "stdin" in text or "json" in text:
+                tags.append("error:input_parsing")
+        return tags
+
+    def _date_dir(self, base: Path, now: datetime) -> Path:
+        directory = base / now.strftime("%Y-%m-%d")
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _write_attempt(self, entry: ScriptExecutionLog, base: Path, now: datetime) -> None:
+        write_json_atomically(self._date_dir(base, now) / f"{entry.log_id}.json", asdict(entry))
+
+    def log_failure(
+        self,
+        code: str,
+        error_message: str,
+        stderr: str,
+        return_code: int,
+        session_id: str | None = None,
+        user_prompt: str | None = None,
+        ai_model: str | None = None,
+        image_filename: str | None = None,
+        stdout: str | None = None,
+        previous_attempt_id: str | None = None,
+        error_category: str | None = None,
+        tags: list[str] | None = None,
+    ) -> str:
+        """Log a failed script execution; return its log_id for linking the next attempt."""
+        now = datetime.now()
+        log_id = str(uuid.uuid4())
+        session_id = session_id or log_id
+        entry = ScriptExecutionLog(
+            log_id=log_id,
+            session_id=session_id,
+            timestamp=now.isoformat(),
+            status="failed",
+            code=code,
+            code_hash=self._get_code_hash(code),
+            user_prompt=user_prompt,
+            ai_model=ai_model,
+            image_filename=image_filename,
+            error_message=error_message,
+            error_type=self._extract_error_type(stderr),
+            stderr=stderr,
+            stdout=stdout,
+            return_code=return_code,
+            previous_attempt_id=previous_attempt_id,
+            error_category=error_category or self._categorize_error(error_message, stderr),
+            tags=tags or self._extract_tags(code, error_message, stderr),
+        )
+        self._write_attempt(entry, self.failures_dir, now)
+        self._update_session(session_id, log_id, "failed")
+        return log_id
+
+    def log_success(
+        self,
+        code: str,
+        output_files: list[str],
+        session_id: str | None = None,
+        user_prompt: str | None = None,
+        ai_model: str | None = None,
+        image_filename: str | None = None,
+        stdout: str | None = None,
+        execution_time: float | None = None,
+        previous_attempt_id: str | None = None,
+        tags: list[str] | None = None,
+    ) -> str:
+        """Log a successful execution; with ``previous_attempt_id``, mark that failure fixed by it."""
+        now = datetime.now()
+        log_id = str(uuid.uuid4())
+        session_id = session_id or log_id
+        entry = ScriptExecutionLog(
+            log_id=log_id,
+            session_id=session_id,
+            timestamp=now.isoformat(),
+            status="success",
+            code=code,
+            code_hash=self._get_code_hash(code),
+            user_prompt=user_prompt,
+            ai_model=ai_model,
+            image_filename=image_filename,
+            output_files=output_files,
+            stdout=stdout,
+            execution_time_seconds=execution_time,
+            previous_attempt_id=previous_attempt_id,
+            tags=tags or self._extract_tags(code, "", ""),
+        )
+        self._write_attempt(entry, self.successes_dir, now)
+        self._update_session(session_id, log_id, "success")
+        if previous_attempt_id:
+            self._mark_failure_as_fixed(previous_attempt_id, log_id)
+        return log_id
+
+    def _update_session(self, session_id: str, log_id: str, status: str) -> None:
+        """Append the attempt to the session file under the lock (no concurrent update is lost)."""
+        if not SAFE_ID.match(session_id) or ".." in session_id:
+            raise ValueError(f"session_id is not a safe file name: {session_id!r}")
+        session_file = self.sessions_dir / f"{session_id}.json"
+        with self._tree_lock():
+            now = datetime.now().isoformat()
+            session = _read_json(session_file) or {
+                "session_id": session_id,
+                "created_at": now,
+                "attempts": [],
+                "status": "in_progress",
+            }
+            if not isinstance(session.get("attempts"), list):
+                session["attempts"] = []
+            session["attempts"].append({"log_id": log_id, "timestamp": now, "status": status})
+            if status == "success":
+                session["status"] = "resolved"
+                session["resolved_at"] = now
+            session["updated_at"] = now
+            write_json_atomically(session_file, session)
+
+    def _find_log_file(self, log_id: str, bases: tuple[Path, ...] | None = None) -> Path | None:
+        if not SAFE_ID.match(log_id) or ".." in log_id:
+            return None
+        for base in bases or (self.failures_dir, self.successes_dir):
+            if not base.is_dir():
+                continue
+            for date_dir in sorted(base.iterdir(), reverse=True):
+                candidate = date_dir / f"{log_id}.json"
+                if date_dir.is_dir() and candidate.is_file():
+                    return candidate
+        return None
+
+    def _mark_failure_as_fixed(self, failure_log_id: str, success_log_id: str) -> None:
+        with self._tree_lock():
+            failure_file = self._find_log_file(failure_log_id, (self.failures_dir,))
+            failure = _read_json(failure_file) if failure_file else None
+            if failure is not None:
+                failure["fixed_by"] = success_log_id
+                write_json_atomically(failure_file, failure)
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        """The session file's content, or None if there is none (or the id is not a safe name)."""
+        if not SAFE_ID.match(session_id) or ".." in session_id:
+            return None
+        return _read_json(self.sessions_dir / f"{session_id}.json")
+
+    def get_log(self, log_id: str) -> dict[str, Any] | None:
+        """One attempt record by log_id, or None."""
+        path = self._find_log_file(log_id)
+        return _read_json(path) if path else None
+
+    def _iter_records(self, base: Path) -> Iterator[dict[str, Any]]:
+        if not base.is_dir():
+            return
+        for date_dir in sorted(base.iterdir(), reverse=True):
+            if not date_dir.is_dir():
+                continue
+            for path in date_dir.glob("*.json"):
+                if path.name.startswith("."):
+                    continue
+                record = _read_json(path)
+                if record is not None:
+                    record.setdefault("log_id", path.stem)
+                    yield record
+
+    def _recent(self, base: Path, limit: int) -> list[dict[str, Any]]:
+        records = sorted(self._iter_records(base), key=lambda r: str(r.get("timestamp") or ""), reverse=True)
+        return records[: max(0, limit)]
+
+    def get_recent_failures(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest failures (by timestamp), at most ``limit``."""
+        return self._recent(self.failures_dir, limit)
+
+    def get_recent_successes(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest successes (by timestamp), at most ``limit``."""
+        return self._recent(self.successes_dir, limit)
+
+    def get_unfixed_failures(self) -> list[dict[str, Any]]:
+        """Failures that are not fixed: no ``fixed_by`` and no later success in the same session."""
+        latest_success: dict[str, str] = {}
+        for success in self._iter_records(self.successes_dir):
+            session, stamp = str(success.get("session_id") or success["log_id"]), str(success.get("timestamp") or "")
+            latest_success[session] = max(latest_success.get(session, ""), stamp)
+        unfixed = []
+        for failure in self._iter_records(self.failures_dir):
+            if failure.get("fixed_by"):
+                continue
+            session = str(failure.get("session_id") or failure["log_id"])
+            if latest_success.get(session, "") > str(failure.get("timestamp") or ""):
+                continue
+            unfixed.append(failure)
+        return unfixed

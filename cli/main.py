@@ -1,0 +1,238 @@
+"""Fixtrail: analyse the log tree of an AI script-generation service from the terminal.
+
+Commands (as in the original analyze_logs.py, plus dashboard and serve):
+  summary               the seven numbers, sessions and skipped files
+  errors                error patterns, top errors by fingerprint, libraries, MapsBridge issues
+  recommendations       recommendations and the AI learning summary
+  unfixed               failures with no fix yet, newest first
+  session SESSION_ID    one session's attempt history
+  context [MAX]         the AI context text for the model's prompt (default 10 examples)
+  export [FILE]         the full analysis as JSON (default analysis_export.json)
+  all                   every section above
+  dashboard             open the Streamlit dashboard on this tree
+  serve                 serve the REST API (127.0.0.1:8000 unless told otherwise)
+
+Examples:
+  python analyze_logs.py summary
+  python analyze_logs.py --logs-dir /srv/logs --json summary
+  python analyze_logs.py --as-of 2025-12-21T12:00 session 6f1c...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cli import text
+from loaders import attempts, errors, sessions
+from loaders.context import ai_context
+from loaders.index import LogIndex
+from loaders.metrics import summary
+from loaders.report import analysis_report
+from loaders.tree import LogTreeError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure to report on one line with exit status 1 (no traceback)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: global options, then the command and its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="analyze_logs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--logs-dir", default="logs", help="the log tree (default: ./logs)")
+    parser.add_argument(
+        "--as-of", type=_iso_time, default=None, help="end of the 7-day window, ISO 8601 (default: now)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in ("summary", "errors", "recommendations", "unfixed", "all"):
+        commands.add_parser(name)
+    commands.add_parser("session").add_argument("session_id")
+    commands.add_parser("context").add_argument("max_examples", nargs="?", type=int, default=10)
+    commands.add_parser("export").add_argument("file", nargs="?", default="analysis_export.json")
+    dashboard = commands.add_parser("dashboard")
+    dashboard.add_argument("--port", type=int, default=8501)
+    serve = commands.add_parser("serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def _iso_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
+    return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _progress_printer():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\rIndexing log files: {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _records(frame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def run_command(args: argparse.Namespace, index: LogIndex) -> str:
+    """Run one analysis command on an up-to-date index; return what to print."""
+    as_of = args.as_of or datetime.now()
+    if args.command == "summary":
+        data = summary(index, as_of=as_of).as_dict()
+        return _to_json(data) if args.json else text.summary_text(data)
+    if args.command == "session":
+        detail = sessions.session_detail(index, args.session_id)
+        if detail is None:
+            raise CommandError(f"session not found: {args.session_id}")
+        if args.json:
+            return _to_json(
+                {
+                    "session_id": detail.session_id,
+                    "status": detail.status,
+                    "session_file": detail.session_file,
+                    "missing_attempt_ids": detail.missing_attempt_ids,
+                    "attempts": detail.records,
+                }
+            )
+        return text.session_text(
+            detail.session_id, detail.attempts, detail.session_file, detail.missing_attempt_ids, detail.records
+        )
+    if args.command == "unfixed":
+        unfixed = attempts.unfixed_failures(index, as_of=as_of)
+        return _to_json(_records(unfixed)) if args.json else text.unfixed_text(unfixed, as_of)
+    if args.command == "context":
+        context = ai_context(index, max_examples=args.max_examples)
+        return _to_json({"context": context}) if args.json else text.context_text(context)
+    report = analysis_report(index, as_of=as_of)
+    if args.command == "export":
+        path = Path(args.file)
+        path.write_text(_to_json(report), encoding="utf-8")
+        if args.json:
+            return _to_json({"path": str(path.resolve()), "bytes": path.stat().st_size})
+        return text.section("EXPORTING ANALYSIS") + (
+            f"✓ Analysis exported to: {path.resolve()}\n  File size: {path.stat().st_size / 1024:.1f} KB\n"
+        )
+    marks = errors.error_fingerprints(index, limit=50)
+    if args.command == "errors":
+        if args.json:
+            return _to_json(
+                {key: report[key] for key in ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")}
+                | {"fingerprints": _records(marks)}
+            )
+        return _errors_text(report, marks)
+    if args.command == "recommendations":
+        if args.json:
+            return _to_json(
+                {"recommendations": report["recommendations"], "ai_learning_summary": report["ai_learning_summary"]}
+            )
+        return text.recommendations_text(report["recommendations"], report["ai_learning_summary"])
+    # all
+    if args.json:
+        return _to_json(report)
+    summary_data = summary(index, as_of=as_of).as_dict()
+    return "\n".join(
+        [
+            text.summary_text(summary_data),
+            _errors_text(report, marks),
+            text.recommendations_text(report["recommendations"], report["ai_learning_summary"]),
+            text.unfixed_text(attempts.unfixed_failures(index, as_of=as_of), as_of),
+        ]
+    )
+
+
+def _errors_text(report: dict[str, Any], marks) -> str:
+    return "\n".join(
+        [
+            text.error_patterns_text(report["error_patterns"]),
+            text.fingerprints_text(marks),
+            text.library_text(report["library_issues"]),
+            text.bridge_text(report["mapbridge_issues"]),
+        ]
+    )
+
+
+def _launch(args: argparse.Namespace, logs_dir: Path) -> int:
+    if args.command == "serve":
+        from api.server import serve
+
+        return serve(logs_dir, args.host, args.port)
+    import subprocess
+
+    app = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--",
+        "--logs-dir",
+        str(logs_dir),
+    ]
+    return subprocess.call(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        logs_dir = Path(args.logs_dir)
+        if args.command in ("dashboard", "serve"):
+            if not logs_dir.is_dir():
+                raise LogTreeError(f"log directory not found: {logs_dir}")
+            return _launch(args, logs_dir)
+        index = LogIndex(logs_dir)
+        index.refresh(_progress_printer())
+        output = run_command(args, index)
+        sys.stdout.write(output if output.endswith("\n") else output + "\n")
+        sys.stdout.flush()
+    except (LogTreeError, CommandError, OSError, ValueError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            return _quiet_broken_pipe()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_OK
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader (e.g. ``head``) closed the pipe: stop quietly, as command-line tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

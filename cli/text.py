@@ -1,0 +1,187 @@
+"""The CLI's human output, in the original analyze_logs.py's look (70-character rules, its labels)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+RULE_WIDTH = 70
+
+
+def section(title: str, char: str = "=") -> str:
+    """A title centred between two 70-character rules, with a blank line around."""
+    return f"\n{char * RULE_WIDTH}\n{title:^{RULE_WIDTH}}\n{char * RULE_WIDTH}\n"
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The summary block: the original's seven labels, then sessions and skipped files."""
+    return "\n".join(
+        [
+            section("SCRIPT EXECUTION SUMMARY"),
+            f"Total Failures:       {summary['total_failures']:>6}",
+            f"Total Successes:      {summary['total_successes']:>6}",
+            f"Unfixed Failures:     {summary['unfixed_failures']:>6}",
+            f"Fixed Failures:       {summary['fixed_failures']:>6}",
+            "",
+            f"Overall Success Rate: {summary['overall_success_rate']:>5.1f}%",
+            f"Recent Success (7d):  {summary['recent_success_rate_7d']:>5.1f}%",
+            f"Recent Attempts (7d): {summary['recent_attempts_7d']:>6}",
+            "",
+            f"Sessions:             {summary['sessions']:>6}",
+            f"Skipped Files:        {summary['skipped_files']:>6}",
+            f"(7-day window ends {summary['as_of']})",
+            "",
+        ]
+    )
+
+
+def error_patterns_text(patterns: list[dict[str, Any]]) -> str:
+    """Numbered error categories with two examples each."""
+    lines = [section("COMMON ERROR PATTERNS")]
+    if not patterns:
+        return "\n".join([*lines, "No error patterns found.", ""])
+    for i, pattern in enumerate(patterns[:10], 1):
+        lines += [
+            f"{i}. {pattern['category'].upper().replace('_', ' ')}",
+            f"   Count: {pattern['count']}",
+            "   Examples:",
+        ]
+        for example in pattern["examples"][:2]:
+            status = "FIXED" if example["fixed"] else "UNFIXED"
+            lines.append(f"     - {example['error_message'][:80]}... [{status}]")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def fingerprints_text(marks: pd.DataFrame) -> str:
+    """Failures grouped by fingerprint: count, sessions, fix rate, first and last seen."""
+    lines = [section("MOST COMMON SPECIFIC ERRORS (BY FINGERPRINT)")]
+    if marks.empty:
+        return "\n".join([*lines, "No common errors found.", ""])
+    for i, row in enumerate(marks.head(10).itertuples(), 1):
+        lines += [
+            f"{i}. {row.example_error[:80]}",
+            f"   Occurrences: {row.count}  |  Fix Rate: {row.fix_rate:.0f}%  |  Sessions: {row.sessions}"
+            f"  |  Fingerprint: {row.fingerprint}",
+            f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def library_text(libraries: dict[str, Any]) -> str:
+    """Libraries with failures, each with two recent errors."""
+    lines = [section("LIBRARY-SPECIFIC ISSUES")]
+    issues = libraries["libraries_with_issues"]
+    if not issues:
+        return "\n".join([*lines, "No library issues found.", ""])
+    for issue in issues[:10]:
+        lines += [f"• {issue['library']}", f"  Errors: {issue['count']}"]
+        if issue["errors"]:
+            lines.append("  Recent errors:")
+            lines += [f"    [{'✓' if e['fixed'] else '✗'}] {e['error'][:70]}" for e in issue["errors"][:2]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def bridge_text(bridge: dict[str, Any]) -> str:
+    """MapsBridge failures by kind, with recent examples."""
+    lines = [
+        section("MAPBRIDGE-SPECIFIC ISSUES"),
+        f"Request Type Errors:    {bridge['request_type_errors']}",
+        f"Stdin Parsing Errors:   {bridge['stdin_parsing_errors']}",
+        f"Output Errors:          {bridge['output_errors']}",
+        f"Channel Errors:         {bridge['channel_errors']}",
+        f"Other Errors:           {bridge['other_errors']}",
+        "",
+    ]
+    if bridge["examples"]:
+        lines.append("Recent Examples:")
+        lines += [
+            f"  [{'✓' if e['fixed'] else '✗'}] [{e['category']}] {e['error'][:60]}" for e in bridge["examples"][:5]
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def recommendations_text(advice: list[str], learning_summary: str) -> str:
+    """Numbered recommendations, then the AI learning summary."""
+    lines = [section("RECOMMENDATIONS FOR IMPROVEMENT")]
+    if not advice:
+        lines.append("No recommendations at this time. Great job!")
+    for i, text in enumerate(advice, 1):
+        lines += [f"{i}. {text}", ""]
+    lines += [section("AI LEARNING SUMMARY"), learning_summary, ""]
+    return "\n".join(lines)
+
+
+def unfixed_text(unfixed: pd.DataFrame, as_of: datetime, limit: int = 20) -> str:
+    """Unfixed failures, newest first, with age, session and prompt."""
+    lines = [section("UNFIXED FAILURES")]
+    if unfixed.empty:
+        return "\n".join([*lines, "✓ No unfixed failures! All errors have been resolved.", ""])
+    lines.append(f"Found {len(unfixed)} unfixed failure(s):\n")
+    for i, row in enumerate(unfixed.head(limit).itertuples(), 1):
+        age = as_of - row.timestamp.to_pydatetime()
+        lines += [
+            f"{i}. [{row.category}] {_text(row.error_type, 'Unknown')}",
+            f"   Log ID: {row.log_id}",
+            f"   Session: {row.session_id}",
+            f"   Time: {row.timestamp:%Y-%m-%d %H:%M:%S} ({age.days}d {age.seconds // 3600}h ago)",
+            f"   Error: {_text(row.error_message, 'No message')[:80]}",
+        ]
+        if _text(row.user_prompt, ""):
+            lines.append(f"   Prompt: {row.user_prompt[:60]}")
+        lines.append("")
+    if len(unfixed) > limit:
+        lines.append(f"... and {len(unfixed) - limit} more (use --json for all)\n")
+    return "\n".join(lines)
+
+
+def _text(value: Any, default: str) -> str:
+    return value if isinstance(value, str) and value else default
+
+
+def session_text(
+    session_id: str,
+    attempts: pd.DataFrame,
+    session_file: dict[str, Any] | None,
+    missing: list[str],
+    records: list[dict[str, Any] | None],
+) -> str:
+    """The session header and its numbered attempt history."""
+    created = (session_file or {}).get("created_at") or (attempts["timestamp"].min() if len(attempts) else None)
+    resolved = (attempts["status"] == "success").any()
+    lines = [
+        section(f"SESSION: {session_id}"),
+        f"Created: {created}",
+        f"Status: {'RESOLVED' if resolved else 'IN_PROGRESS'}",
+    ]
+    if session_file and session_file.get("resolved_at"):
+        lines.append(f"Resolved: {session_file['resolved_at']}")
+    lines += [f"Attempts: {len(attempts)}", ""]
+    if missing:
+        lines += [f"Listed in the session file but missing: {', '.join(missing)}", ""]
+    lines += ["Attempt History:", "-" * RULE_WIDTH]
+    for i, (row, record) in enumerate(zip(attempts.itertuples(), records, strict=False), 1):
+        symbol = "OK" if row.status == "success" else "NO"
+        lines += [
+            f"{i}. {symbol} {row.status.upper()}",
+            f"   Log ID: {row.log_id}",
+            f"   Time: {row.timestamp:%Y-%m-%d %H:%M:%S}",
+        ]
+        if row.status == "failed":
+            message = (record or {}).get("error_message") or _text(row.error_line, "No message")
+            lines.append(f"   Error: {str(message)[:70]}")
+        else:
+            outputs = row.output_files if row.output_files is not None else []
+            lines.append(f"   Output: {', '.join(outputs)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def context_text(context: str) -> str:
+    """The AI context under its section title."""
+    return section("AI CONTEXT (For Improving Script Generation)") + "\n" + (context or "(no failures yet)") + "\n"

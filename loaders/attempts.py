@@ -1,0 +1,95 @@
+"""Attempts one by one: unfixed failures, recent attempts, and full records read on demand."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from loaders.filters import ALL, AttemptFilter
+from loaders.index import LogIndex
+from loaders.records import UnreadableFile, read_json_object
+from loaders.tree import resolve_inside
+
+# A log or session id: what the writer makes (UUIDs) and what older trees used; never a path.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def is_valid_id(value: str) -> bool:
+    """True for a UUID-like token of letters, digits and ``_.:-`` (no separators, no ``..``)."""
+    return bool(ID_PATTERN.match(value)) and ".." not in value
+
+
+UNFIXED_FAILURES_SQL = """
+SELECT timestamp, category, error_category, error_type, error_line, ai_model, user_prompt,
+       session_id, session_attempts, log_id, image_filename, fingerprint, error_message,
+       round((epoch(CAST(? AS TIMESTAMP)) - epoch(timestamp)) / 3600.0, 1) AS age_hours
+FROM attempts
+WHERE status = 'failed' AND NOT is_fixed AND {where}
+ORDER BY timestamp DESC
+"""
+
+
+def unfixed_failures(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> pd.DataFrame:
+    """Failures with no fix (no fixed_by, no later success in their session), newest first.
+
+    Output columns: timestamp, category, error_category, error_type, error_line, ai_model,
+    user_prompt, session_id, session_attempts, log_id, image_filename, fingerprint, error_message,
+    age_hours
+    (hours before ``as_of``, default now).
+    """
+    where, params = flt.where()
+    return index.frame(UNFIXED_FAILURES_SQL.format(where=where), [as_of or datetime.now(), *params])
+
+
+RECENT_ATTEMPTS_SQL = """
+SELECT timestamp, status, log_id, session_id, ai_model, category, error_line, user_prompt,
+       is_fixed, fixed_by_effective AS fixed_by, execution_time_seconds, output_files, path
+FROM attempts
+WHERE {where} AND (NOT ? OR (status = 'failed' AND NOT is_fixed))
+ORDER BY timestamp DESC, log_id
+LIMIT ?
+"""
+
+
+def recent_attempts(
+    index: LogIndex, flt: AttemptFilter = ALL, limit: int = 50, unfixed_only: bool = False
+) -> pd.DataFrame:
+    """The newest attempts under the filter (set ``flt.statuses`` to pick failures or successes).
+
+    Output columns: timestamp, status, log_id, session_id, ai_model, category, error_line,
+    user_prompt, is_fixed, fixed_by (the fixing success, linked or inferred from the session),
+    execution_time_seconds, output_files, path.
+    """
+    where, params = flt.where()
+    return index.frame(RECENT_ATTEMPTS_SQL.format(where=where), [*params, unfixed_only, limit])
+
+
+ATTEMPT_PATH_SQL = "SELECT path FROM attempts WHERE log_id = ?"
+
+
+def read_record(index: LogIndex, path: str) -> dict[str, Any] | None:
+    """Read the full JSON record at an indexed path; None if it left the tree or became unreadable."""
+    safe = resolve_inside(index.root, path)
+    if safe is None:
+        return None
+    try:
+        return read_json_object(safe)
+    except UnreadableFile:
+        return None
+
+
+def attempt_record(index: LogIndex, log_id: str) -> dict[str, Any] | None:
+    """The full record (code, stderr, stdout included) of one attempt, or None if unknown."""
+    if not is_valid_id(log_id):
+        return None
+    row = index.cursor().execute(ATTEMPT_PATH_SQL, [log_id]).fetchone()
+    return read_record(index, row[0]) if row else None
+
+
+def full_records(index: LogIndex, paths: list[str]) -> list[dict[str, Any]]:
+    """The full records at these indexed paths, in order; unreadable ones are left out."""
+    records = (read_record(index, path) for path in paths)
+    return [record for record in records if record is not None]

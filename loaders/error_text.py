@@ -1,0 +1,189 @@
+"""Reading meaning out of error texts and code: key error line, fingerprint, category, imports.
+
+These run once per file while the index is built (the big texts are at hand then and never
+again), so every derived value here is stored as a slim column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+
+KEY_LINE_MAX = 200
+
+_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt|Warning)|[\w.]*Error)\b\s*:")
+_ERROR_TYPE = re.compile(r"(\w+Error|\w+Exception):")
+_SCRIPT_PREFIX = re.compile(r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I)
+
+# Masks applied, in order, to turn a key error line into a stable signature.
+_SIGNATURE_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "<name>"),
+    (re.compile(r"\bline \d+"), "line <n>"),
+    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+
+# Exception class -> category, for the derived category.
+_TYPE_CATEGORIES: dict[str, str] = {
+    "ImportError": "import_error",
+    "ModuleNotFoundError": "import_error",
+    "NameError": "name_error",
+    "UnboundLocalError": "name_error",
+    "AttributeError": "attribute_error",
+    "KeyError": "data_access_error",
+    "IndexError": "data_access_error",
+    "TypeError": "type_error",
+    "ValueError": "value_error",
+    "FileNotFoundError": "file_not_found",
+    "IsADirectoryError": "file_not_found",
+    "NotADirectoryError": "file_not_found",
+    "PermissionError": "permission_error",
+    "TimeoutError": "timeout",
+    "TimeoutExpired": "timeout",
+    "MemoryError": "memory_error",
+    "SyntaxError": "syntax_error",
+    "IndentationError": "syntax_error",
+    "TabError": "syntax_error",
+    "ZeroDivisionError": "arithmetic_error",
+    "OverflowError": "arithmetic_error",
+    "FloatingPointError": "arithmetic_error",
+    "AssertionError": "assertion_error",
+    "RecursionError": "runtime_error",
+    "RuntimeError": "runtime_error",
+    "NotImplementedError": "runtime_error",
+    "UnicodeDecodeError": "encoding_error",
+    "UnicodeEncodeError": "encoding_error",
+    "JSONDecodeError": "input_parsing_error",
+    "OSError": "os_error",
+    "IOError": "os_error",
+}
+
+# The original writer's keyword classifier, in its order (LOG_FORMAT.md).
+_KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("import", "modulenotfounderror"), "import_error"),
+    (("attributeerror",), "attribute_error"),
+    (("keyerror", "indexerror"), "data_access_error"),
+    (("typeerror",), "type_error"),
+    (("valueerror",), "value_error"),
+    (("filenotfounderror", "no such file"), "file_not_found"),
+    (("permission", "access"), "permission_error"),
+    (("timeout",), "timeout"),
+    (("memory",), "memory_error"),
+    (("syntax",), "syntax_error"),
+)
+
+_IMPORT_LINE = re.compile(
+    r"^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w.]+(?:\s*(?:as\s+\w+)?\s*,\s*[\w.]+)*))", re.M
+)
+_MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+
+
+def key_error_line(error_message: str | None, stderr: str | None) -> str | None:
+    """Return the line that names the error: the last exception line of stderr, else error_message.
+
+    Parameters: error_message, stderr (either may be None). Output: at most 200 characters, or None
+    when neither text says anything.
+    """
+    if stderr:
+        for line in reversed(stderr.strip().splitlines()):
+            if _EXCEPTION_LINE.match(line):
+                return line.strip()[:KEY_LINE_MAX]
+    if error_message and error_message.strip():
+        message = _SCRIPT_PREFIX.sub("", error_message.strip())
+        return (message or error_message.strip()).splitlines()[0][:KEY_LINE_MAX]
+    return None
+
+
+def error_type_of(text: str | None) -> str | None:
+    """Return the first exception class named in ``text`` by the writer's pattern, or None."""
+    if not text:
+        return None
+    match = _ERROR_TYPE.search(text)
+    return match.group(1) if match else None
+
+
+def error_signature(key_line: str | None) -> str | None:
+    """Return the key line with names, numbers, paths and addresses masked (what a fingerprint hashes)."""
+    if not key_line:
+        return None
+    signature = key_line.strip()
+    for pattern, replacement in _SIGNATURE_MASKS:
+        signature = pattern.sub(replacement, signature)
+    return signature.strip()
+
+
+def fingerprint(signature: str | None) -> str | None:
+    """Return a stable 12-hex fingerprint of an error signature, or None without one."""
+    if not signature:
+        return None
+    return hashlib.sha1(signature.encode("utf-8")).hexdigest()[:12]
+
+
+def keyword_category(error_message: str | None, stderr: str | None) -> str:
+    """Classify as the original writer did (LOG_FORMAT.md), from the lower-cased texts."""
+    text = f"{error_message or ''} {stderr or ''}".lower()
+    for keywords, category in _KEYWORD_CATEGORIES:
+        if any(word in text for word in keywords):
+            return category
+    return "unknown"
+
+
+def derived_category(stored: str | None, error_type: str | None, key_line: str | None) -> str:
+    """Return the category charts use: from the exception class when known, else the stored one.
+
+    Parameters: stored error_category, error_type, key error line. A stored category other than
+    ``unknown`` is kept unless the exception class says more precisely what happened.
+    """
+    exception = error_type or error_type_of(key_line)
+    if exception:
+        short = exception.rsplit(".", 1)[-1]
+        if short in _TYPE_CATEGORIES:
+            return _TYPE_CATEGORIES[short]
+    if stored and stored != "unknown":
+        return stored
+    if key_line:
+        by_keyword = keyword_category(key_line, None)
+        if by_keyword != "unknown":
+            return by_keyword
+        lowered = key_line.lower()
+        if "timed out" in lowered:
+            return "timeout"
+        if "exited with code" in lowered or "killed" in lowered:
+            return "process_error"
+        if exception:
+            return "other_exception"
+    return stored or "unknown"
+
+
+_STANDARD_LIBRARY = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def code_imports(code: str | None) -> list[str]:
+    """Return the sorted top-level third-party modules the code imports (``from a.b import c`` -> ``a``).
+
+    Standard-library modules are left out: they are not libraries a model can pick wrongly.
+    """
+    if not code:
+        return []
+    modules: set[str] = set()
+    for from_module, import_list in _IMPORT_LINE.findall(code):
+        if from_module:
+            if not from_module.startswith("."):
+                modules.add(from_module.split(".")[0])
+            continue
+        for part in import_list.split(","):
+            name = part.strip().split(" ")[0]
+            if name:
+                modules.add(name.split(".")[0])
+    return sorted(modules - _STANDARD_LIBRARY)
+
+
+def missing_module(key_line: str | None) -> str | None:
+    """Return the module a ``No module named 'x'`` line names (top level), or None."""
+    if not key_line:
+        return None
+    match = _MISSING_MODULE.search(key_line)
+    return match.group(1).split(".")[0] if match else None

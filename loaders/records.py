@@ -1,0 +1,317 @@
+"""Turning one JSON file of the log tree into one slim index row, or a reason to skip it.
+
+The schema is explicit (ATTEMPT_COLUMNS): nothing is sniffed. Odd values are coerced and the
+coercion is written into the row's ``flags`` so that nothing changes silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loaders import error_text
+from loaders.domain import bridge_issue_kind
+
+# (name, DuckDB type) of every column stored per attempt file, in table order.
+ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("log_id", "VARCHAR"),
+    ("session_id", "VARCHAR"),
+    ("timestamp", "TIMESTAMP"),
+    ("status", "VARCHAR"),
+    ("code_hash", "VARCHAR"),
+    ("user_prompt", "VARCHAR"),
+    ("ai_model", "VARCHAR"),
+    ("image_filename", "VARCHAR"),
+    ("error_message", "VARCHAR"),
+    ("error_type", "VARCHAR"),
+    ("return_code", "BIGINT"),
+    ("output_files", "VARCHAR[]"),
+    ("execution_time_seconds", "DOUBLE"),
+    ("previous_attempt_id", "VARCHAR"),
+    ("fixed_by", "VARCHAR"),
+    ("error_category", "VARCHAR"),
+    ("tags", "VARCHAR[]"),
+    ("error_line", "VARCHAR"),
+    ("error_signature", "VARCHAR"),
+    ("fingerprint", "VARCHAR"),
+    ("category", "VARCHAR"),
+    ("imports", "VARCHAR[]"),
+    ("bridge_issue", "VARCHAR"),
+    ("code_lines", "INTEGER"),
+    ("stdout_chars", "BIGINT"),
+    ("stderr_chars", "BIGINT"),
+    ("flags", "VARCHAR[]"),
+    ("path", "VARCHAR"),
+    ("folder", "VARCHAR"),
+    ("size", "BIGINT"),
+    ("mtime_ns", "BIGINT"),
+)
+
+SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("session_id", "VARCHAR"),
+    ("created_at", "TIMESTAMP"),
+    ("status", "VARCHAR"),
+    ("updated_at", "TIMESTAMP"),
+    ("resolved_at", "TIMESTAMP"),
+    ("attempt_ids", "VARCHAR[]"),
+    ("path", "VARCHAR"),
+    ("size", "BIGINT"),
+    ("mtime_ns", "BIGINT"),
+)
+
+STATUS_BY_FOLDER = {"failures": "failed", "successes": "success"}
+_STRING_FIELDS = (
+    "code_hash",
+    "user_prompt",
+    "ai_model",
+    "image_filename",
+    "error_message",
+    "error_type",
+    "previous_attempt_id",
+    "fixed_by",
+    "error_category",
+)
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """Where a file is and the size and mtime it had when it was read."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """A parsed file: ``row`` (a dict of the table's columns) or ``reason`` it was skipped."""
+
+    stamp: FileStamp
+    row: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+class UnreadableFile(Exception):
+    """A file that is not a JSON object in UTF-8 text; its message is the reason shown to people."""
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a file as one UTF-8 JSON object (a byte-order mark allowed), or raise UnreadableFile."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except IsADirectoryError as exc:
+        raise UnreadableFile("is a directory, not a file") from exc
+    except OSError as exc:
+        raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse bytes as one UTF-8 JSON object (a byte-order mark allowed), or raise UnreadableFile."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        raise UnreadableFile("empty file")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableFile(f"invalid JSON: {str(exc)[:120]}") from exc
+    if not isinstance(value, dict):
+        kind = "null" if value is None else type(value).__name__
+        raise UnreadableFile(f"JSON value is {kind}, not an object")
+    return value
+
+
+def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
+    """Return (naive local datetime, flag) for a timestamp value of any type.
+
+    ISO 8601 text with or without an offset is accepted (an offset is converted to local time);
+    a number is taken as Unix seconds and flagged; anything else gives (None, flag).
+    """
+    if isinstance(value, bool) or value is None:
+        return None, "timestamp missing"
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(float(value)), "timestamp was a number (Unix seconds)"
+        except (OverflowError, OSError, ValueError):
+            return None, "timestamp unparseable"
+    if not isinstance(value, str):
+        return None, "timestamp unparseable"
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None, "timestamp unparseable"
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone().replace(tzinfo=None)
+    return parsed, None
+
+
+def _as_text(value: Any, name: str, flags: list[str]) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    flags.append(f"{name} was {type(value).__name__}")
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)
+
+
+def _as_text_list(value: Any, name: str, flags: list[str]) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        flags.append(f"{name} was a string")
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return value
+        flags.append(f"{name} held non-text items")
+        return [item if isinstance(item, str) else orjson.dumps(item).decode() for item in value]
+    flags.append(f"{name} was {type(value).__name__}")
+    return [str(value)]
+
+
+def _as_int(value: Any, name: str, flags: list[str]) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        flags.append(f"{name} unreadable")
+        return None
+    flags.append(f"{name} was {type(value).__name__}")
+    return number
+
+
+def _as_float(value: Any, name: str, flags: list[str]) -> float | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        flags.append(f"{name} unreadable")
+        return None
+    flags.append(f"{name} was {type(value).__name__}")
+    return number
+
+
+def _text_length(value: Any) -> int | None:
+    if value is None:
+        return None
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str, Any]:
+    """Coerce one attempt object into a row of ATTEMPT_COLUMNS (derived columns included).
+
+    Parameters: the parsed JSON object, the file's stamp, and its top folder (failures/successes).
+    """
+    flags: list[str] = []
+    stem = Path(stamp.path).stem
+    log_id = data.get("log_id")
+    if not isinstance(log_id, str) or not log_id.strip():
+        flags.append("log_id missing; file name used")
+        log_id = stem
+    session_id = data.get("session_id")
+    if not isinstance(session_id, str) or not session_id.strip():
+        flags.append("session_id missing; attempt is its own session")
+        session_id = log_id
+    timestamp, timestamp_flag = parse_timestamp(data.get("timestamp"))
+    if timestamp_flag:
+        flags.append(timestamp_flag)
+    if timestamp is None:
+        timestamp = datetime.fromtimestamp(stamp.mtime_ns / 1e9)
+        flags.append("file time used as timestamp")
+    elif timestamp > datetime.now() and (timestamp - datetime.now()).days >= 1:
+        flags.append("timestamp in the future")
+    status = data.get("status")
+    folder_status = STATUS_BY_FOLDER[folder]
+    if status not in ("failed", "success"):
+        flags.append(f"status {status!r} replaced by folder's {folder_status!r}")
+        status = folder_status
+    elif status != folder_status:
+        flags.append(f"status {status!r} in folder {folder}/")
+
+    row: dict[str, Any] = {name: _as_text(data.get(name), name, flags) for name in _STRING_FIELDS}
+    stderr = _as_text(data.get("stderr"), "stderr", flags)
+    code = _as_text(data.get("code"), "code", flags)
+    error_line = None
+    if status == "failed":
+        error_line = error_text.key_error_line(row["error_message"], stderr)
+        if not row["error_type"]:
+            row["error_type"] = error_text.error_type_of(stderr)
+    signature = error_text.error_signature(error_line)
+    category = None
+    if status == "failed":
+        category = error_text.derived_category(row["error_category"], row["error_type"], error_line)
+    row.update(
+        log_id=log_id,
+        session_id=session_id,
+        timestamp=timestamp,
+        status=status,
+        return_code=_as_int(data.get("return_code"), "return_code", flags),
+        output_files=_as_text_list(data.get("output_files"), "output_files", flags),
+        execution_time_seconds=_as_float(data.get("execution_time_seconds"), "execution_time_seconds", flags),
+        tags=_as_text_list(data.get("tags"), "tags", flags),
+        error_line=error_line,
+        error_signature=signature,
+        fingerprint=error_text.fingerprint(signature),
+        category=category,
+        imports=error_text.code_imports(code),
+        bridge_issue=bridge_issue_kind(code, row["error_message"], stderr) if status == "failed" else None,
+        code_lines=code.count("\n") + 1 if code else 0,
+        stdout_chars=_text_length(data.get("stdout")),
+        stderr_chars=_text_length(stderr),
+        flags=flags,
+        path=stamp.path,
+        folder=folder,
+        size=stamp.size,
+        mtime_ns=stamp.mtime_ns,
+    )
+    return row
+
+
+def session_row(data: dict[str, Any], stamp: FileStamp) -> dict[str, Any]:
+    """Coerce one session file's object into a row of SESSION_COLUMNS."""
+    attempts = data.get("attempts")
+    attempt_ids = []
+    if isinstance(attempts, list):
+        attempt_ids = [a["log_id"] for a in attempts if isinstance(a, dict) and isinstance(a.get("log_id"), str)]
+    session_id = data.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        session_id = Path(stamp.path).stem
+    status = data.get("status")
+    return {
+        "session_id": session_id,
+        "created_at": parse_timestamp(data.get("created_at"))[0],
+        "status": status if isinstance(status, str) else None,
+        "updated_at": parse_timestamp(data.get("updated_at"))[0],
+        "resolved_at": parse_timestamp(data.get("resolved_at"))[0],
+        "attempt_ids": attempt_ids,
+        "path": stamp.path,
+        "size": stamp.size,
+        "mtime_ns": stamp.mtime_ns,
+    }
+
+
+def parse_file(stamp: FileStamp, folder: str) -> ParseResult:
+    """Read and coerce one file of ``folder`` (failures, successes or sessions) into a ParseResult."""
+    try:
+        data = read_json_object(stamp.path)
+    except UnreadableFile as exc:
+        return ParseResult(stamp, reason=str(exc))
+    if folder == "sessions":
+        return ParseResult(stamp, row=session_row(data, stamp))
+    return ParseResult(stamp, row=attempt_row(data, stamp, folder))
+
+
+def utc_now_iso() -> str:
+    """Return the current UTC time as ISO 8601 text (for the index's bookkeeping)."""
+    return datetime.now(UTC).isoformat()

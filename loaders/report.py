@@ -1,0 +1,277 @@
+"""The full analysis report (the original's keys), its recommendations and the AI context text.
+
+Every section comes from the index queries of this package; no file is read here except the
+few attempts quoted as examples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from loaders import errors, fixes, metrics
+from loaders.domain import BRIDGE_REPORT_KEYS
+from loaders.filters import ALL, AttemptFilter
+from loaders.index import LogIndex
+
+PATTERN_EXAMPLES_SQL = """
+SELECT coalesce(error_category, 'unknown') AS category, log_id, error_message, timestamp, is_fixed
+FROM attempts WHERE status = 'failed' AND {where}
+QUALIFY row_number() OVER (PARTITION BY coalesce(error_category, 'unknown') ORDER BY timestamp, log_id) <= 3
+"""
+
+BRIDGE_ISSUES_SQL = """
+SELECT bridge_issue, count(*) AS count FROM attempts
+WHERE status = 'failed' AND bridge_issue IS NOT NULL AND {where} GROUP BY 1
+"""
+
+BRIDGE_EXAMPLES_SQL = """
+SELECT log_id, bridge_issue AS category, coalesce(error_line, 'Unknown error') AS error, is_fixed AS fixed
+FROM attempts WHERE status = 'failed' AND bridge_issue IS NOT NULL AND {where}
+ORDER BY timestamp DESC LIMIT 10
+"""
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, Any]]:
+    """The original's error_patterns: top 10 stored categories, each with up to 3 examples."""
+    categories = errors.error_categories(index, flt, which="stored").head(10)
+    where, params = flt.where()
+    examples = index.frame(PATTERN_EXAMPLES_SQL.format(where=where), params)
+    patterns = []
+    for row in categories.itertuples():
+        rows = examples[examples["category"] == row.category]
+        patterns.append(
+            {
+                "category": row.category,
+                "count": int(row.count),
+                "fixed": int(row.fixed),
+                "examples": [
+                    {
+                        "log_id": ex.log_id,
+                        "error_message": (ex.error_message or "")[:200],
+                        "timestamp": _iso(ex.timestamp),
+                        "fixed": bool(ex.is_fixed),
+                    }
+                    for ex in rows.itertuples()
+                ],
+            }
+        )
+    return patterns
+
+
+def common_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) -> list[dict[str, Any]]:
+    """The original's common_errors: key error lines with count, fixed_count, fix_rate, examples."""
+    top = errors.top_errors(index, flt, limit)
+    return [
+        {
+            "error": row.error,
+            "count": int(row.count),
+            "fixed_count": int(row.fixed_count),
+            "examples": [
+                {"log_id": log_id, "session_id": session_id}
+                for log_id, session_id in zip(row.example_log_ids, row.example_sessions, strict=False)
+            ],
+            "fix_rate": float(row.fix_rate),
+            "category": row.category,
+            "first_seen": _iso(row.first_seen),
+            "last_seen": _iso(row.last_seen),
+        }
+        for row in top.itertuples()
+    ]
+
+
+def fix_strategies(pairs: pd.DataFrame) -> list[dict[str, Any]]:
+    """The original's fix_strategies: per stored category, fixes counted and their import changes."""
+    strategies = []
+    for category, group in pairs.groupby("error_category", sort=True):
+        changes: Counter[str] = Counter()
+        summaries: Counter[str] = Counter()
+        for pair in group.itertuples():
+            changes.update(f"added import {name}" for name in pair.added_imports)
+            changes.update(f"removed import {name}" for name in pair.removed_imports)
+            summaries.update(fixes.change_summary(pd.Series(pair._asdict())))
+        strategies.append(
+            {
+                "error_type": category,
+                "error_category": category,
+                "fix_count": len(group),
+                "common_changes": [[change, count] for change, count in sorted(changes.items(), key=_by_count)[:5]],
+                "changes": {"summary": [text for text, _ in sorted(summaries.items(), key=_by_count)[:3]]},
+            }
+        )
+    return sorted(strategies, key=lambda item: (-item["fix_count"], item["error_type"]))
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
+def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
+    """The original's library_issues: {"libraries_with_issues": [{library, count, errors}]}."""
+    libraries = errors.library_issues(index, flt)
+    fixed_by_log = dict(
+        index.cursor().execute("SELECT log_id, is_fixed FROM attempts WHERE status = 'failed'").fetchall()
+    )
+    return {
+        "libraries_with_issues": [
+            {
+                "library": row.library,
+                "count": int(row.failures),
+                "attempts": int(row.attempts),
+                "failure_rate": float(row.failure_rate),
+                "import_failures": int(row.import_failures),
+                "errors": [
+                    {"log_id": log_id, "error": (row.latest_error or "")[:150], "fixed": bool(fixed_by_log.get(log_id))}
+                    for log_id in row.example_log_ids[:3]
+                ],
+            }
+            for row in libraries.itertuples()
+        ]
+    }
+
+
+def bridge_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
+    """The original's mapbridge_issues: failures of bridge-using code by kind, with examples."""
+    where, params = flt.where()
+    counts = dict(index.cursor().execute(BRIDGE_ISSUES_SQL.format(where=where), params).fetchall())
+    report: dict[str, Any] = {key: int(counts.get(kind, 0)) for key, kind in BRIDGE_REPORT_KEYS}
+    examples = index.frame(BRIDGE_EXAMPLES_SQL.format(where=where), params)
+    report["examples"] = [
+        {"log_id": ex.log_id, "category": ex.category, "error": ex.error[:150], "fixed": bool(ex.fixed)}
+        for ex in examples.itertuples()
+    ]
+    return report
+
+
+def _priority(share: float) -> str:
+    return "HIGH PRIORITY" if share >= 20 else "MEDIUM PRIORITY" if share >= 8 else "LOW PRIORITY"
+
+
+def recommendations(
+    categories: pd.DataFrame,
+    top: list[dict[str, Any]],
+    libraries: dict[str, Any],
+    bridge: dict[str, Any],
+    pairs: pd.DataFrame,
+) -> list[str]:
+    """Recommendations computed from the data: top categories, missing libraries, bridge input."""
+    advice = []
+    for row in categories.head(3).itertuples():
+        example = next((e["error"] for e in top if e.get("category") == row.category), None)
+        text = (
+            f"{_priority(row.share)}: {int(row.count)} {row.category.replace('_', ' ')} failures "
+            f"({row.share:.0f}% of failures, {row.fixed_share:.0f}% fixed)."
+        )
+        if example:
+            text += f" Most frequent: {example[:120]}"
+        advice.append(text)
+    for lib in libraries["libraries_with_issues"]:
+        if lib["import_failures"]:
+            replacements = Counter(
+                name
+                for pair in pairs.itertuples()
+                if lib["library"] in pair.removed_imports
+                for name in pair.added_imports
+            )
+            text = (
+                f"LIBRARY ISSUE: {lib['library']} could not be imported in {lib['import_failures']} failures. "
+                f"Tell the model it is not installed."
+            )
+            if replacements:
+                name, count = sorted(replacements.items(), key=_by_count)[0]
+                text += f" Fixes used {name} instead ({count} fixes)."
+            advice.append(text)
+    if bridge["stdin_parsing_errors"] > 5:
+        advice.append(
+            f"CRITICAL: {bridge['stdin_parsing_errors']} stdin parsing errors. Tell the model to read the request "
+            "with MapsBridge.FromStdIn() and never parse stdin itself."
+        )
+    return advice
+
+
+def ai_learning_summary(
+    top: list[dict[str, Any]], libraries: dict[str, Any], advice: list[str], strategies: list[dict[str, Any]]
+) -> str:
+    """The original's ai_learning_summary text, from the report's own sections."""
+    lines = ["=== SCRIPT GENERATION LEARNINGS FROM EXECUTION LOGS ===", ""]
+    if top:
+        lines.append("MOST COMMON ERRORS TO AVOID:")
+        lines += [
+            f"{i}. {e['error']} ({e['count']} occurrences, {e['fix_rate']:.0f}% fixed)"
+            for i, e in enumerate(top[:5], 1)
+        ]
+        lines.append("")
+    if libraries["libraries_with_issues"]:
+        lines.append("LIBRARY-SPECIFIC ISSUES:")
+        lines += [f"- {lib['library']}: {lib['count']} errors" for lib in libraries["libraries_with_issues"][:5]]
+        lines.append("")
+    if advice:
+        lines.append("RECOMMENDATIONS FOR SYSTEM_CONTEXT:")
+        lines += [f"- {text}" for text in advice[:5]]
+        lines.append("")
+    if strategies:
+        lines.append("SUCCESSFUL FIX PATTERNS:")
+        lines += [
+            f"{i}. {s['error_category']} errors fixed by: {', '.join(s['changes']['summary'])}"
+            for i, s in enumerate(strategies[:3], 1)
+        ]
+        lines.append("")
+    lines.append("=== END LEARNINGS ===")
+    return "\n".join(lines)
+
+
+def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> dict[str, Any]:
+    """The full analysis with every key of the original's analyze_all(), plus ``skipped_files``.
+
+    Parameters: the filter and ``as_of`` (end of the 7-day window; default now).
+    """
+    summary = metrics.summary(index, flt, as_of or datetime.now())
+    pairs = fixes.fix_pairs(index, flt)
+    top = common_errors(index, flt)
+    libraries = library_report(index, flt)
+    bridge = bridge_report(index, flt)
+    strategies = fix_strategies(pairs)
+    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs)
+    summary_dict = summary.as_dict()
+    return {
+        "generated_at": datetime.now().isoformat(),
+        "summary": {key: summary_dict[key] for key in SUMMARY_KEYS},
+        "error_patterns": error_patterns(index, flt),
+        "common_errors": top,
+        "fix_strategies": strategies,
+        "library_issues": libraries,
+        "mapbridge_issues": bridge,
+        "recommendations": advice,
+        "ai_learning_summary": ai_learning_summary(top, libraries, advice, strategies),
+        "as_of": summary_dict["as_of"],
+        "sessions": summary.sessions,
+        "skipped_files": skipped_files(index),
+    }
+
+
+SUMMARY_KEYS = (
+    "total_failures",
+    "total_successes",
+    "unfixed_failures",
+    "fixed_failures",
+    "overall_success_rate",
+    "recent_success_rate_7d",
+    "recent_attempts_7d",
+)
+
+SKIPPED_SQL = "SELECT path, folder, reason, size FROM skipped_files ORDER BY path"
+
+
+def skipped_files(index: LogIndex) -> list[dict[str, Any]]:
+    """Files that are not records, each with path, folder, reason and size."""
+    return [
+        {"path": path, "folder": folder, "reason": reason, "size": int(size)}
+        for path, folder, reason, size in index.cursor().execute(SKIPPED_SQL).fetchall()
+    ]

@@ -1,0 +1,126 @@
+"""Sessions: the list of them, and one session's attempts in time order with their full texts."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from loaders.attempts import is_valid_id, read_record
+from loaders.filters import ALL, AttemptFilter
+from loaders.index import LogIndex
+
+SESSIONS_SQL = """
+WITH chosen AS (SELECT DISTINCT session_id FROM attempts WHERE {where}),
+per_session AS (
+    SELECT a.session_id,
+           count(*) AS attempts,
+           count(*) FILTER (WHERE a.status = 'failed') AS failures,
+           count(*) FILTER (WHERE a.status = 'success') AS successes,
+           min(a.timestamp) AS first_at,
+           max(a.timestamp) AS last_at,
+           arg_max(a.status, a.timestamp) AS final_outcome,
+           arg_min(a.user_prompt, a.timestamp) AS user_prompt,
+           mode(a.ai_model) AS ai_model,
+           arg_max(a.error_line, a.timestamp) FILTER (WHERE a.status = 'failed') AS last_error
+    FROM attempts a JOIN chosen USING (session_id)
+    GROUP BY a.session_id
+),
+latest_files AS (
+    SELECT * FROM session_files QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY mtime_ns DESC) = 1
+),
+missing AS (
+    SELECT session_id, count(*) AS missing_records
+    FROM (SELECT session_id, unnest(attempt_ids) AS log_id FROM latest_files)
+    WHERE log_id NOT IN (SELECT log_id FROM attempts)
+    GROUP BY session_id
+)
+SELECT p.session_id,
+       CASE WHEN p.successes > 0 THEN 'resolved' ELSE 'unresolved' END AS status,
+       p.attempts, p.failures, p.successes, p.first_at, p.last_at,
+       epoch(p.last_at) - epoch(p.first_at) AS duration_seconds,
+       p.final_outcome, p.ai_model, p.user_prompt, p.last_error,
+       f.status AS file_status,
+       f.path IS NOT NULL AS has_session_file,
+       coalesce(m.missing_records, 0) AS missing_records
+FROM per_session p
+LEFT JOIN latest_files f USING (session_id)
+LEFT JOIN missing m USING (session_id)
+ORDER BY p.last_at DESC
+LIMIT ?
+"""
+
+
+def sessions(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 100_000) -> pd.DataFrame:
+    """Sessions with at least one attempt under the filter, newest activity first.
+
+    Output columns: session_id, status (resolved when any success), attempts, failures,
+    successes, first_at, last_at, duration_seconds, final_outcome (status of the last attempt),
+    ai_model (most used), user_prompt (first), last_error, file_status (the session file's own
+    status, None without a file), has_session_file, missing_records (attempts the session file
+    lists whose record is missing).
+    """
+    where, params = flt.where()
+    return index.frame(SESSIONS_SQL.format(where=where), [*params, limit])
+
+
+SESSION_ATTEMPTS_SQL = """
+SELECT attempt_no, log_id, timestamp, status, category, error_category, error_type, error_line,
+       ai_model, user_prompt, image_filename, return_code, output_files, execution_time_seconds,
+       previous_attempt_id, fixed_by, is_fixed, fixed_by_effective, code_hash, tags, flags, path
+FROM attempts WHERE session_id = ?
+ORDER BY timestamp, log_id
+"""
+
+SESSION_FILE_SQL = """
+SELECT created_at, status, updated_at, resolved_at, attempt_ids, path
+FROM session_files WHERE session_id = ? ORDER BY mtime_ns DESC LIMIT 1
+"""
+
+
+@dataclass
+class SessionDetail:
+    """One session: its attempts (slim, time order), their full records, and the session file."""
+
+    session_id: str
+    attempts: pd.DataFrame
+    records: list[dict[str, Any] | None]
+    session_file: dict[str, Any] | None
+    missing_attempt_ids: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``resolved`` when any attempt succeeded, else ``unresolved``."""
+        return "resolved" if (self.attempts["status"] == "success").any() else "unresolved"
+
+
+def session_detail(index: LogIndex, session_id: str) -> SessionDetail | None:
+    """The session's attempts with full texts, or None when no record or session file names it."""
+    if not is_valid_id(session_id):
+        return None
+    cursor = index.cursor()
+    attempts = cursor.execute(SESSION_ATTEMPTS_SQL, [session_id]).df()
+    file_row = cursor.execute(SESSION_FILE_SQL, [session_id]).fetchone()
+    if attempts.empty and file_row is None:
+        return None
+    session_file = None
+    missing: list[str] = []
+    if file_row is not None:
+        keys = ("created_at", "status", "updated_at", "resolved_at", "attempt_ids", "path")
+        session_file = dict(zip(keys, file_row, strict=False))
+        present = set(attempts["log_id"])
+        missing = [log_id for log_id in session_file["attempt_ids"] or [] if log_id not in present]
+    records = [read_record(index, path) for path in attempts["path"]]
+    return SessionDetail(session_id, attempts, records, session_file, missing)
+
+
+def code_diff(previous_code: str | None, code: str | None, previous_name: str, name: str) -> str:
+    """A unified diff between two attempts' code ('' when either is missing or they are equal)."""
+    if not previous_code or not code or previous_code == code:
+        return ""
+    lines = difflib.unified_diff(
+        previous_code.splitlines(), code.splitlines(), fromfile=previous_name, tofile=name, lineterm=""
+    )
+    return "\n".join(lines)

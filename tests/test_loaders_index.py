@@ -1,0 +1,151 @@
+"""The persistent index: incremental reloads, bad files, corrupt indexes, two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from loaders import metrics, report
+from loaders.index import LogIndex, index_path_for
+from tests.conftest import AS_OF, write_record
+
+BAD_FILES = {
+    "truncated.json": b'{"log_id": "t", "status": "fai',
+    "empty.json": b"",
+    "list.json": b"[1, 2, 3]",
+    "null.json": b"null",
+    "string.json": b'"just text"',
+    "latin1.json": '{"log_id": "caf\xe9"}'.encode("latin-1"),
+}
+
+
+def _touch_later(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+
+def test_second_refresh_parses_nothing(small_tree, index_of):
+    index = index_of(small_tree)
+    report_again = index.refresh()
+    assert (report_again.parsed, report_again.removed, report_again.changed) == (0, 0, False)
+
+
+def test_new_changed_and_deleted_files(small_tree, index_of):
+    index = index_of(small_tree)
+    version = index.version
+    new = write_record(small_tree, log_id="s5-a1", session_id="S5", when=AS_OF - timedelta(hours=2))
+    assert index.refresh().parsed == 1
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 5
+    # The fix of S2 lands after the first load: the failure file is rewritten with fixed_by.
+    s2 = next(small_tree.glob("failures/*/s2-a1.json"))
+    data = json.loads(s2.read_text())
+    data["fixed_by"] = "s3-a1"
+    s2.write_text(json.dumps(data))
+    _touch_later(s2)
+    assert index.refresh().parsed == 1
+    summary = metrics.summary(index, as_of=AS_OF)
+    assert (summary.fixed_failures, summary.unfixed_failures) == (4, 1)
+    new.unlink()
+    refreshed = index.refresh()
+    assert refreshed.removed == 1 and index.version > version
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 4
+
+
+def test_bad_files_are_skipped_with_reasons_and_others_load(small_tree, index_of):
+    day_dir = small_tree / "failures" / "2025-12-20"
+    day_dir.mkdir(exist_ok=True)
+    for name, content in BAD_FILES.items():
+        (day_dir / name).write_bytes(content)
+    (day_dir / "dir.json").mkdir()
+    (day_dir / ".hidden.json").write_text("{}")
+    (day_dir / "notes.txt").write_text("not a record")
+    (day_dir / ".x.tmp").write_text("{")
+    index = index_of(small_tree)
+    skipped = {Path(s["path"]).name: s["reason"] for s in report.skipped_files(index)}
+    assert set(skipped) == {*BAD_FILES, "dir.json"}
+    assert skipped["empty.json"] == "empty file"
+    assert skipped["list.json"] == "JSON value is list, not an object"
+    assert skipped["null.json"] == "JSON value is null, not an object"
+    assert skipped["latin1.json"].startswith("not UTF-8")
+    assert skipped["truncated.json"].startswith("invalid JSON")
+    assert skipped["dir.json"] == "is a directory, not a file"
+    summary = metrics.summary(index, as_of=AS_OF)
+    assert summary.total_failures == 4 and summary.skipped_files == len(BAD_FILES) + 1
+    nulls = index.cursor().execute("SELECT count(*) FROM attempts WHERE log_id IS NULL").fetchone()[0]
+    assert nulls == 0
+
+
+def test_skipped_file_that_becomes_valid_is_loaded(small_tree, index_of):
+    broken = small_tree / "failures" / "2025-12-19" / "late.json"
+    broken.write_text('{"log_id": "late", "sta')
+    index = index_of(small_tree)
+    assert metrics.summary(index, as_of=AS_OF).skipped_files == 1
+    broken.write_text(json.dumps({"log_id": "late", "status": "failed", "timestamp": AS_OF.isoformat()}))
+    _touch_later(broken)
+    index.refresh()
+    summary = metrics.summary(index, as_of=AS_OF)
+    assert (summary.skipped_files, summary.total_failures) == (0, 5)
+
+
+def test_odd_values_are_coerced_and_flagged(small_tree, index_of):
+    day_dir = small_tree / "failures" / "2025-12-20"
+    day_dir.mkdir(exist_ok=True)
+    (day_dir / "odd.json").write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(
+            {"status": "failed", "return_code": "2", "tags": "lib:cv2", "timestamp": "2025-12-20T10:00:00Z"}
+        ).encode()
+    )
+    index = index_of(small_tree)
+    row = (
+        index.cursor()
+        .execute("SELECT log_id, session_id, return_code, tags, flags FROM attempts WHERE log_id = 'odd'")
+        .fetchone()
+    )
+    assert row[:4] == ("odd", "odd", 2, ["lib:cv2"])
+    assert "return_code was str" in row[4] and "tags was a string" in row[4]
+
+
+def test_index_lives_in_the_cache_not_the_tree(small_tree, cache_dir, index_of):
+    index = index_of(small_tree)
+    assert index.path.parent == cache_dir.resolve()
+    assert not list(small_tree.rglob("*.duckdb"))
+    with pytest.raises(ValueError, match="inside the log tree"):
+        LogIndex(small_tree, small_tree / "cache")
+
+
+def test_corrupt_index_is_rebuilt(small_tree, cache_dir, index_of):
+    index_of(small_tree)
+    path = index_path_for(small_tree.resolve(), cache_dir.resolve())
+    path.write_bytes(b"this is not a duckdb file" * 100)
+    fresh = LogIndex(small_tree, cache_dir)
+    result = fresh.refresh()
+    assert result.rebuilt_because and result.parsed == 9
+    assert metrics.summary(fresh, as_of=AS_OF).total_failures == 4
+
+
+def test_two_processes_load_the_same_index_at_once(small_tree, cache_dir):
+    script = (
+        "import sys; from loaders.index import open_index; from loaders.metrics import summary;"
+        "print(summary(open_index(sys.argv[1], sys.argv[2])).total_failures)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(small_tree), str(cache_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    assert [out.strip() for out, _ in outputs] == ["4"] * 4

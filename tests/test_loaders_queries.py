@@ -1,0 +1,95 @@
+"""Errors, unfixed failures, sessions and drill-down on the small tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from loaders import attempts, errors, sessions
+from loaders.filters import AttemptFilter
+from tests.conftest import AS_OF
+
+
+def test_error_categories_derived_and_stored(small_tree, index_of):
+    index = index_of(small_tree)
+    derived = errors.error_categories(index).set_index("category")
+    assert derived.loc["name_error", "count"] == 2
+    assert derived.loc["name_error", "fixed_share"] == 100.0
+    assert derived.loc["import_error", "unfixed"] == 1
+    assert derived["share"].sum() == pytest.approx(100.0)
+    stored = errors.error_categories(index, which="stored").set_index("category")
+    assert stored.loc["unknown", "count"] == 2
+
+
+def test_top_errors_group_by_key_line(small_tree, index_of):
+    top = errors.top_errors(index_of(small_tree)).set_index("error")
+    name_error = top.loc["NameError: name 'x' is not defined"]
+    assert (name_error["count"], name_error["fixed_count"], name_error["fix_rate"]) == (2, 2, 100.0)
+    assert list(name_error["example_sessions"]) == ["S1", "S1"]
+    assert top.loc["ModuleNotFoundError: No module named 'cv2'", "fix_rate"] == 0.0
+
+
+def test_library_issues_from_tags_and_imports(small_tree, index_of):
+    libraries = errors.library_issues(index_of(small_tree)).set_index("library")
+    assert libraries.loc["cv2", "failures"] == 1
+    assert libraries.loc["cv2", "import_failures"] == 1
+    assert libraries.loc["numpy", "failures"] == 4
+    assert libraries.loc["numpy", "attempts"] == 7
+
+
+def test_unfixed_failures_and_their_age(small_tree, index_of):
+    unfixed = attempts.unfixed_failures(index_of(small_tree), as_of=AS_OF)
+    assert list(unfixed["log_id"]) == ["s2-a1"]
+    assert unfixed["age_hours"].iloc[0] == 48.0
+    assert unfixed["category"].iloc[0] == "import_error"
+
+
+def test_recent_attempts_unfixed_only(small_tree, index_of):
+    index = index_of(small_tree)
+    failures = attempts.recent_attempts(index, AttemptFilter(statuses=("failed",)), limit=2)
+    assert list(failures["log_id"]) == ["s2-a1", "s4-a1"]
+    unfixed = attempts.recent_attempts(index, AttemptFilter(statuses=("failed",)), unfixed_only=True)
+    assert list(unfixed["log_id"]) == ["s2-a1"]
+
+
+def test_sessions_list(small_tree, index_of):
+    listed = sessions.sessions(index_of(small_tree)).set_index("session_id")
+    assert sorted(listed.index) == ["S1", "S2", "S3", "S4"]
+    s1 = listed.loc["S1"]
+    assert (s1["attempts"], s1["failures"], s1["status"], s1["final_outcome"]) == (3, 2, "resolved", "success")
+    assert s1["duration_seconds"] == 9 * 60
+    assert bool(s1["has_session_file"]) and s1["missing_records"] == 0
+    assert listed.loc["S2", "status"] == "unresolved"
+    assert not bool(listed.loc["S2", "has_session_file"])
+
+
+def test_session_detail_reads_full_texts_in_order(small_tree, index_of):
+    detail = sessions.session_detail(index_of(small_tree), "S1")
+    assert list(detail.attempts["log_id"]) == ["s1-a1", "s1-a2", "s1-a3"]
+    assert [r["status"] for r in detail.records] == ["failed", "failed", "success"]
+    assert "NameError" in detail.records[0]["stderr"]
+    assert detail.status == "resolved"
+    assert list(detail.attempts["fixed_by_effective"][:2]) == ["s1-a3", "s1-a3"]
+
+
+def test_session_file_without_records_is_shown_not_failed(small_tree, index_of):
+    detail = sessions.session_detail(index_of(small_tree), "S9")
+    assert detail.attempts.empty
+    assert detail.missing_attempt_ids == ["gone-1"]
+
+
+@pytest.mark.parametrize("bad_id", ["../etc/passwd", "..", "a/b", "", "x" * 200, "a\x00b"])
+def test_unsafe_ids_find_nothing(small_tree, index_of, bad_id):
+    index = index_of(small_tree)
+    assert attempts.attempt_record(index, bad_id) is None
+    assert sessions.session_detail(index, bad_id) is None
+
+
+def test_attempt_record_by_id(small_tree, index_of):
+    record = attempts.attempt_record(index_of(small_tree), "s2-a1")
+    assert record["code"].startswith("import cv2")
+
+
+def test_code_diff_between_attempts():
+    diff = sessions.code_diff("import cv2\nx = 1\n", "import skimage\nx = 1\n", "a1", "a2")
+    assert "-import cv2" in diff and "+import skimage" in diff
+    assert sessions.code_diff("same", "same", "a", "b") == ""
