@@ -174,6 +174,11 @@ class LogIndex:
             self.refresh()
         return self._connection.cursor()
 
+    @property
+    def state_token(self) -> str:
+        """Changes whenever the loaded contents change (for caching results per index state)."""
+        return f"{self._generation}:{self.version}"
+
     def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one query on this process's copy and return the result as a pandas frame."""
         return self.cursor().execute(sql, params or []).df()

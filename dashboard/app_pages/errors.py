@@ -1,0 +1,81 @@
+"""Errors: categories (derived and stored), their trend, top errors, fingerprints, libraries."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.data import query
+from dashboard.sidebar import current
+from dashboard.widgets import downloads, no_data_notice, session_table
+
+ctx = current()
+st.title("Errors")
+if no_data_notice():
+    st.stop()
+
+derived = query("errors:error_categories", ctx.index, ctx.flt)
+stored = query("errors:error_categories", ctx.index, ctx.flt, which="stored")
+if derived.empty:
+    st.info("No failures match the filters.")
+    st.stop()
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Failures by category")
+    st.altair_chart(charts.category_chart(derived), width="stretch")
+with right:
+    st.subheader("Derived vs stored category")
+    side_by_side = (
+        derived[["category", "count", "fixed_share"]]
+        .merge(stored[["category", "count"]], on="category", how="outer", suffixes=("_derived", "_stored"))
+        .fillna({"count_derived": 0, "count_stored": 0})
+    )
+    st.dataframe(side_by_side, hide_index=True, width="stretch", key="errors_categories_table")
+    downloads(side_by_side, "error_categories", "errors_categories")
+
+st.subheader("Categories over time")
+st.altair_chart(
+    charts.categories_over_time_chart(query("errors:error_categories_daily", ctx.index, ctx.flt)), width="stretch"
+)
+
+st.subheader("Top specific errors")
+top = query("errors:top_errors", ctx.index, ctx.flt, limit=50)
+session_table(
+    top[["error", "category", "count", "fix_rate", "first_seen", "last_seen", "sessions", "example_sessions"]],
+    key="errors_top_table",
+    name="top_errors",
+    session_column="example_sessions",
+    column_config={"fix_rate": st.column_config.NumberColumn("fix rate %", format="%.0f")},
+)
+
+st.subheader("Error fingerprints")
+marks = query("errors:error_fingerprints", ctx.index, ctx.flt, limit=100)
+session_table(
+    marks[
+        [
+            "fingerprint",
+            "signature",
+            "category",
+            "count",
+            "sessions",
+            "fix_rate",
+            "unfixed",
+            "mean_seconds_to_fix",
+            "first_seen",
+            "last_seen",
+            "example_sessions",
+        ]
+    ],
+    key="errors_fingerprint_table",
+    name="error_fingerprints",
+    session_column="example_sessions",
+)
+
+st.subheader("Library issues")
+libraries = query("errors:library_issues", ctx.index, ctx.flt)
+if libraries.empty:
+    st.info("No library is involved in the filtered failures.")
+else:
+    st.dataframe(libraries, hide_index=True, width="stretch", key="errors_library_table")
+    downloads(libraries, "library_issues", "errors_libraries")

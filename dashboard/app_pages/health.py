@@ -1,0 +1,62 @@
+"""Data health: where the logs and the index are, what was loaded, what was skipped and why."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import query
+from dashboard.sidebar import current
+from dashboard.widgets import downloads
+
+ctx = current()
+st.title("Data health")
+health = query("health:index_health", ctx.index)
+cols = st.columns(4)
+cols[0].metric("Attempt records", f"{health.attempts:,}")
+cols[1].metric("Session files", f"{health.session_files:,}")
+cols[2].metric("Skipped files", f"{health.skipped_files:,}")
+cols[3].metric("Records with coerced values", f"{health.flagged_records:,}")
+st.dataframe(
+    pd.DataFrame(
+        [
+            ("Log directory", health.logs_dir),
+            ("Index file", health.index_path),
+            ("Index size", f"{health.index_bytes / 1e6:.1f} MB"),
+            ("Attempt JSON read", f"{health.attempt_bytes / 1e6:.1f} MB"),
+            ("Last loaded (UTC)", health.loaded_at or "never"),
+            ("Index version", str(health.version)),
+            (
+                "Last refresh",
+                f"{health.last_refresh_seconds:.3f} s, {health.last_refresh_parsed} files read"
+                if health.last_refresh_seconds is not None
+                else "not yet",
+            ),
+            ("Files sharing a log_id", str(health.duplicate_files)),
+        ],
+        columns=["what", "value"],
+    ),
+    hide_index=True,
+    width="stretch",
+    key="health_facts",
+)
+
+st.subheader("Skipped files")
+skipped = pd.DataFrame(query("report:skipped_files", ctx.index), columns=["path", "folder", "reason", "size"])
+if skipped.empty:
+    st.success("Every file under failures/, successes/ and sessions/ is a record.")
+else:
+    st.dataframe(skipped, hide_index=True, width="stretch", key="health_skipped")
+    downloads(skipped, "skipped_files", "health_skipped")
+
+st.subheader("Records loaded with coerced values")
+flagged = query("health:flagged_records", ctx.index)
+if flagged.empty:
+    st.success("No record needed coercion.")
+else:
+    st.dataframe(flagged, hide_index=True, width="stretch", key="health_flagged")
+
+duplicates = query("health:duplicate_log_ids", ctx.index)
+if not duplicates.empty:
+    st.subheader("log_ids found in more than one file")
+    st.dataframe(duplicates, hide_index=True, width="stretch", key="health_duplicates")

@@ -1,0 +1,105 @@
+"""The shared sidebar: reload controls and the filters every page applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import streamlit as st
+
+from dashboard.data import log_index, query
+from loaders.filters import STATUSES, AttemptFilter
+from loaders.index import LogIndex
+
+CONTEXT_KEY = "dashboard_context"
+AUTO_REFRESH_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page needs: the index, the filter, the end of the 7-day window and why."""
+
+    index: LogIndex
+    flt: AttemptFilter
+    as_of: datetime
+    window_note: str | None
+    has_data: bool
+
+
+def current() -> PageContext:
+    """The context the sidebar drew for this run."""
+    return st.session_state[CONTEXT_KEY]
+
+
+def _refresh(index: LogIndex) -> None:
+    with st.spinner("Loading new log files…"):
+        index.refresh()
+
+
+@st.fragment(run_every=AUTO_REFRESH_SECONDS)
+def _auto_refresh(index: LogIndex) -> None:
+    before = index.state_token
+    index.refresh()
+    if index.state_token != before:
+        st.rerun()
+
+
+def _reload_controls(index: LogIndex) -> None:
+    loaded_key = f"sidebar_loaded_{index.root}"
+    if st.sidebar.button("Reload logs", icon="🔄", width="stretch") or loaded_key not in st.session_state:
+        _refresh(index)
+        st.session_state[loaded_key] = True
+    if st.sidebar.toggle(
+        "Auto-refresh", key="sidebar_auto_refresh", help=f"Look for new files every {AUTO_REFRESH_SECONDS} s"
+    ):
+        with st.sidebar:
+            _auto_refresh(index)
+    report = index.last_report
+    if report:
+        st.sidebar.caption(f"{report.files_seen:,} files · last load {report.seconds:.2f} s, {report.parsed:,} read")
+
+
+def _window(newest: datetime | None, end_chosen: bool, flt: AttemptFilter) -> tuple[datetime, str | None]:
+    now = datetime.now()
+    if end_chosen:
+        return flt.as_of(now), None
+    if newest is not None and newest < now - timedelta(days=7):
+        return newest, f"Nothing in the last 7 days: 7-day numbers end at the newest record ({newest:%Y-%m-%d %H:%M})."
+    return now, None
+
+
+def draw(logs_dir: str) -> PageContext:
+    """Draw the sidebar for the tree at ``logs_dir`` and store the PageContext for the pages."""
+    index = log_index(logs_dir)
+    _reload_controls(index)
+    oldest, newest, count = query("metrics:date_range", index)
+    choices = query("metrics:filter_choices", index)
+    sidebar = st.sidebar
+    sidebar.subheader("Filters")
+    start = end = None
+    if count:
+        first, last = oldest.date(), newest.date()
+        picked = sidebar.date_input(
+            "Dates",
+            value=(first, last),
+            min_value=first,
+            max_value=max(last, datetime.now().date()),
+            key="filter_dates",
+        )
+        if isinstance(picked, (tuple, list)) and len(picked) == 2:
+            start = picked[0] if picked[0] != first else None
+            end = picked[1] if picked[1] != last else None
+    flt = AttemptFilter(
+        start=start,
+        end=end,
+        models=tuple(sidebar.multiselect("Model", choices["models"], key="filter_models")),
+        statuses=tuple(sidebar.multiselect("Status", STATUSES, key="filter_statuses")),
+        categories=tuple(sidebar.multiselect("Error category", choices["categories"], key="filter_categories")),
+        tags=tuple(sidebar.multiselect("Tag", choices["tags"], key="filter_tags")),
+        text=sidebar.text_input("Search errors and prompts", key="filter_text") or None,
+    )
+    as_of, note = _window(newest, end is not None, flt)
+    sidebar.caption(f"Logs: `{index.root}`")
+    context = PageContext(index, flt, as_of, note, bool(count))
+    st.session_state[CONTEXT_KEY] = context
+    return context

@@ -1,0 +1,41 @@
+"""Fixtrail dashboard entry point: page config, navigation and the shared sidebar.
+
+Run: ``streamlit run dashboard/streamlit_app.py -- --logs-dir DIR`` (or ``$FIXTRAIL_LOGS_DIR``;
+default: the repository's demo tree ``logs/``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dashboard import sidebar
+from dashboard.settings import resolve_logs_dir
+from loaders.tree import LogTreeError, check_logs_dir
+
+st.set_page_config(page_title="Fixtrail", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/overview.py", title="Overview", icon="📈", default=True),
+    st.Page("app_pages/errors.py", title="Errors", icon="🧨"),
+    st.Page("app_pages/unfixed.py", title="Unfixed failures", icon="🩹"),
+    st.Page("app_pages/sessions.py", title="Sessions", icon="🧵"),
+    st.Page("app_pages/recommendations.py", title="Recommendations", icon="🧠"),
+    st.Page("app_pages/health.py", title="Data health", icon="🩺"),
+]
+
+navigation = st.navigation(PAGES)
+logs_dir = resolve_logs_dir(sys.argv[1:])
+try:
+    check_logs_dir(logs_dir)
+except LogTreeError as exc:
+    st.title("Fixtrail")
+    st.error(f"Cannot open the logs: {exc}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")
+    st.stop()
+
+sidebar.draw(logs_dir)
+navigation.run()

@@ -1,0 +1,70 @@
+"""Pieces the pages share: tables whose rows open their session, downloads, empty states."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.sidebar import current
+from loaders.exports import json_records, safe_csv
+
+SESSIONS_PAGE = "app_pages/sessions.py"
+
+
+def open_session(session_id: str) -> None:
+    """Go to the Sessions page showing this session's timeline (shareable as ?session=ID)."""
+    st.switch_page(SESSIONS_PAGE, query_params={"session": session_id})
+
+
+def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
+    """CSV (formula cells neutralised) and JSON download buttons for a table."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("CSV", safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", icon="⬇️")
+    right.download_button("JSON", json_records(frame), f"{name}.json", "application/json", key=f"{key}_json", icon="⬇️")
+
+
+def session_table(
+    frame: pd.DataFrame,
+    key: str,
+    name: str,
+    session_column: str = "session_id",
+    column_config: dict | None = None,
+    height: int | None = None,
+) -> None:
+    """A table whose selected row opens that row's session, with its downloads below."""
+    if frame.empty:
+        st.info("Nothing matches the filters.")
+        return
+    event = st.dataframe(
+        frame,
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        column_config=column_config,
+        width="stretch",
+        height=height or "auto",
+    )
+    rows = event.selection.rows if event and hasattr(event, "selection") else []
+    if rows:
+        value = frame.iloc[rows[0]][session_column]
+        session_id = value[0] if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
+        if isinstance(session_id, str):
+            open_session(session_id)
+    st.caption("Select a row to open its session.")
+    downloads(frame, name, key)
+
+
+def no_data_notice() -> bool:
+    """Show a notice and return True when the tree holds no attempt record yet."""
+    if not current().has_data:
+        st.info("No attempt records in this log tree yet. New files appear after *Reload logs*.")
+        return True
+    return False
+
+
+def window_notice() -> None:
+    """Say where the 7-day window ends when it is not now."""
+    note = current().window_note
+    if note:
+        st.caption(note)

@@ -1,0 +1,170 @@
+"""Every dashboard page through Streamlit's AppTest, on trees with known numbers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from loaders.exports import neutralise_cell, safe_csv
+from tests.conftest import write_record
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
+PAGES = ["overview", "errors", "unfixed", "sessions", "recommendations", "health"]
+
+
+@pytest.fixture
+def app(small_tree, cache_dir, monkeypatch):
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(app, page):
+    _open(app, page)
+    assert app.title
+
+
+def test_overview_shows_the_seven_numbers_and_the_window(app):
+    metrics = _metrics(app)
+    assert metrics["Total failures"] == "4" and metrics["Total successes"] == "3"
+    assert metrics["Unfixed failures"] == "1" and metrics["Fixed failures"] == "3"
+    assert metrics["Overall success rate"] == "42.9%"
+    assert metrics["Success rate (7 days)"] == "50.0%" and metrics["Attempts (7 days)"] == "4"
+    assert any("newest record" in c.value for c in app.caption)
+
+
+def test_model_filter_changes_the_numbers(app):
+    app.sidebar.multiselect(key="filter_models").set_value(["model-b"]).run()
+    metrics = _metrics(app)
+    assert (metrics["Total failures"], metrics["Total successes"]) == ("0", "1")
+
+
+def test_text_filter_finds_the_cv2_failure(app):
+    app.sidebar.text_input(key="filter_text").input("cv2").run()
+    assert _metrics(app)["Total failures"] == "1"
+
+
+def test_selecting_an_unfixed_row_opens_its_session(app):
+    _open(app, "unfixed")
+    table = app.dataframe(key="unfixed_table")
+    assert list(table.value["log_id"]) == ["s2-a1"]
+    app.session_state["unfixed_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    assert app.query_params["session"] == ["S2"] or app.query_params["session"] == "S2"
+    assert [t.value for t in app.title] == ["Session timeline"]
+    assert any("import cv2" in c.value for c in app.code)
+
+
+def test_session_url_opens_the_timeline_directly(small_tree, cache_dir, monkeypatch):
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = "S1"
+    at.switch_page("app_pages/sessions.py")
+    at.run()
+    assert not at.exception
+    assert _metrics(at)["Attempts"] == "3" and _metrics(at)["Status"] == "resolved"
+    assert len(at.expander) == 3
+
+
+def test_sessions_list_counts(app):
+    _open(app, "sessions")
+    metrics = _metrics(app)
+    assert (metrics["Sessions"], metrics["Resolved"], metrics["Unresolved"]) == ("4", "3", "1")
+
+
+def test_health_lists_skipped_files_with_reasons(small_tree, cache_dir, monkeypatch):
+    (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{not json")
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/health.py")
+    at.run()
+    assert _metrics(at)["Skipped files"] == "1"
+    skipped = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert list(skipped["path"].map(lambda p: Path(p).name)) == ["broken.json"]
+    assert skipped["reason"].iloc[0].startswith("invalid JSON")
+
+
+def test_missing_log_directory_is_a_message_not_a_traceback(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(tmp_path / "nowhere"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "log directory not found" in at.error[0].value
+
+
+def test_empty_log_directory_says_so(tmp_path, cache_dir, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "No attempt records" in at.info[0].value
+
+
+def test_log_content_is_shown_as_text(tmp_path, cache_dir, monkeypatch):
+    logs = tmp_path / "logs"
+    hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))"
+    write_record(
+        logs,
+        log_id="evil",
+        session_id="E",
+        user_prompt=hostile,
+        error_message=hostile,
+        stderr=f"ValueError: {hostile}\n",
+    )
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = "E"
+    at.switch_page("app_pages/sessions.py")
+    at.run()
+    assert not at.exception
+    assert any(hostile in c.value for c in at.code)
+    assert not any("<script>" in m.value for m in at.markdown)
+
+
+def test_no_dashboard_code_allows_html():
+    root = Path(APP).parent
+    offenders = [p for p in root.rglob("*.py") if re.search(r"unsafe_allow_html\s*=\s*True", p.read_text())]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("-2+3", "'-2+3"),
+        ("@cmd", "'@cmd"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain", "plain"),
+        (42, 42),
+        (-3.5, -3.5),
+    ],
+)
+def test_csv_cells_are_neutralised(cell, expected):
+    assert neutralise_cell(cell) == expected
+
+
+def test_csv_download_keeps_numbers_and_neutralises_text():
+    import pandas as pd
+
+    csv = safe_csv(pd.DataFrame({"error": ['=HYPERLINK("x")', "ok"], "count": [-1, 2]})).decode()
+    assert csv.splitlines() == ["error,count", '"\'=HYPERLINK(""x"")",-1', "ok,2"]
