@@ -161,3 +161,8 @@ def demo_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoCount
     root = tmp_path_factory.mktemp("demo") / "logs"
     counts = generate_tree(root, sessions=120, days=20, seed=11, end=AS_OF)
     return root, counts
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--screenshots DIR``: the browser test saves a PNG of every page there."""
+    parser.addoption("--screenshots", default=None, help="directory for the browser test's page screenshots")
