@@ -6,7 +6,7 @@ LOGS ?= logs
 PORT ?= 8501
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench bench-large screenshots demo soak browser
+.PHONY: install run test lint format screenshots demo browser
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -37,17 +37,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
-	$(BIN)/python -m bench.run --sessions 20000
-
-bench-large: install
-	$(BIN)/python -m bench.run --sessions 100000 --runs 1
-
 screenshots: install browser
 	$(BIN)/python -m pytest tests/test_browser.py --screenshots screenshots
-
-soak: install
-	$(BIN)/python -m pytest -m soak
 
 demo: install
 	rm -rf $(LOGS)/failures $(LOGS)/successes $(LOGS)/sessions

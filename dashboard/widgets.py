@@ -18,9 +18,11 @@ def open_session(session_id: str) -> None:
 
 def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
     """CSV (formula cells neutralised) and JSON download buttons for a table."""
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button("CSV", safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", icon="⬇️")
-    right.download_button("JSON", json_records(frame), f"{name}.json", "application/json", key=f"{key}_json", icon="⬇️")
+    left, right = st.columns(2)
+    left.download_button("Download CSV", safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", width="stretch")
+    right.download_button(
+        "Download JSON", json_records(frame), f"{name}.json", "application/json", key=f"{key}_json", width="stretch"
+    )
 
 
 def session_table(

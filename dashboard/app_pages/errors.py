@@ -31,7 +31,13 @@ with right:
         .merge(stored[["category", "count"]], on="category", how="outer", suffixes=("_derived", "_stored"))
         .fillna({"count_derived": 0, "count_stored": 0})
     )
-    st.dataframe(side_by_side, hide_index=True, width="stretch", key="errors_categories_table")
+    st.dataframe(
+        side_by_side,
+        hide_index=True,
+        width="stretch",
+        key="errors_categories_table",
+        column_config={"fixed_share": st.column_config.NumberColumn("fixed %", format="%.0f")},
+    )
     downloads(side_by_side, "error_categories", "errors_categories")
 
 st.subheader("Categories over time")
