@@ -13,7 +13,7 @@ from api import schemas
 from api.dependencies import get_as_of, get_filter, get_index
 from loaders import attempts, errors, sessions
 from loaders.context import ai_context
-from loaders.exports import safe_csv
+from loaders.exports import frame_records, safe_csv
 from loaders.filters import AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import summary
@@ -111,7 +111,7 @@ def get_error_patterns(index: IndexDep, flt: FilterDep) -> dict:
         "success": True,
         "error_patterns": error_patterns(index, flt),
         "common_errors": common_errors(index, flt),
-        "fingerprints": _records(marks),
+        "fingerprints": frame_records(marks),
     }
 
 
@@ -124,9 +124,3 @@ def get_recommendations(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict
         "recommendations": report["recommendations"],
         "ai_learning_summary": report["ai_learning_summary"],
     }
-
-
-def _records(frame) -> list[dict]:
-    import json
-
-    return json.loads(frame.to_json(orient="records", date_format="iso"))

@@ -31,6 +31,7 @@ from typing import Any
 from cli import text
 from loaders import attempts, errors, sessions
 from loaders.context import ai_context
+from loaders.exports import frame_records
 from loaders.index import LogIndex
 from loaders.metrics import summary
 from loaders.report import analysis_report
@@ -99,10 +100,6 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _records(frame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
 def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     """Run one analysis command on an up-to-date index; return what to print."""
     as_of = args.as_of or datetime.now()
@@ -128,7 +125,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         )
     if args.command == "unfixed":
         unfixed = attempts.unfixed_failures(index, as_of=as_of)
-        return _to_json(_records(unfixed)) if args.json else text.unfixed_text(unfixed, as_of)
+        return _to_json(frame_records(unfixed)) if args.json else text.unfixed_text(unfixed, as_of)
     if args.command == "context":
         context = ai_context(index, max_examples=args.max_examples)
         return _to_json({"context": context}) if args.json else text.context_text(context)
@@ -146,7 +143,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         if args.json:
             return _to_json(
                 {key: report[key] for key in ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")}
-                | {"fingerprints": _records(marks)}
+                | {"fingerprints": frame_records(marks)}
             )
         return _errors_text(report, marks)
     if args.command == "recommendations":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 # OWASP's CSV injection advice: a cell that a spreadsheet could read as a formula starts with one of these.
@@ -29,6 +31,11 @@ def safe_csv(frame: pd.DataFrame) -> bytes:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(lambda v: neutralise_cell(_text_cells(v)))
     return safe.to_csv(index=False).encode("utf-8")
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict]:
+    """The frame as JSON-safe dicts (ISO dates, lists as lists), for JSON documents that embed it."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
 def json_records(frame: pd.DataFrame) -> bytes:
