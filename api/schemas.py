@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
+
+from loaders.metrics import Summary
 
 
 class Envelope(BaseModel):
@@ -14,21 +16,13 @@ class Envelope(BaseModel):
     success: bool = True
 
 
-class SummaryBody(BaseModel):
-    """The seven numbers of the original, plus sessions, skipped files and the window's end."""
-
-    total_failures: int
-    total_successes: int
-    unfixed_failures: int
-    fixed_failures: int
-    overall_success_rate: float
-    recent_success_rate_7d: float
-    recent_attempts_7d: int
-    sessions: int
-    skipped_files: int
-    previous_success_rate_7d: float
-    previous_attempts_7d: int
-    as_of: str
+# The summary's fields are the loaders' Summary, except ``as_of``: local time without an offset, so
+# plain text rather than an RFC 3339 date-time.
+SummaryBody = create_model(
+    "SummaryBody",
+    **{name: (hint, ...) for name, hint in get_type_hints(Summary).items() if name != "as_of"},
+    as_of=(str, ...),
+)
 
 
 class SummaryResponse(Envelope):
