@@ -128,7 +128,8 @@ SELECT library,
                         AND regexp_extract(error_line, 'No module named ''([A-Za-z0-9_]+)', 1) = library)
            AS import_failures,
        arg_max(error_line, timestamp) FILTER (WHERE status = 'failed') AS latest_error,
-       (list(log_id ORDER BY timestamp DESC) FILTER (WHERE status = 'failed'))[1:3] AS example_log_ids
+       (list(log_id ORDER BY timestamp DESC, log_id) FILTER (WHERE status = 'failed'))[1:3] AS example_log_ids,
+       (list(is_fixed ORDER BY timestamp DESC, log_id) FILTER (WHERE status = 'failed'))[1:3] AS example_fixed
 FROM uses
 GROUP BY library
 HAVING count(*) FILTER (WHERE status = 'failed') > 0
@@ -140,7 +141,8 @@ def library_issues(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     """Failures per library, from the code's imports and the ``lib:`` tags.
 
     Output columns: library, failures, attempts (using it), failure_rate (percent), fixed,
-    import_failures (the library itself could not be imported), latest_error, example_log_ids.
+    import_failures (the library itself could not be imported), latest_error, example_log_ids,
+    example_fixed (whether each example failure is fixed).
     """
     where, params = flt.where("a")
     return index.frame(LIBRARY_ISSUES_SQL.format(where=where), params)

@@ -116,9 +116,6 @@ def _by_count(item: tuple[str, int]) -> tuple[int, str]:
 def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
     """The original's library_issues: {"libraries_with_issues": [{library, count, errors}]}."""
     libraries = errors.library_issues(index, flt)
-    fixed_by_log = dict(
-        index.cursor().execute("SELECT log_id, is_fixed FROM attempts WHERE status = 'failed'").fetchall()
-    )
     return {
         "libraries_with_issues": [
             {
@@ -128,8 +125,8 @@ def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
                 "failure_rate": float(row.failure_rate),
                 "import_failures": int(row.import_failures),
                 "errors": [
-                    {"log_id": log_id, "error": (row.latest_error or "")[:150], "fixed": bool(fixed_by_log.get(log_id))}
-                    for log_id in row.example_log_ids[:3]
+                    {"log_id": log_id, "error": (row.latest_error or "")[:150], "fixed": bool(fixed)}
+                    for log_id, fixed in zip(row.example_log_ids, row.example_fixed, strict=True)
                 ],
             }
             for row in libraries.itertuples()
