@@ -28,7 +28,6 @@ ALLOWED_QUERIES = frozenset(
         "report:analysis_report",
         "report:skipped_files",
         "context:ai_context",
-        "context:ranked_mistakes",
         "health:index_health",
         "health:flagged_records",
         "health:duplicate_log_ids",

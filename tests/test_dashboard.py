@@ -101,21 +101,21 @@ def test_health_lists_skipped_files_with_reasons(small_tree, cache_dir, monkeypa
     assert skipped["reason"].iloc[0].startswith("invalid JSON")
 
 
-def test_missing_log_directory_is_a_message_not_a_traceback(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(tmp_path / "nowhere"))
+@pytest.mark.parametrize(
+    ("make_dir", "element", "message"),
+    [(False, "error", "log directory not found"), (True, "info", "No attempt records")],
+)
+def test_missing_or_empty_log_directory_is_a_message_not_a_traceback(
+    tmp_path, cache_dir, monkeypatch, make_dir, element, message
+):
+    logs = tmp_path / "logs"
+    if make_dir:
+        logs.mkdir()
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception
-    assert "log directory not found" in at.error[0].value
-
-
-def test_empty_log_directory_says_so(tmp_path, cache_dir, monkeypatch):
-    (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(tmp_path / "empty"))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception
-    assert "No attempt records" in at.info[0].value
+    assert message in getattr(at, element)[0].value
 
 
 def test_log_content_is_shown_as_text(tmp_path, cache_dir, monkeypatch):
