@@ -6,7 +6,7 @@ LOGS ?= logs
 PORT ?= 8501
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format screenshots demo browser
+.PHONY: install run test lint format screenshots demo browser bench bench-large
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,9 @@ screenshots: install browser
 demo: install
 	rm -rf $(LOGS)/failures $(LOGS)/successes $(LOGS)/sessions
 	$(BIN)/python -m loaders.demo --out $(LOGS) --sessions 300 --days 30
+
+bench: install
+	$(BIN)/python -m bench.run --sessions 20000
+
+bench-large: install
+	$(BIN)/python -m bench.run --sessions 100000 --runs 1 --out bench/results/large.json

@@ -30,12 +30,12 @@ from typing import Any
 
 from cli import text
 from loaders import attempts, errors, sessions
-from loaders.context import ai_context
-from loaders.exports import frame_records
-from loaders.index import LogIndex
+from loaders.index import IndexBusyError, LogIndex
 from loaders.metrics import summary
-from loaders.report import analysis_report
 from loaders.tree import LogTreeError
+
+# loaders.report, loaders.context and loaders.exports need pandas at run time; they are imported by
+# the commands that use them, so that `summary` and `session` start without it.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -125,10 +125,19 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         )
     if args.command == "unfixed":
         unfixed = attempts.unfixed_failures(index, as_of=as_of)
-        return _to_json(frame_records(unfixed)) if args.json else text.unfixed_text(unfixed, as_of)
+        if args.json:
+            from loaders.exports import frame_records
+
+            return _to_json(frame_records(unfixed))
+        return text.unfixed_text(unfixed, as_of)
     if args.command == "context":
+        from loaders.context import ai_context
+
         context = ai_context(index, max_examples=args.max_examples)
         return _to_json({"context": context}) if args.json else text.context_text(context)
+    from loaders.exports import frame_records
+    from loaders.report import analysis_report
+
     report = analysis_report(index, as_of=as_of)
     if args.command == "export":
         path = Path(args.file)
@@ -209,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
             if not logs_dir.is_dir():
                 raise LogTreeError(f"log directory not found: {logs_dir}")
             return _launch(args, logs_dir)
-        index = LogIndex(logs_dir)
-        index.refresh(_progress_printer())
-        output = run_command(args, index)
+        # One command, one short process: query the index file in place instead of copying it,
+        # and close it (releasing its lock) before writing, which may block on a slow reader.
+        with LogIndex(logs_dir, in_memory=False) as index:
+            index.refresh(_progress_printer())
+            output = run_command(args, index)
         sys.stdout.write(output if output.endswith("\n") else output + "\n")
         sys.stdout.flush()
-    except (LogTreeError, CommandError, OSError, ValueError) as exc:
+    except (LogTreeError, CommandError, IndexBusyError, OSError, ValueError) as exc:
         if isinstance(exc, BrokenPipeError):
             return _quiet_broken_pipe()
         print(f"error: {exc}", file=sys.stderr)

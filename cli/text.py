@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
+
 
 RULE_WIDTH = 70
 

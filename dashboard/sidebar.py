@@ -60,7 +60,9 @@ def _reload_controls(index: LogIndex) -> None:
 
 
 def _window(newest: datetime | None, end_chosen: bool, flt: AttemptFilter) -> tuple[datetime, str | None]:
-    now = datetime.now()
+    # "now" at whole minutes (the end of the current one): results are cached per window end, so
+    # the window moves once a minute rather than on every rerun.
+    now = datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     if end_chosen:
         return flt.as_of(now), None
     if newest is not None and newest < now - timedelta(days=7):

@@ -17,11 +17,18 @@ def open_session(session_id: str) -> None:
 
 
 def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
-    """CSV (formula cells neutralised) and JSON download buttons for a table."""
+    """CSV (formula cells neutralised) and JSON download buttons for a table, made when clicked."""
     left, right = st.columns(2)
-    left.download_button("Download CSV", safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", width="stretch")
+    left.download_button(
+        "Download CSV", lambda: safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", width="stretch"
+    )
     right.download_button(
-        "Download JSON", json_records(frame), f"{name}.json", "application/json", key=f"{key}_json", width="stretch"
+        "Download JSON",
+        lambda: json_records(frame),
+        f"{name}.json",
+        "application/json",
+        key=f"{key}_json",
+        width="stretch",
     )
 
 

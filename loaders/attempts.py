@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.records import UnreadableFile, read_json_object
 from loaders.tree import resolve_inside
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 # A log or session id: what the writer makes (UUIDs) and what older trees used; never a path.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")

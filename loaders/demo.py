@@ -37,6 +37,24 @@ class DemoCounts:
         return self.failures - self.fixed_failures
 
 
+@dataclass(frozen=True)
+class TreeShape:
+    """How the generated service behaves: how often and how many times it retries, how much it prints."""
+
+    failure_scale: float = 1.0  # multiplies each model's share of failing first attempts
+    retry_weights: tuple[int, int, int] = (6, 3, 1)  # weights of 1, 2 and 3 failures before the end
+    success_tiles: tuple[int, int] = (4, 40)  # stdout lines of a success: one per tile
+    failure_tiles: tuple[int, int] = (2, 12)
+
+
+DEMO_SHAPE = TreeShape()
+# The shape of the tree measured in the performance issue: 20,000 sessions gave 46,687 attempt
+# files (2.3 a session) of about 4.8 KB each.
+RETRY_HEAVY_SHAPE = TreeShape(
+    failure_scale=1.85, retry_weights=(2, 3, 3), success_tiles=(50, 130), failure_tiles=(30, 90)
+)
+
+
 def code_hash(code: str) -> str:
     """The writer's code_hash: md5 of the code with blank lines dropped and lines stripped, 16 hex."""
     normalized = "\n".join(line.strip() for line in code.split("\n") if line.strip())
@@ -131,6 +149,7 @@ def attempt_record(
     image: str,
     previous: str | None,
     scenario: Scenario | None = None,
+    shape: TreeShape = DEMO_SHAPE,
 ) -> dict:
     """Build one attempt object with every key the writer writes."""
     log_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -170,14 +189,14 @@ def attempt_record(
             error_message=message,
             error_type=error_text.error_type_of(stderr),
             stderr=stderr,
-            stdout=_stdout(rng, rng.randint(2, 12)),
+            stdout=_stdout(rng, rng.randint(*shape.failure_tiles)),
             return_code=return_code,
             error_category=error_text.keyword_category(message, stderr),
             tags=_tags(code, message + stderr),
         )
     else:
         record.update(
-            stdout=_stdout(rng, rng.randint(4, 40)),
+            stdout=_stdout(rng, rng.randint(*shape.success_tiles)),
             output_files=[f"output/{image.rsplit('.', 1)[0]}_result.png"],
             execution_time_seconds=round(rng.uniform(0.4, 9.0), 3),
             tags=_tags(code),
@@ -189,16 +208,18 @@ def _script(prompt: str, body: str, extra_imports: str, output: str) -> str:
     return HEADER.format(prompt=prompt) + extra_imports + LOAD_INPUT + body + SAVE_OUTPUT.format(output=output)
 
 
-def _write_session(writer: TreeWriter, rng: random.Random, start: datetime, progress_share: float) -> None:
+def _write_session(
+    writer: TreeWriter, rng: random.Random, start: datetime, progress_share: float, shape: TreeShape
+) -> None:
     """One user request: zero to three failures, then a success or nothing."""
     model, fail_share = rng.choice(MODELS)
-    fail_share *= 1.15 - 0.4 * progress_share  # the generator gets better over the period
+    fail_share *= (1.15 - 0.4 * progress_share) * shape.failure_scale  # the generator gets better over time
     prompt = rng.choice(PROMPTS)
     image = f"tile_{rng.randint(1, 400):04d}.png"
     output = prompt.split()[0].lower()
     failures = 0
     if rng.random() < fail_share:
-        failures = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
+        failures = rng.choices((1, 2, 3), weights=shape.retry_weights)[0]
     resolved = failures == 0 or rng.random() < 0.78
     linked = rng.random() < 0.9
     attempts: list[dict] = []
@@ -221,6 +242,7 @@ def _write_session(writer: TreeWriter, rng: random.Random, start: datetime, prog
                 image=image,
                 previous=previous,
                 scenario=scenario,
+                shape=shape,
             )
         )
         session_id = attempts[0]["session_id"]
@@ -241,6 +263,7 @@ def _write_session(writer: TreeWriter, rng: random.Random, start: datetime, prog
             model=model,
             image=image,
             previous=previous,
+            shape=shape,
         )
         if previous:
             attempts[-1]["fixed_by"] = success["log_id"]
@@ -257,6 +280,7 @@ def generate_tree(
     days: int = 30,
     seed: int = 7,
     end: datetime | None = None,
+    shape: TreeShape = DEMO_SHAPE,
 ) -> DemoCounts:
     """Write ``sessions`` sessions spread over ``days`` days ending at ``end`` (default now).
 
@@ -268,7 +292,7 @@ def generate_tree(
     span = timedelta(days=days).total_seconds()
     starts = sorted(end - timedelta(seconds=rng.uniform(1800, span)) for _ in range(sessions))
     for start in starts:
-        _write_session(writer, rng, start, 1 - (end - start).total_seconds() / span)
+        _write_session(writer, rng, start, 1 - (end - start).total_seconds() / span, shape)
     return writer.counts
 
 

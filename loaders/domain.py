@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # Libraries the original tracked by name in code and errors.
 TRACKED_LIBRARIES: tuple[str, ...] = (
     "matplotlib",
@@ -42,7 +44,12 @@ def bridge_issue_kind(code: str | None, error_message: str | None, stderr: str |
     if not code or BRIDGE_MODULE not in code:
         return None
     text = f"{error_message or ''} {stderr or ''}".lower()
-    for kind, keywords in BRIDGE_ISSUE_KINDS:
-        if any(word in text for word in keywords):
+    for kind, pattern in _BRIDGE_PATTERNS:
+        if pattern.search(text):
             return kind
     return "other"
+
+
+_BRIDGE_PATTERNS = tuple(
+    (kind, re.compile("|".join(re.escape(word) for word in words))) for kind, words in BRIDGE_ISSUE_KINDS
+)

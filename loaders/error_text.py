@@ -75,9 +75,8 @@ _KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("syntax",), "syntax_error"),
 )
 
-_IMPORT_LINE = re.compile(
-    r"^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w.]+(?:\s*(?:as\s+\w+)?\s*,\s*[\w.]+)*))", re.M
-)
+# One import statement at the start of a line (no match spans lines, so no backtracking over them).
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M)
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 CATEGORY_COLUMNS = {"derived": "category", "stored": "coalesce(error_category, 'unknown')"}
 

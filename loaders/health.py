@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from loaders.index import LogIndex
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 COUNTS_SQL = """
 SELECT (SELECT count(*) FROM attempts) AS attempts,

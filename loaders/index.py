@@ -2,10 +2,11 @@
 
 One DuckDB file per log tree lives in the cache directory (``$FIXTRAIL_CACHE_DIR`` or the user's
 cache directory, never inside the tree). It holds the slim columns of every attempt file, the
-session files and the skipped files, each with the size and mtime it was read at. ``refresh()``
-lists the tree, parses only files that are new or whose size or mtime changed, drops rows of files
-that are gone, and commits all of it in one transaction under an inter-process lock, so that a
-dashboard and a CLI can load at once and a killed update leaves the previous state.
+session files and the skipped files, each with the size and mtime it was read at, and the mtime of
+every directory. ``refresh()`` finds what changed (``loaders.scan``), parses only files that are
+new or whose size or mtime changed, drops rows of files that are gone, and commits all of it in one
+transaction under an inter-process lock, so that a dashboard and a CLI can load at once and a
+killed update leaves the previous state.
 
 Queries do not touch that file: after each refresh that changed something the process copies the
 index into its own in-memory DuckDB database, enriched with what depends on other rows (whether a
@@ -16,36 +17,40 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import platformdirs
-import pyarrow as pa
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from loaders.parsing import parse_stamps
-from loaders.records import ATTEMPT_COLUMNS, SESSION_COLUMNS, FileStamp, utc_now_iso
-from loaders.tree import SESSION_FOLDER, check_logs_dir, list_tree
+from loaders.parsing import WorkerPool, parse_batches
+from loaders.records import (
+    ATTEMPT_COLUMNS,
+    SESSION_COLUMNS,
+    SKIPPED_COLUMNS,
+    FileStamp,
+    rows_to_json,
+    skipped_row,
+    utc_now_iso,
+)
+from loaders.scan import ChangeFinder, ChangeSet
+from loaders.tree import SESSION_FOLDER, check_logs_dir
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "9"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
-
-SKIPPED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("path", "VARCHAR"),
-    ("folder", "VARCHAR"),
-    ("size", "BIGINT"),
-    ("mtime_ns", "BIGINT"),
-    ("reason", "VARCHAR"),
-)
 
 
 def _table_sql(name: str, columns: tuple[tuple[str, str], ...], extra: str = "") -> str:
@@ -58,21 +63,32 @@ CREATE_TABLES_SQL = (
     _table_sql("attempt_files", ATTEMPT_COLUMNS),
     _table_sql("session_files", SESSION_COLUMNS),
     _table_sql("skipped_files", SKIPPED_COLUMNS),
+    "CREATE TABLE IF NOT EXISTS idx.dir_stamps (path VARCHAR PRIMARY KEY, mtime_ns BIGINT)",
 )
 
-MANIFEST_SQL = """
-SELECT path, size, mtime_ns FROM idx.attempt_files
-UNION ALL SELECT path, size, mtime_ns FROM idx.session_files
-UNION ALL SELECT path, size, mtime_ns FROM idx.skipped_files
+MANIFEST_VIEW_SQL = """
+CREATE OR REPLACE TEMP VIEW idx_manifest AS
+SELECT path, dir, size, mtime_ns FROM idx.attempt_files
+UNION ALL SELECT path, dir, size, mtime_ns FROM idx.session_files
+UNION ALL SELECT path, dir, size, mtime_ns FROM idx.skipped_files
 """
 
-# Every attempt once (a log_id in two files: the newest file wins, the count of copies is kept),
-# with what depends on other rows: fixed (fixed_by set, or a later success in the same session),
-# the success that fixed it, its number within its session and the session's size.
-ENRICHED_ATTEMPTS_SQL = """
-CREATE OR REPLACE TABLE attempts AS
+FILE_COUNT_SQL = (
+    "SELECT (SELECT count(*) FROM idx.attempt_files) + (SELECT count(*) FROM idx.session_files)"
+    " + (SELECT count(*) FROM idx.skipped_files)"
+)
+DATA_TABLES = ("attempt_files", "session_files", "skipped_files")
+TABLE_COLUMNS = {"attempt_files": ATTEMPT_COLUMNS, "session_files": SESSION_COLUMNS, "skipped_files": SKIPPED_COLUMNS}
+
+# What depends on other rows, per attempt file that counts (a log_id in two files: the newest file
+# wins, the count of copies is kept): fixed (fixed_by set, or a later success in the same session),
+# the success that fixed it, its number within its session and the session's size. A narrow table
+# keyed by path, recomputed whenever a file changed; ``attempts`` joins it to the file rows.
+ATTEMPT_FACTS_TEMPLATE = """
+CREATE {how} idx.attempt_facts AS
 WITH ranked AS (
-    SELECT *, count(*) OVER (PARTITION BY log_id) AS copies,
+    SELECT path, log_id, session_id, timestamp, status, fixed_by,
+           count(*) OVER (PARTITION BY log_id) AS copies,
            row_number() OVER (PARTITION BY log_id ORDER BY mtime_ns DESC, path) AS copy_rank
     FROM idx.attempt_files
 ),
@@ -85,21 +101,33 @@ later_success AS (
     WHERE f.status = 'failed'
     GROUP BY f.log_id
 )
-SELECT u.*,
+SELECT u.path, u.copies,
        CASE WHEN u.status = 'failed'
             THEN nullif(trim(u.fixed_by), '') IS NOT NULL OR l.fixed_at IS NOT NULL END AS is_fixed,
        CASE WHEN u.status = 'failed'
             THEN coalesce(nullif(trim(u.fixed_by), ''), l.fixing_success) END AS fixed_by_effective,
        l.fixed_at,
        row_number() OVER (PARTITION BY u.session_id ORDER BY u.timestamp, u.log_id) AS attempt_no,
-       count(*) OVER (PARTITION BY u.session_id) AS session_attempts,
-       CAST(u.timestamp AS DATE) AS day
+       count(*) OVER (PARTITION BY u.session_id) AS session_attempts
 FROM unique_attempts u
 LEFT JOIN later_success l USING (log_id)
 """
+ATTEMPT_FACTS_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
+ATTEMPT_FACTS_IF_MISSING_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
 
-COPY_SESSION_FILES_SQL = "CREATE OR REPLACE TABLE session_files AS SELECT * FROM idx.session_files"
-COPY_SKIPPED_SQL = "CREATE OR REPLACE TABLE skipped_files AS SELECT * FROM idx.skipped_files"
+# Every attempt that counts, with its facts: what every query reads as ``attempts``.
+ATTEMPTS_SELECT_SQL = """
+SELECT a.*, f.* EXCLUDE (path), CAST(a.timestamp AS DATE) AS day
+FROM idx.attempt_files a JOIN idx.attempt_facts f USING (path)
+"""
+
+# What queries run on, by name: in-memory copies of these index tables, or views of them.
+EXPOSED_TABLES = ("attempts", "session_files", "skipped_files")
+LOCK_TIMEOUT_SECONDS = 120
+
+
+class IndexBusyError(Exception):
+    """Another process held the index's lock for longer than LOCK_TIMEOUT_SECONDS."""
 
 
 @dataclass(frozen=True)
@@ -129,38 +157,33 @@ def index_path_for(root: Path, cache_dir: Path) -> Path:
     return cache_dir / f"{safe_name}-{digest}.duckdb"
 
 
-def _arrow_type(kind: str) -> pa.DataType:
-    return {
-        "VARCHAR": pa.string(),
-        "TIMESTAMP": pa.timestamp("us"),
-        "BIGINT": pa.int64(),
-        "INTEGER": pa.int32(),
-        "DOUBLE": pa.float64(),
-        "VARCHAR[]": pa.list_(pa.string()),
-    }[kind]
-
-
-def _arrow_table(rows: list[dict], columns: tuple[tuple[str, str], ...]) -> pa.Table:
-    schema = pa.schema([(name, _arrow_type(kind)) for name, kind in columns])
-    return pa.Table.from_pydict({name: [row[name] for row in rows] for name, _ in columns}, schema=schema)
-
-
 class LogIndex:
     """The index of one log tree and this process's query connection over it.
 
-    Parameters: ``logs_dir`` (the tree; must exist), ``cache_dir`` (default: default_cache_dir()).
+    Parameters: ``logs_dir`` (the tree; must exist), ``cache_dir`` (default: default_cache_dir()),
+    ``in_memory`` (default True): queries run on an in-memory copy made after each refresh that
+    changed something, and the index file is closed between refreshes. With ``in_memory=False``
+    (for a short-lived process such as one CLI command) queries run on the file itself, which stays
+    open and locked until ``close()``: no copy is made, other processes' refreshes wait.
     Use ``refresh()`` to bring it up to date, ``cursor()`` to query the tables ``attempts``,
     ``session_files`` and ``skipped_files``. Safe to share between threads.
     """
 
-    def __init__(self, logs_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        logs_dir: str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str] | None = None,
+        in_memory: bool = True,
+    ):
         self.root = check_logs_dir(logs_dir)
         self.cache_dir = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir().resolve()
         if self.cache_dir.is_relative_to(self.root):
             raise ValueError(f"the index must not live inside the log tree: {self.cache_dir}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = index_path_for(self.root, self.cache_dir)
-        self._file_lock = FileLock(str(self.path) + ".lock")
+        self._file_lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
+        self.in_memory = in_memory
+        self._attached = False
         self._thread_lock = threading.RLock()
         self._connection = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
         self.version = -1
@@ -183,57 +206,93 @@ class LogIndex:
         """Run one query on this process's copy and return the result as a pandas frame."""
         return self.cursor().execute(sql, params or []).df()
 
-    def refresh(self, progress: Progress | None = None) -> RefreshReport:
+    def refresh(self, progress: Progress | None = None, full: bool = False) -> RefreshReport:
         """Bring the index up to date with the tree; return what it did.
 
-        Parameters: ``progress(done, total)``, called while new or changed files are parsed.
+        Parameters: ``progress(done, total)``, called while new or changed files are parsed;
+        ``full`` to stat every file instead of trusting unchanged directory mtimes (loaders.scan).
         """
         started = time.perf_counter()
-        with self._thread_lock, self._file_lock:
-            rebuilt_because = self._attach()
+        with self._thread_lock:
+            rebuilt_because = self._open_file()
             try:
-                listing = list_tree(self.root)
-                manifest = {
-                    path: (size, mtime) for path, size, mtime in self._connection.execute(MANIFEST_SQL).fetchall()
-                }
-                current: dict[str, tuple[FileStamp, str, str | None]] = {}
-                for folder, stamps in listing.files.items():
-                    for stamp in stamps:
-                        current[stamp.path] = (stamp, folder, None)
-                for stamp, folder, reason in listing.rejected:
-                    current[stamp.path] = (stamp, folder, reason)
-                stale = [
-                    entry for path, entry in current.items() if manifest.get(path) != (entry[0].size, entry[0].mtime_ns)
-                ]
-                removed = [path for path in manifest if path not in current]
-                parsed, skipped_now = self._apply(stale, removed, progress)
+                self._connection.execute(MANIFEST_VIEW_SQL)
+                # A first load parses every file: start the workers now, their start-up overlaps the listing.
+                pool = WorkerPool() if self._meta("version") is None else None
+                try:
+                    finder = ChangeFinder(self.root, self._connection)
+                    changes = finder.find(full or rebuilt_because is not None)
+                    parsed, skipped = self._apply(changes, finder, progress, pool)
+                finally:
+                    if pool:
+                        pool.close()
                 generation = self._meta("generation")
                 stored_version = int(self._meta("version") or 0)
-                changed = bool(stale or removed)
-                if changed:
+                if changes.changed:
                     stored_version += 1
                     self._set_meta("version", str(stored_version))
                     self._set_meta("loaded_at", utc_now_iso())
+                if changes.changed or changes.dir_stamps or changes.gone_dirs:
                     self._connection.execute("CHECKPOINT idx")
                 if (generation, stored_version) != (self._generation, self.version):
-                    self._copy_to_memory()
+                    self._expose_tables()
                     self.version = stored_version
                     self._generation = generation
                 self.loaded_at = self._meta("loaded_at")
+                files = self._connection.execute(FILE_COUNT_SQL).fetchone()[0]
             finally:
-                self._connection.execute("DETACH idx")
+                self._connection.execute("DROP VIEW IF EXISTS idx_manifest")
+                if self.in_memory:
+                    self.close()
         report = RefreshReport(
-            files_seen=len(current),
+            files_seen=int(files),
             parsed=parsed,
-            removed=len(removed),
-            skipped=skipped_now,
-            changed=changed,
+            removed=len(changes.removed),
+            skipped=skipped,
+            changed=changes.changed,
             version=self.version,
             seconds=time.perf_counter() - started,
             rebuilt_because=rebuilt_because,
         )
         self.last_report = report
         return report
+
+    def close(self) -> None:
+        """Close the index file and release its lock (a no-op when it is not open)."""
+        with self._thread_lock:
+            if not self._attached:
+                return
+            if not self.in_memory:
+                for name in EXPOSED_TABLES:
+                    self._connection.execute(f"DROP VIEW IF EXISTS {name}")
+                self.version = -1
+            self._connection.execute("DETACH idx")
+            self._attached = False
+            self._file_lock.release()
+
+    def __enter__(self) -> LogIndex:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _open_file(self) -> str | None:
+        """Lock and attach the index file unless already open; return why it was rebuilt, if it was."""
+        if self._attached:
+            return None
+        try:
+            self._file_lock.acquire()
+        except Timeout as exc:
+            raise IndexBusyError(
+                f"the index {self.path} is locked by another process for over {LOCK_TIMEOUT_SECONDS} s"
+            ) from exc
+        try:
+            reason = self._attach()
+        except BaseException:
+            self._file_lock.release()
+            raise
+        self._attached = True
+        return reason
 
     def _attach(self) -> str | None:
         """Attach the index file as ``idx``; rebuild it when corrupt or of another version."""
@@ -274,72 +333,97 @@ class LogIndex:
         self._connection.execute("INSERT OR REPLACE INTO idx.meta VALUES (?, ?)", [key, value])
 
     def _apply(
-        self,
-        stale: list[tuple[FileStamp, str, str | None]],
-        removed: list[str],
-        progress: Progress | None,
+        self, changes: ChangeSet, finder: ChangeFinder, progress: Progress | None, pool: WorkerPool | None = None
     ) -> tuple[int, int]:
-        """Parse stale files and replace their rows, drop removed ones; one transaction."""
-        to_parse = [(stamp, folder) for stamp, folder, reason in stale if reason is None]
-        results = parse_stamps(to_parse, progress) if to_parse else []
-        attempts, sessions = [], []
-        skipped = [
-            {"path": s.path, "folder": f, "size": s.size, "mtime_ns": s.mtime_ns, "reason": reason}
-            for s, f, reason in stale
-            if reason is not None
-        ]
-        for result, (stamp, folder) in zip(results, to_parse, strict=False):
-            if result.row is None:
-                skipped.append(
-                    {
-                        "path": stamp.path,
-                        "folder": folder,
-                        "size": stamp.size,
-                        "mtime_ns": stamp.mtime_ns,
-                        "reason": result.reason,
-                    }
-                )
-            elif folder == SESSION_FOLDER:
-                sessions.append(result.row)
-            else:
-                attempts.append(result.row)
-        gone = pa.table({"path": pa.array([s.path for s, _, _ in stale] + removed, pa.string())})
+        """Replace the rows of stale files, drop removed ones, remember directory mtimes; one transaction.
+
+        Returns (files parsed, files skipped). Session files of the sessions whose attempts were
+        parsed are checked afterwards (a writer rewrites them in place).
+        """
         con = self._connection
         con.execute("BEGIN TRANSACTION")
         try:
-            if gone.num_rows:
-                con.register("gone_paths", gone)
-                for table in ("attempt_files", "session_files", "skipped_files"):
-                    # table names are this module's constants, never input
-                    con.execute(f"DELETE FROM idx.{table} WHERE path IN (SELECT path FROM gone_paths)")  # noqa: S608
-                con.unregister("gone_paths")
-            self._insert("attempt_files", attempts, ATTEMPT_COLUMNS)
-            self._insert("session_files", sessions, SESSION_COLUMNS)
-            self._insert("skipped_files", skipped, SKIPPED_COLUMNS)
+            self._delete_paths(changes.replaced + changes.removed)
+            rejected = [skipped_row(s, f, reason) for s, f, reason in changes.stale if reason is not None]
+            if rejected:
+                self._insert_json("skipped_files", rows_to_json(rejected))
+            to_parse = [(stamp, folder) for stamp, folder, reason in changes.stale if reason is None]
+            parsed, skipped, session_ids = self._insert_parsed(to_parse, progress, pool)
+            if not changes.sessions_listed:
+                follow_up, replaced = finder.session_files_of(sorted(session_ids))
+                if follow_up:
+                    self._delete_paths(replaced)
+                    more, more_skipped, _ = self._insert_parsed([(s, SESSION_FOLDER) for s in follow_up], None)
+                    parsed, skipped = parsed + more, skipped + more_skipped
+                    changes.stale += [(s, SESSION_FOLDER, None) for s in follow_up]
+            con.execute(ATTEMPT_FACTS_SQL if changes.changed else ATTEMPT_FACTS_IF_MISSING_SQL)
+            if changes.gone_dirs or changes.dir_stamps:
+                con.execute(
+                    "DELETE FROM idx.dir_stamps WHERE list_contains(?, path)",
+                    [changes.gone_dirs + [path for path, _ in changes.dir_stamps]],
+                )
+                con.executemany("INSERT INTO idx.dir_stamps VALUES (?, ?)", changes.dir_stamps)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return len(to_parse), len(skipped)
+        return parsed, skipped + len(rejected)
 
-    def _insert(self, table: str, rows: list[dict], columns: tuple[tuple[str, str], ...]) -> None:
-        if not rows:
+    def _insert_parsed(
+        self, items: list[tuple[FileStamp, str]], progress: Progress | None, pool: WorkerPool | None = None
+    ) -> tuple[int, int, set[str]]:
+        """Parse items and insert their rows; returns (files parsed, skipped, session ids named).
+
+        Each batch is inserted as it arrives, while the workers parse the next ones, so the rows
+        are never all held in memory.
+        """
+        session_ids: set[str] = set()
+        skipped = 0
+        for batch in parse_batches(items, progress, pool) if items else ():
+            self._insert_json("attempt_files", batch.attempts)
+            self._insert_json("session_files", batch.sessions)
+            self._insert_json("skipped_files", batch.skipped)
+            skipped += batch.skipped_count
+            session_ids.update(batch.session_ids)
+        return len(items), skipped, session_ids
+
+    def _delete_paths(self, paths: list[str]) -> None:
+        if not paths:
             return
-        self._connection.register("incoming_rows", _arrow_table(rows, columns))
-        self._connection.execute(f"INSERT INTO idx.{table} BY NAME SELECT * FROM incoming_rows")  # noqa: S608
-        self._connection.unregister("incoming_rows")
+        for table in DATA_TABLES:
+            # table names are this module's constants, never input
+            self._connection.execute(f"DELETE FROM idx.{table} WHERE list_contains(?, path)", [paths])  # noqa: S608
 
-    def _copy_to_memory(self) -> None:
-        for statement in (ENRICHED_ATTEMPTS_SQL, COPY_SESSION_FILES_SQL, COPY_SKIPPED_SQL):
-            self._connection.execute(statement)
+    def _insert_json(self, table: str, rows_json: bytes) -> None:
+        """Insert rows given as a JSON array, read with the table's explicit column types."""
+        if rows_json == b"[]":
+            return
+        with tempfile.NamedTemporaryFile(prefix="incoming-", suffix=".json", dir=self.cache_dir) as handle:
+            handle.write(rows_json)
+            handle.flush()
+            self._connection.execute(
+                # table names are this module's constants, never input
+                f"INSERT INTO idx.{table} BY NAME SELECT * FROM read_json(?, format = 'array', "  # noqa: S608
+                "columns = ?, maximum_object_size = 1073741824)",
+                [handle.name, dict(TABLE_COLUMNS[table])],
+            )
+
+    def _expose_tables(self) -> None:
+        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: copies or views."""
+        kind = "TABLE" if self.in_memory else "VIEW"
+        for name in EXPOSED_TABLES:
+            source = ATTEMPTS_SELECT_SQL if name == "attempts" else f"SELECT * FROM idx.{name}"  # noqa: S608
+            # names are this module's constants, never input
+            self._connection.execute(f"CREATE OR REPLACE {kind} {name} AS {source}")
 
 
 def open_index(
     logs_dir: str | os.PathLike[str],
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    in_memory: bool = True,
 ) -> LogIndex:
     """Open the index of a log tree and bring it up to date (the usual way to start)."""
-    index = LogIndex(logs_dir, cache_dir)
+    index = LogIndex(logs_dir, cache_dir, in_memory)
     index.refresh(progress)
     return index

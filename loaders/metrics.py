@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 WINDOW_DAYS = 7
 

@@ -1,24 +1,173 @@
-"""Parsing many files at once: in this process for a few, in worker processes for many.
+"""Parsing many files at once into Arrow tables: in this process for a few, in workers for many.
 
-Parsing is CPU-bound JSON decoding (orjson) plus the derived columns; below PARALLEL_THRESHOLD
-files the start of worker processes costs more than it saves.
+Why a parser outside DuckDB: DuckDB's ``read_text`` + ``from_json`` fails a whole batch on one
+file that is not UTF-8 or not JSON (a file must be skipped with its reason, never lose its
+neighbours), and the derived columns (key error line, fingerprint, imports) need the full texts
+once, in Python. orjson in worker processes is also the faster path: the benchmark (``make
+bench``) measures both side by side. Rows travel as JSON arrays that DuckDB reads with
+explicit column types. Workers are fresh interpreters
+(``loaders.parse_worker``), not multiprocessing children: a caller's script is never re-imported.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
-from loaders.records import FileStamp, ParseResult, parse_file
+import orjson
 
-PARALLEL_THRESHOLD = 4000
-CHUNK_SIZE = 1000
+from loaders.records import FileStamp, parse_file, rows_to_json, skipped_row
+
+PARALLEL_THRESHOLD = 3000
+CHUNK_SIZE = 2000
+SESSION_FOLDER = "sessions"
 
 
-def _parse_chunk(chunk: list[tuple[FileStamp, str]]) -> list[ParseResult]:
-    return [parse_file(stamp, folder) for stamp, folder in chunk]
+@dataclass
+class ParsedBatch:
+    """One chunk's rows as a JSON array per table, and the sessions its attempts name."""
+
+    files: int
+    attempts: bytes
+    sessions: bytes
+    skipped: bytes
+    session_ids: list[str]
+    skipped_count: int = 0
+
+    def to_frame(self) -> bytes:
+        """The batch as one length-prefixed frame (how a worker sends it)."""
+        counts = f"{self.files} {self.skipped_count}".encode()
+        parts = [counts, self.attempts, self.sessions, self.skipped, orjson.dumps(self.session_ids)]
+        return b"".join(len(part).to_bytes(8, "big") + part for part in parts)
+
+    @classmethod
+    def read_frame(cls, stream: BinaryIO) -> ParsedBatch:
+        """Read one frame written by ``to_frame``; raises EOFError when the stream ends early."""
+        parts = []
+        for _ in range(5):
+            header = stream.read(8)
+            if len(header) < 8:
+                raise EOFError("parse worker stopped")
+            size = int.from_bytes(header, "big")
+            part = stream.read(size)
+            if len(part) < size:
+                raise EOFError("parse worker stopped")
+            parts.append(part)
+        files, skipped_count = map(int, parts[0].split())
+        return cls(files, parts[1], parts[2], parts[3], orjson.loads(parts[4]), skipped_count)
+
+
+def parse_chunk(chunk: list[tuple[FileStamp, str]]) -> ParsedBatch:
+    """Parse (stamp, folder) pairs into one ParsedBatch."""
+    attempts, sessions, skipped = [], [], []
+    for stamp, folder in chunk:
+        result = parse_file(stamp, folder)
+        if result.row is None:
+            skipped.append(skipped_row(result.stamp, folder, result.reason or "unreadable"))
+        elif folder == SESSION_FOLDER:
+            sessions.append(result.row)
+        else:
+            attempts.append(result.row)
+    return ParsedBatch(
+        files=len(chunk),
+        attempts=rows_to_json(attempts),
+        sessions=rows_to_json(sessions),
+        skipped=rows_to_json(skipped),
+        session_ids=sorted({row["session_id"] for row in attempts}),
+        skipped_count=len(skipped),
+    )
+
+
+class WorkerPool:
+    """Parse worker processes (``python -m loaders.parse_worker``), started ahead of the work.
+
+    Started before the tree is listed on a first load, so that the workers' interpreter start and
+    imports overlap the listing. Chunks are dealt round-robin; a reader thread per worker collects
+    its batches. Close it (or use it as a context manager) to stop the workers.
+    """
+
+    def __init__(self, workers: int | None = None):
+        count = workers or _worker_count()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        self._procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "loaders.parse_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            for _ in range(count)
+        ]
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        """How many workers there are."""
+        return len(self._procs)
+
+    def map(self, chunks: list[list[tuple[FileStamp, str]]]) -> Iterator[ParsedBatch]:
+        """Parse every chunk in the workers; yields batches as they arrive (any order)."""
+        results: queue.Queue[ParsedBatch | BaseException | None] = queue.Queue()
+        shares = [chunks[i :: self.size] for i in range(self.size)]
+        threads = [
+            threading.Thread(target=_run_share, args=(proc, share, results), daemon=True)
+            for proc, share in zip(self._procs, shares, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        finished = 0
+        while finished < len(threads):
+            item = results.get()
+            if item is None:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise RuntimeError("a parse worker failed") from item
+            else:
+                yield item
+
+    def close(self) -> None:
+        """Stop the workers (closing their input ends them)."""
+        for proc in self._procs:
+            if proc.stdin and not proc.stdin.closed:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_share(proc: subprocess.Popen, share: list, results: queue.Queue) -> None:
+    """Feed one worker its chunks and collect its batches (one thread per worker)."""
+    try:
+        for chunk in share:
+            line = orjson.dumps([[stamp.path, folder] for stamp, folder in chunk])
+            proc.stdin.write(line + b"\n")
+            proc.stdin.flush()
+            results.put(ParsedBatch.read_frame(proc.stdout))
+    except BaseException as exc:  # reported to the consumer, which raises it
+        results.put(exc)
+    finally:
+        results.put(None)
 
 
 def _worker_count() -> int:
@@ -26,28 +175,35 @@ def _worker_count() -> int:
     return max(1, min(available, 8))
 
 
-def parse_stamps(
+def parse_batches(
     items: list[tuple[FileStamp, str]],
     progress: Callable[[int, int], None] | None = None,
-) -> list[ParseResult]:
-    """Parse every (stamp, folder) pair; results in the same order as ``items``.
+    pool: WorkerPool | None = None,
+) -> Iterator[ParsedBatch]:
+    """Parse every (stamp, folder) pair, yielding one ParsedBatch per chunk as it is ready.
 
-    Parameters: items, and ``progress(done, total)`` called after each chunk.
+    Parameters: items; ``progress(done, total)`` called after each chunk; ``pool``, workers
+    already started (else some are started when there are enough files to pay for them).
     """
     total = len(items)
-    chunks = [items[i : i + CHUNK_SIZE] for i in range(0, total, CHUNK_SIZE)]
-    workers = _worker_count()
-    results: list[ParseResult] = []
-    if total < PARALLEL_THRESHOLD or workers == 1:
-        for chunk in chunks:
-            results.extend(_parse_chunk(chunk))
-            if progress:
-                progress(len(results), total)
-        return results
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        for chunk_results in pool.map(_parse_chunk, chunks):
-            results.extend(chunk_results)
-            if progress:
-                progress(len(results), total)
-    return results
+    workers = pool.size if pool else _worker_count()
+    parallel = workers > 1 and (pool is not None or total >= PARALLEL_THRESHOLD)
+    chunk_size = max(200, min(CHUNK_SIZE, total // (workers * 4) + 1)) if parallel else max(total, 1)
+    chunks = [items[i : i + chunk_size] for i in range(0, total, chunk_size)]
+    done = 0
+    if not parallel:
+        batches: Iterator[ParsedBatch] = map(parse_chunk, chunks)
+    else:
+        own_pool = pool is None
+        pool = pool or WorkerPool(workers)
+        batches = _closing(pool, pool.map(chunks)) if own_pool else pool.map(chunks)
+    for batch in batches:
+        done += batch.files
+        if progress:
+            progress(done, total)
+        yield batch
+
+
+def _closing(pool: WorkerPool, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
+    with pool:
+        yield from batches

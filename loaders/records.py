@@ -7,9 +7,9 @@ coercion is written into the row's ``flags`` so that nothing changes silently.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -47,6 +47,7 @@ ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("stderr_chars", "BIGINT"),
     ("flags", "VARCHAR[]"),
     ("path", "VARCHAR"),
+    ("dir", "VARCHAR"),
     ("folder", "VARCHAR"),
     ("size", "BIGINT"),
     ("mtime_ns", "BIGINT"),
@@ -60,8 +61,18 @@ SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("resolved_at", "TIMESTAMP"),
     ("attempt_ids", "VARCHAR[]"),
     ("path", "VARCHAR"),
+    ("dir", "VARCHAR"),
     ("size", "BIGINT"),
     ("mtime_ns", "BIGINT"),
+)
+
+SKIPPED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("path", "VARCHAR"),
+    ("dir", "VARCHAR"),
+    ("folder", "VARCHAR"),
+    ("size", "BIGINT"),
+    ("mtime_ns", "BIGINT"),
+    ("reason", "VARCHAR"),
 )
 
 STATUS_BY_FOLDER = {"failures": "failed", "successes": "success"}
@@ -80,7 +91,7 @@ _STRING_FIELDS = (
 
 @dataclass(frozen=True)
 class FileStamp:
-    """Where a file is and the size and mtime it had when it was read."""
+    """Where a file is and the size and mtime it had when it was read (-1: not stat-ed yet)."""
 
     path: str
     size: int
@@ -102,14 +113,35 @@ class UnreadableFile(Exception):
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a file as one UTF-8 JSON object (a byte-order mark allowed), or raise UnreadableFile."""
+    return parse_json_object(_read_bytes(path)[0])
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its stat taken on the open file (so the stamp belongs to what was read).
+
+    Plain os.open/os.read: for the many small files of a tree, the io module's buffered file
+    object costs more than the read itself.
+    """
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except IsADirectoryError as exc:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
-    return parse_json_object(raw)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableFile("is a directory, not a file")
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1]:  # the file grew while being read, or reports no size: read to the end
+            if len(chunks) == 1 and len(chunks[0]) <= info.st_size:
+                break
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks), info
+    except OSError as exc:
+        raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -156,6 +188,15 @@ def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
     return parsed, None
 
 
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _future_limit() -> datetime:
+    """A timestamp later than this (a day ahead of now) is flagged as in the future."""
+    return datetime.now() + timedelta(days=1)
+
+
 def _as_text(value: Any, name: str, flags: list[str]) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -178,13 +219,19 @@ def _as_text_list(value: Any, name: str, flags: list[str]) -> list[str] | None:
     return [str(value)]
 
 
+INT64_RANGE = range(-(2**63), 2**63)
+
+
 def _as_int(value: Any, name: str, flags: list[str]) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value in INT64_RANGE):
         return value
     try:
-        number = int(float(value))
+        number = int(float(value)) if not isinstance(value, int) else value
     except (TypeError, ValueError, OverflowError):
         flags.append(f"{name} unreadable")
+        return None
+    if number not in INT64_RANGE:
+        flags.append(f"{name} out of range")
         return None
     flags.append(f"{name} was {type(value).__name__}")
     return number
@@ -214,7 +261,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     Parameters: the parsed JSON object, the file's stamp, and its top folder (failures/successes).
     """
     flags: list[str] = []
-    stem = Path(stamp.path).stem
+    stem = _stem(stamp.path)
     log_id = data.get("log_id")
     if not isinstance(log_id, str) or not log_id.strip():
         flags.append("log_id missing; file name used")
@@ -229,7 +276,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     if timestamp is None:
         timestamp = datetime.fromtimestamp(stamp.mtime_ns / 1e9)
         flags.append("file time used as timestamp")
-    elif timestamp > datetime.now() and (timestamp - datetime.now()).days >= 1:
+    elif timestamp > _future_limit():
         flags.append("timestamp in the future")
     status = data.get("status")
     folder_status = STATUS_BY_FOLDER[folder]
@@ -271,6 +318,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         stderr_chars=_text_length(stderr),
         flags=flags,
         path=stamp.path,
+        dir=os.path.dirname(stamp.path),
         folder=folder,
         size=stamp.size,
         mtime_ns=stamp.mtime_ns,
@@ -286,7 +334,7 @@ def session_row(data: dict[str, Any], stamp: FileStamp) -> dict[str, Any]:
         attempt_ids = [a["log_id"] for a in attempts if isinstance(a, dict) and isinstance(a.get("log_id"), str)]
     session_id = data.get("session_id")
     if not isinstance(session_id, str) or not session_id:
-        session_id = Path(stamp.path).stem
+        session_id = _stem(stamp.path)
     status = data.get("status")
     return {
         "session_id": session_id,
@@ -296,20 +344,47 @@ def session_row(data: dict[str, Any], stamp: FileStamp) -> dict[str, Any]:
         "resolved_at": parse_timestamp(data.get("resolved_at"))[0],
         "attempt_ids": attempt_ids,
         "path": stamp.path,
+        "dir": os.path.dirname(stamp.path),
         "size": stamp.size,
         "mtime_ns": stamp.mtime_ns,
     }
 
 
 def parse_file(stamp: FileStamp, folder: str) -> ParseResult:
-    """Read and coerce one file of ``folder`` (failures, successes or sessions) into a ParseResult."""
+    """Read and coerce one file of ``folder`` (failures, successes or sessions) into a ParseResult.
+
+    The result's stamp is taken from the opened file, whatever ``stamp`` said.
+    """
     try:
-        data = read_json_object(stamp.path)
+        raw, info = _read_bytes(stamp.path)
+        stamp = FileStamp(stamp.path, info.st_size, info.st_mtime_ns)
+        data = parse_json_object(raw)
     except UnreadableFile as exc:
         return ParseResult(stamp, reason=str(exc))
     if folder == "sessions":
         return ParseResult(stamp, row=session_row(data, stamp))
     return ParseResult(stamp, row=attempt_row(data, stamp, folder))
+
+
+def skipped_row(stamp: FileStamp, folder: str, reason: str) -> dict[str, Any]:
+    """A row of SKIPPED_COLUMNS: a file that is not a record, and why."""
+    return {
+        "path": stamp.path,
+        "dir": os.path.dirname(stamp.path),
+        "folder": folder,
+        "size": stamp.size,
+        "mtime_ns": stamp.mtime_ns,
+        "reason": reason,
+    }
+
+
+def rows_to_json(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as one JSON array (datetimes as ISO text), the form the index ingests them in.
+
+    DuckDB reads it with the explicit column types of ATTEMPT_COLUMNS and the like: nothing is
+    sniffed, and neither Arrow nor pandas is needed to load files.
+    """
+    return orjson.dumps(rows)
 
 
 def utc_now_iso() -> str:

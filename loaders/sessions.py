@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from loaders.attempts import is_valid_id, read_record
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
+    import pandas as pd
 
 SESSIONS_SQL = """
 WITH chosen AS (SELECT DISTINCT session_id FROM attempts WHERE {where}),

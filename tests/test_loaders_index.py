@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -149,3 +150,82 @@ def test_two_processes_load_the_same_index_at_once(small_tree, cache_dir):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, outputs
     assert [out.strip() for out, _ in outputs] == ["4"] * 4
+
+
+def _age_directories(root: Path, seconds: int = 60) -> None:
+    """Make every directory look settled (older than the racy window), as a tree at rest is."""
+    for directory in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        stat = directory.stat()
+        os.utime(directory, ns=(stat.st_atime_ns, stat.st_mtime_ns - seconds * 1_000_000_000))
+
+
+def test_quick_scan_sees_in_place_rewrites_that_writers_make(small_tree, index_of):
+    _age_directories(small_tree)
+    index = index_of(small_tree)
+    index.refresh()  # directory mtimes are now trusted
+    # A new attempt of session S2 in a new date directory, and S2's session file rewritten in place.
+    write_record(small_tree, log_id="s2-a2", session_id="S2", status="success", when=AS_OF)
+    session_file = small_tree / "sessions" / "S2.json"
+    session_file.write_text(json.dumps({"session_id": "S2", "status": "resolved", "attempts": []}))
+    report_after = index.refresh()
+    assert report_after.parsed == 2
+    listed = index.cursor().execute("SELECT status FROM session_files WHERE session_id = 'S2'").fetchone()
+    assert listed == ("resolved",)
+    assert metrics.summary(index, as_of=AS_OF).unfixed_failures == 0
+
+
+def test_quick_scan_trusts_settled_directories_and_full_scan_checks_everything(small_tree, index_of):
+    _age_directories(small_tree)
+    index = index_of(small_tree)
+    index.refresh()
+    # A failure that has its fixed_by, edited in place by hand: no writer does this, so only a full scan looks.
+    fixed = next(small_tree.glob("failures/*/s4-a1.json"))
+    data = json.loads(fixed.read_text())
+    data["ai_model"] = "edited-by-hand"
+    fixed.write_text(json.dumps(data))
+    _touch_later(fixed)
+    assert index.refresh().parsed == 0
+    assert index.refresh(full=True).parsed == 1
+    model = index.cursor().execute("SELECT ai_model FROM attempts WHERE log_id = 's4-a1'").fetchone()[0]
+    assert model == "edited-by-hand"
+
+
+def test_recently_modified_directories_are_listed_again(small_tree, index_of):
+    index = index_of(small_tree)  # the tree was just written: its directories are within the racy window
+    late = write_record(small_tree, log_id="late-1", session_id="L", when=AS_OF - timedelta(days=10))
+    day_dir = late.parent
+    # Even if the directory's mtime had not moved, a directory modified so recently is not trusted.
+    stat = day_dir.stat()
+    os.utime(day_dir, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert index.refresh().parsed == 1
+
+
+def test_removed_date_directory_drops_its_rows(small_tree, index_of):
+    index = index_of(small_tree)
+    day = next(small_tree.glob("failures/*/s2-a1.json")).parent
+    shutil.rmtree(day)
+    report_after = index.refresh()
+    assert report_after.removed == 1
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 3
+
+
+def test_worker_processes_parse_exactly_as_this_process_does(small_tree, tmp_path):
+    from loaders.parsing import WorkerPool, parse_batches
+    from loaders.records import FileStamp
+
+    (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{nope")
+    items = [
+        (FileStamp(str(p), -1, -1), "sessions" if p.parent.name == "sessions" else p.parts[-3])
+        for p in sorted(small_tree.rglob("*.json"))
+    ]
+    local = list(parse_batches(items))
+    with WorkerPool(2) as pool:
+        remote = list(parse_batches(items, pool=pool))
+
+    def rows(batches, part):
+        return sorted(json.dumps(row, sort_keys=True) for b in batches for row in json.loads(getattr(b, part)))
+
+    for part in ("attempts", "sessions", "skipped"):
+        assert rows(remote, part) == rows(local, part)
+    assert sum(b.skipped_count for b in remote) == 1
+    assert len(rows(remote, "attempts")) == 7

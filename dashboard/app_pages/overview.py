@@ -60,10 +60,15 @@ session_table(
     name="recent_failures",
 )
 
-report = query("report:analysis_report", ctx.index, ctx.flt, as_of=ctx.as_of)
+
+def _full_report() -> bytes:
+    report = query("report:analysis_report", ctx.index, ctx.flt, as_of=ctx.as_of)
+    return json.dumps(report, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+
+
 st.download_button(
     "Download the full report (JSON)",
-    json.dumps(report, indent=2, ensure_ascii=False, default=str).encode("utf-8"),
+    _full_report,
     "analysis_export.json",
     "application/json",
     key="overview_report",

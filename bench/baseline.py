@@ -1,0 +1,55 @@
+"""The loop a user could write in five minutes: json.loads over every attempt file into pandas.
+
+Usage: python -m bench.baseline LOGS_DIR  (prints the load loop's seconds on stdout)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+SLIM = (
+    "log_id",
+    "session_id",
+    "timestamp",
+    "status",
+    "code_hash",
+    "user_prompt",
+    "ai_model",
+    "image_filename",
+    "error_message",
+    "error_type",
+    "return_code",
+    "output_files",
+    "execution_time_seconds",
+    "previous_attempt_id",
+    "fixed_by",
+    "error_category",
+    "tags",
+)
+
+
+def load(root: Path) -> pd.DataFrame:
+    """Every attempt file's slim columns in one frame, skipping files that do not parse."""
+    rows = []
+    for folder in ("failures", "successes"):
+        for path in root.glob(f"{folder}/*/*.json"):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    data = json.load(handle)
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                rows.append({key: data.get(key) for key in SLIM})
+    return pd.DataFrame(rows, columns=list(SLIM))
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    frame = load(Path(sys.argv[1]))
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"seconds": elapsed, "rows": len(frame)}))
