@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -115,14 +115,17 @@ LEFT JOIN later_success l USING (log_id)
 ATTEMPT_FACTS_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
 ATTEMPT_FACTS_IF_MISSING_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
 
-# Every attempt that counts, with its facts: what every query reads as ``attempts``.
-ATTEMPTS_SELECT_SQL = """
-SELECT a.*, f.* EXCLUDE (path), CAST(a.timestamp AS DATE) AS day
-FROM idx.attempt_files a JOIN idx.attempt_facts f USING (path)
-"""
-
-# What queries run on, by name: in-memory copies of these index tables, or views of them.
-EXPOSED_TABLES = ("attempts", "session_files", "skipped_files")
+# What queries read: ``attempts`` (every attempt that counts, with its facts), ``session_files`` and
+# ``skipped_files``, as views over the index's tables or over this process's copies of them.
+SOURCE_TABLES = ("attempt_files", "attempt_facts", "session_files", "skipped_files")
+EXPOSED_VIEWS_SQL = (
+    """CREATE OR REPLACE VIEW attempts AS
+       SELECT a.*, f.* EXCLUDE (path), CAST(a.timestamp AS DATE) AS day
+       FROM {source}attempt_files a JOIN {source}attempt_facts f USING (path)""",
+    "CREATE OR REPLACE VIEW session_files AS SELECT * FROM {source}session_files",
+    "CREATE OR REPLACE VIEW skipped_files AS SELECT * FROM {source}skipped_files",
+)
+EXPOSED_VIEWS = ("attempts", "session_files", "skipped_files")
 LOCK_TIMEOUT_SECONDS = 120
 
 
@@ -214,11 +217,16 @@ class LogIndex:
         """
         started = time.perf_counter()
         with self._thread_lock:
-            rebuilt_because = self._open_file()
+            # A first load parses every file: start the workers now, their start-up overlaps the listing.
+            pool = WorkerPool() if not self._attached and not self.path.exists() else None
+            try:
+                rebuilt_because = self._open_file()
+            except BaseException:
+                if pool:
+                    pool.close()
+                raise
             try:
                 self._connection.execute(MANIFEST_VIEW_SQL)
-                # A first load parses every file: start the workers now, their start-up overlaps the listing.
-                pool = WorkerPool() if self._meta("version") is None else None
                 try:
                     finder = ChangeFinder(self.root, self._connection)
                     changes = finder.find(full or rebuilt_because is not None)
@@ -263,7 +271,7 @@ class LogIndex:
             if not self._attached:
                 return
             if not self.in_memory:
-                for name in EXPOSED_TABLES:
+                for name in EXPOSED_VIEWS:
                     self._connection.execute(f"DROP VIEW IF EXISTS {name}")
                 self.version = -1
             self._connection.execute("DETACH idx")
@@ -409,12 +417,15 @@ class LogIndex:
             )
 
     def _expose_tables(self) -> None:
-        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: copies or views."""
-        kind = "TABLE" if self.in_memory else "VIEW"
-        for name in EXPOSED_TABLES:
-            source = ATTEMPTS_SELECT_SQL if name == "attempts" else f"SELECT * FROM idx.{name}"  # noqa: S608
-            # names are this module's constants, never input
-            self._connection.execute(f"CREATE OR REPLACE {kind} {name} AS {source}")
+        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable, over copies or the file."""
+        source = "idx."
+        if self.in_memory:
+            source = "copy_"
+            for name in SOURCE_TABLES:
+                # names are this module's constants, never input
+                self._connection.execute(f"CREATE OR REPLACE TABLE copy_{name} AS SELECT * FROM idx.{name}")  # noqa: S608
+        for statement in EXPOSED_VIEWS_SQL:
+            self._connection.execute(statement.format(source=source))
 
 
 def open_index(

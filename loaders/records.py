@@ -6,6 +6,7 @@ coercion is written into the row's ``flags`` so that nothing changes silently.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -201,7 +202,12 @@ def _as_text(value: Any, name: str, flags: list[str]) -> str | None:
     if value is None or isinstance(value, str):
         return value
     flags.append(f"{name} was {type(value).__name__}")
-    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)
+    return _json_text(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _json_text(value: Any) -> str:
+    """A nested value as JSON text (the standard library's encoder takes integers of any size)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _as_text_list(value: Any, name: str, flags: list[str]) -> list[str] | None:
@@ -214,7 +220,7 @@ def _as_text_list(value: Any, name: str, flags: list[str]) -> list[str] | None:
         if all(isinstance(item, str) for item in value):
             return value
         flags.append(f"{name} held non-text items")
-        return [item if isinstance(item, str) else orjson.dumps(item).decode() for item in value]
+        return [item if isinstance(item, str) else _json_text(item) for item in value]
     flags.append(f"{name} was {type(value).__name__}")
     return [str(value)]
 
