@@ -1,54 +1,59 @@
-"""The AI context: what the generating model must be told to stop doing, ranked and within a budget."""
+"""The AI context: what the generating model must be told to stop doing, ranked and within a budget.
+
+One entry per error fingerprint, ranked by how often and how recently it fails (unfixed ones
+weighted double); each says what went wrong and, where a fix recipe exists, what to do instead.
+The same tree gives the same text: recency is measured from the newest record unless told.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
-from loaders import errors, fixes
+from loaders import errors
+from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import date_range
+from loaders.recipes import best_rule_by_fingerprint, fix_rules
 
 HALF_LIFE_DAYS = 14.0
 DEFAULT_MAX_CHARS = 6000
 HEADER = "## Common Script Errors to Avoid\n\nBased on recent script execution failures:\n"
 
 
-def _import_recipe(pairs: pd.DataFrame) -> tuple[str, str, int] | None:
-    """The most common (removed import, added import) among a fingerprint's fixes, with its count."""
-    swaps: Counter[tuple[str, str]] = Counter()
-    for pair in pairs.itertuples():
-        for removed in pair.removed_imports:
-            for added in list(pair.added_imports) or ["(nothing)"]:
-                swaps[(removed, added)] += 1
-    if not swaps:
-        return None
-    (removed, added), count = sorted(swaps.items(), key=lambda item: (-item[1], item[0]))[0]
-    return removed, added, count
-
-
 def ranked_mistakes(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> pd.DataFrame:
     """Fingerprints ranked by how often and how recently they fail, unfixed ones weighted double.
 
-    Output columns: those of errors.error_fingerprints plus score, recipe_removed, recipe_added,
-    recipe_fixes (the most common import swap among the fingerprint's fixes, if any).
+    Output columns: those of errors.error_fingerprints plus score and recipe (the rule that fixed
+    the fingerprint most often, as a dict of fix_rules' columns, or None).
     """
     marks = errors.error_fingerprints(index, flt, limit=500)
     if marks.empty:
-        return marks
+        return marks.assign(score=[], recipe=[])
     as_of = as_of or date_range(index)[1] or datetime.now()
     age_days = (pd.Timestamp(as_of) - pd.to_datetime(marks["last_seen"])).dt.total_seconds() / 86400
     recency = 0.5 ** (age_days.clip(lower=0) / HALF_LIFE_DAYS)
     marks["score"] = marks["count"] * recency * (1 + (marks["unfixed"] > 0))
-    pairs = fixes.fix_pairs(index, flt)
-    recipes = {fp: _import_recipe(group) for fp, group in pairs.groupby("fingerprint")}
-    marks["recipe_removed"] = [(recipes.get(fp) or (None,) * 3)[0] for fp in marks["fingerprint"]]
-    marks["recipe_added"] = [(recipes.get(fp) or (None,) * 3)[1] for fp in marks["fingerprint"]]
-    marks["recipe_fixes"] = [(recipes.get(fp) or (None,) * 3)[2] for fp in marks["fingerprint"]]
+    best = best_rule_by_fingerprint(fix_rules(index, flt))
+    marks["recipe"] = [best.get(fp) for fp in marks["fingerprint"]]
     return marks.sort_values(["score", "fingerprint"], ascending=[False, True]).reset_index(drop=True)
+
+
+def advice(rule: dict[str, Any], error: str) -> str:
+    """What to do instead, in the words the model is told, from a fix rule."""
+    fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
+    if rule["kind"] == "import":
+        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        return f"Don't import {rule['old']}{reason}; use {rule['new']} instead ({fixes})."
+    if rule["kind"] == "drop_import":
+        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        return f"Don't import {rule['old']}{reason} ({fixes} removed it)."
+    if rule["kind"] == "subscript":
+        return f"Write {rule['new']} instead of {rule['old']} ({fixes})."
+    return f"Use {rule['new']} instead of {rule['old']} ({fixes})."
 
 
 def _entry(number: int, mark: pd.Series) -> str:
@@ -58,16 +63,8 @@ def _entry(number: int, mark: pd.Series) -> str:
         f"Seen {int(mark['count'])} times in {int(mark['sessions'])} sessions, last on {last_seen}; "
         f"{mark['fix_rate']:.0f}% fixed, {int(mark['unfixed'])} still unfixed."
     )
-    if isinstance(mark["recipe_removed"], str):
-        if mark["recipe_added"] == "(nothing)":
-            lines.append(
-                f"Instead: don't import {mark['recipe_removed']} ({int(mark['recipe_fixes'])} fixes removed it)."
-            )
-        else:
-            lines.append(
-                f"Instead: don't import {mark['recipe_removed']}; use {mark['recipe_added']} "
-                f"({int(mark['recipe_fixes'])} fixes)."
-            )
+    if isinstance(mark["recipe"], dict):
+        lines.append("Instead: " + advice(mark["recipe"], mark["example_error"]))
     return "\n".join(lines) + "\n"
 
 
@@ -85,11 +82,9 @@ def ai_context(
     same tree always gives the same text). Output: "" when there are no failures.
     """
     marks = ranked_mistakes(index, flt, as_of)
-    if marks.empty or max_examples <= 0:
+    if marks.empty or max_examples <= 0 or len(HEADER) > max_chars:
         return ""
     text = HEADER
-    if len(text) > max_chars:
-        return ""
     for number, (_, mark) in enumerate(marks.head(max_examples).iterrows(), 1):
         entry = "\n" + _entry(number, mark)
         if len(text) + len(entry) > max_chars:

@@ -1,4 +1,4 @@
-"""Reading meaning out of error texts and code: key error line, fingerprint, category, imports.
+"""Reading meaning out of error texts: key error line, fingerprint, category.
 
 These run once per file while the index is built (the big texts are at hand then and never
 again), so every derived value here is stored as a slim column.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
+from typing import Any
 
 KEY_LINE_MAX = 200
 
@@ -16,11 +16,13 @@ _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt|Warn
 _ERROR_TYPE = re.compile(r"(\w+Error|\w+Exception):")
 _SCRIPT_PREFIX = re.compile(r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I)
 
-# Masks applied, in order, to turn a key error line into a stable signature.
-_SIGNATURE_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Masks applied, in order, to turn a key error line into a stable signature. Quoted identifiers
+# ('cv2', 'SendTileOutput') are the mistake itself and stay; other quoted values are masked.
+_QUOTED_NAME = re.compile(r"""^(['"])[\w.]{1,60}\1$""")
+_SIGNATURE_MASKS: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
     (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "<name>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), lambda quoted: quoted[0] if _QUOTED_NAME.match(quoted[0]) else "<value>"),
     (re.compile(r"\bline \d+"), "line <n>"),
     (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
     (re.compile(r"\s+"), " "),
@@ -75,8 +77,6 @@ _KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("syntax",), "syntax_error"),
 )
 
-# One import statement at the start of a line (no match spans lines, so no backtracking over them).
-_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M)
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 
 
@@ -155,29 +155,6 @@ def derived_category(stored: str | None, error_type: str | None, key_line: str |
         if exception:
             return "other_exception"
     return stored or "unknown"
-
-
-_STANDARD_LIBRARY = frozenset(sys.stdlib_module_names) | {"__future__"}
-
-
-def code_imports(code: str | None) -> list[str]:
-    """Return the sorted top-level third-party modules the code imports (``from a.b import c`` -> ``a``).
-
-    Standard-library modules are left out: they are not libraries a model can pick wrongly.
-    """
-    if not code:
-        return []
-    modules: set[str] = set()
-    for from_module, import_list in _IMPORT_LINE.findall(code):
-        if from_module:
-            if not from_module.startswith("."):
-                modules.add(from_module.split(".")[0])
-            continue
-        for part in import_list.split(","):
-            name = part.strip().split(" ")[0]
-            if name:
-                modules.add(name.split(".")[0])
-    return sorted(modules - _STANDARD_LIBRARY)
 
 
 def missing_module(key_line: str | None) -> str | None:

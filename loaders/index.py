@@ -15,13 +15,14 @@ failure is fixed, its position in its session). The file is closed between refre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,13 @@ import duckdb
 import platformdirs
 from filelock import FileLock, Timeout
 
+from loaders.facts import (
+    ATTEMPT_FACTS_IF_MISSING_SQL,
+    ATTEMPT_FACTS_SQL,
+    INFERENCE_SINGLE_SHARE,
+    UNLINKED_SHARE_SQL,
+    attempts_view_sql,
+)
 from loaders.parsing import WorkerPool, parse_batches
 from loaders.records import (
     ATTEMPT_COLUMNS,
@@ -47,7 +55,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "15"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -64,7 +72,19 @@ CREATE_TABLES_SQL = (
     _table_sql("session_files", SESSION_COLUMNS),
     _table_sql("skipped_files", SKIPPED_COLUMNS),
     "CREATE TABLE IF NOT EXISTS idx.dir_stamps (path VARCHAR PRIMARY KEY, mtime_ns BIGINT)",
+    # What changed from a failed attempt to the next attempt of its session (loaders.recipes fills it).
+    """CREATE TABLE IF NOT EXISTS idx.transition_changes (
+        failure_path VARCHAR, failure_mtime BIGINT, next_path VARCHAR, next_mtime BIGINT,
+        removed_imports VARCHAR[], added_imports VARCHAR[], removed_tokens VARCHAR[], added_tokens VARCHAR[],
+        diff VARCHAR)""",
 )
+
+# Changes recorded for attempts whose file is gone or changed no longer describe anything.
+PRUNE_TRANSITIONS_SQL = """
+DELETE FROM idx.transition_changes t
+WHERE NOT EXISTS (SELECT 1 FROM idx.attempt_files a WHERE a.path = t.failure_path AND a.mtime_ns = t.failure_mtime)
+   OR NOT EXISTS (SELECT 1 FROM idx.attempt_files a WHERE a.path = t.next_path AND a.mtime_ns = t.next_mtime)
+"""
 
 MANIFEST_VIEW_SQL = """
 CREATE OR REPLACE TEMP VIEW idx_manifest AS
@@ -80,51 +100,14 @@ FILE_COUNT_SQL = (
 DATA_TABLES = ("attempt_files", "session_files", "skipped_files")
 TABLE_COLUMNS = {"attempt_files": ATTEMPT_COLUMNS, "session_files": SESSION_COLUMNS, "skipped_files": SKIPPED_COLUMNS}
 
-# What depends on other rows, per attempt file that counts (a log_id in two files: the newest file
-# wins, the count of copies is kept): fixed (fixed_by set, or a later success in the same session),
-# the success that fixed it, its number within its session and the session's size. A narrow table
-# keyed by path, recomputed whenever a file changed; ``attempts`` joins it to the file rows.
-ATTEMPT_FACTS_TEMPLATE = """
-CREATE {how} idx.attempt_facts AS
-WITH ranked AS (
-    SELECT path, log_id, session_id, timestamp, status, fixed_by,
-           count(*) OVER (PARTITION BY log_id) AS copies,
-           row_number() OVER (PARTITION BY log_id ORDER BY mtime_ns DESC, path) AS copy_rank
-    FROM idx.attempt_files
-),
-unique_attempts AS (SELECT * EXCLUDE (copy_rank) FROM ranked WHERE copy_rank = 1),
-later_success AS (
-    SELECT f.log_id, min(s.timestamp) AS fixed_at, arg_min(s.log_id, s.timestamp) AS fixing_success
-    FROM unique_attempts f
-    JOIN unique_attempts s
-      ON s.session_id = f.session_id AND s.status = 'success' AND s.timestamp > f.timestamp
-    WHERE f.status = 'failed'
-    GROUP BY f.log_id
-)
-SELECT u.path, u.copies,
-       CASE WHEN u.status = 'failed'
-            THEN nullif(trim(u.fixed_by), '') IS NOT NULL OR l.fixed_at IS NOT NULL END AS is_fixed,
-       CASE WHEN u.status = 'failed'
-            THEN coalesce(nullif(trim(u.fixed_by), ''), l.fixing_success) END AS fixed_by_effective,
-       l.fixed_at,
-       row_number() OVER (PARTITION BY u.session_id ORDER BY u.timestamp, u.log_id) AS attempt_no,
-       count(*) OVER (PARTITION BY u.session_id) AS session_attempts
-FROM unique_attempts u
-LEFT JOIN later_success l USING (log_id)
-"""
-ATTEMPT_FACTS_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
-ATTEMPT_FACTS_IF_MISSING_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
-
 # What queries read: ``attempts`` (every attempt that counts, with its facts), ``session_files`` and
 # ``skipped_files``, as views over the index's tables or over this process's copies of them.
 SOURCE_TABLES = ("attempt_files", "attempt_facts", "session_files", "skipped_files")
-EXPOSED_VIEWS_SQL = (
-    """CREATE OR REPLACE VIEW attempts AS
-       SELECT a.*, f.* EXCLUDE (path), CAST(a.timestamp AS DATE) AS day
-       FROM {source}attempt_files a JOIN {source}attempt_facts f USING (path)""",
+OTHER_VIEWS_SQL = (
     "CREATE OR REPLACE VIEW session_files AS SELECT * FROM {source}session_files",
     "CREATE OR REPLACE VIEW skipped_files AS SELECT * FROM {source}skipped_files",
 )
+SESSION_MODES = ("auto", "linked", "inferred")
 EXPOSED_VIEWS = ("attempts", "session_files", "skipped_files")
 LOCK_TIMEOUT_SECONDS = 120
 
@@ -177,6 +160,7 @@ class LogIndex:
         logs_dir: str | os.PathLike[str],
         cache_dir: str | os.PathLike[str] | None = None,
         in_memory: bool = True,
+        session_mode: str = "auto",
     ):
         self.root = check_logs_dir(logs_dir)
         self.cache_dir = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir().resolve()
@@ -186,6 +170,11 @@ class LogIndex:
         self.path = index_path_for(self.root, self.cache_dir)
         self._file_lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
         self.in_memory = in_memory
+        if session_mode not in SESSION_MODES:
+            raise ValueError(f"session_mode must be one of {', '.join(SESSION_MODES)}: {session_mode!r}")
+        self.session_mode = session_mode
+        self.unlinked_share = 0.0
+        self._exposed_source: str | None = None
         self._attached = False
         self._thread_lock = threading.RLock()
         self._connection = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
@@ -202,8 +191,24 @@ class LogIndex:
 
     @property
     def state_token(self) -> str:
-        """Changes whenever the loaded contents change (for caching results per index state)."""
-        return f"{self._generation}:{self.version}"
+        """Changes whenever the loaded contents or the session mode change (for caching results)."""
+        return f"{self._generation}:{self.version}:{self.sessions_inferred}"
+
+    @property
+    def sessions_inferred(self) -> bool:
+        """True when sessions are inferred (mode ``inferred``, or ``auto`` on a tree that does not link attempts)."""
+        if self.session_mode == "auto":
+            return self.unlinked_share >= INFERENCE_SINGLE_SHARE
+        return self.session_mode == "inferred"
+
+    def set_session_mode(self, mode: str) -> None:
+        """Switch between logged and inferred sessions (``auto``, ``linked``, ``inferred``)."""
+        if mode not in SESSION_MODES:
+            raise ValueError(f"session_mode must be one of {', '.join(SESSION_MODES)}: {mode!r}")
+        with self._thread_lock:
+            self.session_mode = mode
+            if self._exposed_source:
+                self._connection.execute(attempts_view_sql(self._exposed_source, self.sessions_inferred))
 
     def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one query on this process's copy and return the result as a pandas frame."""
@@ -274,9 +279,26 @@ class LogIndex:
                 for name in EXPOSED_VIEWS:
                     self._connection.execute(f"DROP VIEW IF EXISTS {name}")
                 self.version = -1
+                self._exposed_source = None
             self._connection.execute("DETACH idx")
             self._attached = False
             self._file_lock.release()
+
+    @contextlib.contextmanager
+    def index_file(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The index file attached as ``idx`` (read-write, under the lock) for the ``with`` block.
+
+        For the few things kept out of the in-memory copy and computed on demand (fix recipes).
+        """
+        with self._thread_lock:
+            opened_here = not self._attached
+            if opened_here:
+                self._open_file()
+            try:
+                yield self._connection
+            finally:
+                if opened_here:
+                    self.close()
 
     def __enter__(self) -> LogIndex:
         return self
@@ -365,6 +387,8 @@ class LogIndex:
                     parsed, skipped = parsed + more, skipped + more_skipped
                     changes.stale += [(s, SESSION_FOLDER, None) for s in follow_up]
             con.execute(ATTEMPT_FACTS_SQL if changes.changed else ATTEMPT_FACTS_IF_MISSING_SQL)
+            if changes.changed:
+                con.execute(PRUNE_TRANSITIONS_SQL)
             if changes.gone_dirs or changes.dir_stamps:
                 con.execute(
                     "DELETE FROM idx.dir_stamps WHERE list_contains(?, path)",
@@ -424,8 +448,11 @@ class LogIndex:
             for name in SOURCE_TABLES:
                 # names are this module's constants, never input
                 self._connection.execute(f"CREATE OR REPLACE TABLE copy_{name} AS SELECT * FROM idx.{name}")  # noqa: S608
-        for statement in EXPOSED_VIEWS_SQL:
+        self.unlinked_share = float(self._connection.execute(UNLINKED_SHARE_SQL.format(source=source)).fetchone()[0])
+        self._connection.execute(attempts_view_sql(source, self.sessions_inferred))
+        for statement in OTHER_VIEWS_SQL:
             self._connection.execute(statement.format(source=source))
+        self._exposed_source = source
 
 
 def open_index(
@@ -433,8 +460,9 @@ def open_index(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     in_memory: bool = True,
+    session_mode: str = "auto",
 ) -> LogIndex:
     """Open the index of a log tree and bring it up to date (the usual way to start)."""
-    index = LogIndex(logs_dir, cache_dir, in_memory)
+    index = LogIndex(logs_dir, cache_dir, in_memory, session_mode)
     index.refresh(progress)
     return index

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from loaders import error_text
+from loaders import code_text, error_text
 from loaders.domain import bridge_issue_kind
 
 # (name, DuckDB type) of every column stored per attempt file, in table order.
@@ -317,7 +317,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         error_signature=signature,
         fingerprint=error_text.fingerprint(signature),
         category=category,
-        imports=error_text.code_imports(code),
+        imports=code_text.code_imports(code),
         bridge_issue=bridge_issue_kind(code, row["error_message"], stderr) if status == "failed" else None,
         code_lines=code.count("\n") + 1 if code else 0,
         stdout_chars=_text_length(data.get("stdout")),

@@ -139,6 +139,7 @@ def test_context_for_ai_names_the_fix(tmp_path, cache_dir):
             code="import cv2\n",
             when=AS_OF - timedelta(hours=n, minutes=5),
             stderr="ModuleNotFoundError: No module named 'cv2'\n",
+            error_type="ModuleNotFoundError",
         )
         write_record(
             logs,
@@ -150,7 +151,9 @@ def test_context_for_ai_names_the_fix(tmp_path, cache_dir):
         )
     text = LogAnalyzer(logs).generate_context_for_ai(max_examples=5)
     assert "ModuleNotFoundError: No module named 'cv2'" in text
-    assert "Instead: don't import cv2; use skimage (3 fixes)." in text
+    assert (
+        "Instead: Don't import cv2: it is not installed; use skimage instead (3 fixes, 100% of tries worked)." in text
+    )
     assert text == LogAnalyzer(logs).generate_context_for_ai(max_examples=5)
 
 

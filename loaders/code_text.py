@@ -1,0 +1,51 @@
+"""Reading code: the third-party modules it imports, and the tokens that fix recipes compare."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+
+# One import statement at the start of a line (no match spans lines, so no backtracking over them).
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M)
+_STANDARD_LIBRARY = frozenset(sys.stdlib_module_names) | {"__future__"}
+_SUBSCRIPT = re.compile(r"""\[\s*(-?\d+|'[^'\s]{0,20}'|"[^"\s]{0,20}")\s*\]""")
+# Every ASCII character that cannot be part of a name becomes a space: str.translate + split is
+# the fastest tokenizer here (a regex findall costs about twice as much on every file of a tree).
+_NOT_NAME = str.maketrans({chr(i): " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")})
+_IGNORED_NAMES = frozenset(keyword.kwlist) | {"self"}
+
+
+def code_imports(code: str | None) -> list[str]:
+    """Return the sorted top-level third-party modules the code imports (``from a.b import c`` -> ``a``).
+
+    Standard-library modules are left out: they are not libraries a model can pick wrongly.
+    """
+    if not code:
+        return []
+    modules: set[str] = set()
+    for from_module, import_list in _IMPORT_LINE.findall(code):
+        if from_module:
+            if not from_module.startswith("."):
+                modules.add(from_module.split(".")[0])
+            continue
+        for part in import_list.split(","):
+            name = part.strip().split(" ")[0]
+            if name:
+                modules.add(name.split(".")[0])
+    return sorted(modules - _STANDARD_LIBRARY)
+
+
+def code_tokens(code: str | None) -> set[str]:
+    """The words the code uses (``SendTileOutput``) and its constant subscripts (``[0]``, ``['0']``).
+
+    Words inside strings and comments count too (telling them apart costs more than it is worth
+    for comparing two versions of one script). What a fix changed is the difference of two
+    attempts' tokens (loaders.recipes).
+    """
+    if not code:
+        return set()
+    words = set(code.translate(_NOT_NAME).split()) - _IGNORED_NAMES
+    tokens = {word for word in words if not word[0].isdigit()}
+    tokens.update(f"[{match}]" for match in _SUBSCRIPT.findall(code))
+    return tokens

@@ -1,0 +1,298 @@
+"""Fix recipes: what changed from each failed attempt to the next attempt of its session, and rules.
+
+A transition is a failed attempt and the attempt that followed it in the same session (linked or
+inferred). What changed (imports added and removed, names and constant subscripts replaced, the
+unified diff) needs both codes, which the index does not keep: it is worked out once per pair of
+files, on first demand, from the files themselves, and stored in the index (``transition_changes``,
+dropped when either file changes). Rules aggregate the changes: "cv2 -> skimage: 14 fixes, 93%"
+(14 transitions with that change ended in a success, out of 15 that made it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from loaders.code_text import code_imports, code_tokens
+from loaders.filters import ALL, AttemptFilter
+from loaders.index import LogIndex
+from loaders.records import UnreadableFile, read_json_object
+from loaders.tree import resolve_inside
+
+if TYPE_CHECKING:
+    import duckdb
+
+DIFF_LIMIT = 20_000
+MAX_SWAP_NAMES = 4  # a transition that renames more than this rewrote the script: no name rule from it
+NAME_SIMILARITY = 0.5
+
+TRANSITIONS_SQL = """
+WITH ordered AS (
+    SELECT *,
+           lead(log_id) OVER w AS next_id,
+           lead(status) OVER w AS next_status,
+           lead(path) OVER w AS next_path,
+           lead(mtime_ns) OVER w AS next_mtime,
+           lead(timestamp) OVER w AS next_at
+    FROM attempts
+    WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, log_id)
+)
+SELECT log_id AS failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
+       next_status = 'success' AS fixed, timestamp AS failed_at, next_at,
+       path AS failure_path, mtime_ns AS failure_mtime, next_path, next_mtime
+FROM ordered
+WHERE status = 'failed' AND next_id IS NOT NULL AND {where}
+ORDER BY failed_at, failure_id
+"""
+
+CACHED_CHANGES_SQL = """
+SELECT failure_path, failure_mtime, next_path, next_mtime,
+       removed_imports, added_imports, removed_tokens, added_tokens, diff
+FROM idx.transition_changes
+WHERE list_contains(?, failure_path)
+"""
+
+CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens", "diff")
+
+
+def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Each failed attempt with the next attempt of its session (filter applies to the failure).
+
+    Output columns: failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
+    fixed (the next attempt succeeded), failed_at, next_at, failure_path, failure_mtime, next_path,
+    next_mtime.
+    """
+    where, params = flt.where()
+    return index.frame(TRANSITIONS_SQL.format(where=where), params)
+
+
+def _code(index: LogIndex, path: str) -> str:
+    safe = resolve_inside(index.root, path)
+    if safe is None:
+        return ""
+    try:
+        code = read_json_object(safe).get("code")
+    except UnreadableFile:
+        return ""
+    return code if isinstance(code, str) else ""
+
+
+def describe_change(before: str, after: str) -> dict[str, Any]:
+    """What changed between two versions of a script: imports, tokens, and the unified diff."""
+    imports_before, imports_after = set(code_imports(before)), set(code_imports(after))
+    tokens_before, tokens_after = code_tokens(before), code_tokens(after)
+    diff = "\n".join(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "failed attempt", "next attempt", lineterm="")
+    )
+    return {
+        "removed_imports": sorted(imports_before - imports_after),
+        "added_imports": sorted(imports_after - imports_before),
+        "removed_tokens": sorted(tokens_before - tokens_after),
+        "added_tokens": sorted(tokens_after - tokens_before),
+        "diff": diff[:DIFF_LIMIT],
+    }
+
+
+def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """transitions() with what changed in each: the columns of CHANGE_COLUMNS added.
+
+    Changes already recorded in the index are reused; the others are worked out from the two
+    files and recorded.
+    """
+    frame = transitions(index, flt)
+    if frame.empty:
+        return frame.assign(**{column: [] for column in CHANGE_COLUMNS})
+    with index.index_file() as connection:
+        known = _recorded_changes(connection, list(frame["failure_path"]))
+        missing = [
+            row
+            for row in frame.itertuples()
+            if (row.failure_path, row.failure_mtime, row.next_path, row.next_mtime) not in known
+        ]
+        if missing:
+            fresh = [
+                {
+                    "failure_path": row.failure_path,
+                    "failure_mtime": row.failure_mtime,
+                    "next_path": row.next_path,
+                    "next_mtime": row.next_mtime,
+                    **describe_change(_code(index, row.failure_path), _code(index, row.next_path)),
+                }
+                for row in missing
+            ]
+            _record_changes(connection, fresh)
+            for row in fresh:
+                known[(row["failure_path"], row["failure_mtime"], row["next_path"], row["next_mtime"])] = row
+    keys = zip(frame["failure_path"], frame["failure_mtime"], frame["next_path"], frame["next_mtime"], strict=True)
+    changes = [known[key] for key in keys]
+    for column in CHANGE_COLUMNS:
+        frame[column] = [list(change[column]) if column != "diff" else change[column] for change in changes]
+    return frame
+
+
+def _recorded_changes(connection: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[tuple, dict[str, Any]]:
+    rows = connection.execute(CACHED_CHANGES_SQL, [paths]).fetchall()
+    names = ("failure_path", "failure_mtime", "next_path", "next_mtime", *CHANGE_COLUMNS)
+    return {tuple(row[:4]): dict(zip(names, row, strict=True)) for row in rows}
+
+
+def _record_changes(connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.executemany(
+            "INSERT INTO idx.transition_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r["failure_path"],
+                    r["failure_mtime"],
+                    r["next_path"],
+                    r["next_mtime"],
+                    r["removed_imports"],
+                    r["added_imports"],
+                    r["removed_tokens"],
+                    r["added_tokens"],
+                    r["diff"],
+                )
+                for r in rows
+            ],
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+@dataclass(frozen=True)
+class Change:
+    """One kind of edit: ``import`` (old module -> new), ``drop_import``, ``name`` or ``subscript``."""
+
+    kind: str
+    old: str
+    new: str | None
+
+    def describe(self) -> str:
+        """The change in words, as rules and the AI context show it."""
+        if self.kind == "import":
+            return f"{self.old} -> {self.new}"
+        if self.kind == "drop_import":
+            return f"drop import {self.old}"
+        return f"{self.old} -> {self.new}"
+
+
+def _paired_names(removed: list[str], added: list[str]) -> list[tuple[str, str]]:
+    """Removed and added names that look like one renamed into the other (most similar first)."""
+    if not removed or not added or len(removed) > MAX_SWAP_NAMES or len(added) > MAX_SWAP_NAMES:
+        return []
+    pairs, used = [], set()
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, old, new).ratio(), old, new) for old in removed for new in added),
+        reverse=True,
+    )
+    for ratio, old, new in scored:
+        if ratio < NAME_SIMILARITY or old in used or new in used:
+            continue
+        pairs.append((old, new))
+        used.update((old, new))
+    return pairs
+
+
+def changes_of(row: Any) -> list[Change]:
+    """The recognisable edits of one transition (a row of transition_changes())."""
+    found = [Change("import", old, new) for old in row.removed_imports for new in row.added_imports]
+    if not row.added_imports:
+        found += [Change("drop_import", old, None) for old in row.removed_imports]
+    module_words = set(row.removed_imports) | set(row.added_imports)
+    removed_names = [t for t in row.removed_tokens if not t.startswith("[") and t not in module_words]
+    added_names = [t for t in row.added_tokens if not t.startswith("[") and t not in module_words]
+    found += [Change("name", old, new) for old, new in _paired_names(removed_names, added_names)]
+    removed_subs = [t for t in row.removed_tokens if t.startswith("[")]
+    added_subs = [t for t in row.added_tokens if t.startswith("[")]
+    if len(removed_subs) == 1 and len(added_subs) == 1:
+        found.append(Change("subscript", removed_subs[0], added_subs[0]))
+    return found
+
+
+@dataclass
+class _Tally:
+    fixes: Counter = None  # type: ignore[assignment]
+    tries: Counter = None  # type: ignore[assignment]
+    by_fingerprint: defaultdict = None  # type: ignore[assignment]
+    sessions: defaultdict = None  # type: ignore[assignment]
+
+
+def _tally(changed: pd.DataFrame) -> _Tally:
+    tally = _Tally(Counter(), Counter(), defaultdict(Counter), defaultdict(list))
+    for row in changed.itertuples():
+        for change in set(changes_of(row)):
+            tally.tries[change] += 1
+            if row.fixed:
+                tally.fixes[change] += 1
+                if isinstance(row.fingerprint, str):
+                    tally.by_fingerprint[change][row.fingerprint] += 1
+                if len(tally.sessions[change]) < 3:
+                    tally.sessions[change].append(row.session_id)
+    return tally
+
+
+RULE_COLUMNS = [
+    "kind",
+    "old",
+    "new",
+    "change",
+    "fixes",
+    "tries",
+    "success_rate",
+    "fingerprints",
+    "fingerprint_fixes",
+    "example_sessions",
+    "text",
+]
+
+
+def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> pd.DataFrame:
+    """Edits that fixed failures, with their support and success rate, most fixes first.
+
+    Output columns: kind, old, new, change (in words), fixes (transitions with the edit that ended
+    in a success), tries (all transitions with the edit), success_rate (percent), fingerprints
+    (the errors it fixed, most often first), fingerprint_fixes ({fingerprint: fixes}),
+    example_sessions, text ("cv2 -> skimage: 14 fixes, 93%").
+    """
+    tally = _tally(transition_changes(index, flt))
+    rules = []
+    for change, count in tally.fixes.items():
+        if count < min_fixes:
+            continue
+        rate = count * 100.0 / tally.tries[change]
+        per_fingerprint = tally.by_fingerprint[change]
+        rules.append(
+            {
+                "kind": change.kind,
+                "old": change.old,
+                "new": change.new,
+                "change": change.describe(),
+                "fixes": count,
+                "tries": tally.tries[change],
+                "success_rate": rate,
+                "fingerprints": [fp for fp, _ in per_fingerprint.most_common()],
+                "fingerprint_fixes": dict(per_fingerprint),
+                "example_sessions": tally.sessions[change],
+                "text": f"{change.describe()}: {count} fixes, {rate:.0f}%",
+            }
+        )
+    frame = pd.DataFrame(rules, columns=RULE_COLUMNS)
+    return frame.sort_values(["fixes", "success_rate", "change"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """For each fingerprint, the rule that fixed it most often (ties: the rule with more fixes overall)."""
+    best: dict[str, dict[str, Any]] = {}
+    for rule in rules.to_dict("records"):
+        for fingerprint, count in rule["fingerprint_fixes"].items():
+            current = best.get(fingerprint)
+            if current is None or count > current["fingerprint_fixes"][fingerprint]:
+                best[fingerprint] = rule
+    return best
