@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import date, datetime
@@ -16,25 +17,38 @@ REFRESH_INTERVAL_SECONDS = 1.0
 
 
 class IndexProvider:
-    """Hands out the index, refreshing it at most once per interval (new files show within a second)."""
+    """Hands out the index of the tree in a session mode, refreshed at most once per interval.
 
-    def __init__(self, index: LogIndex, interval: float = REFRESH_INTERVAL_SECONDS):
-        self.index = index
-        self.interval = interval
-        self._checked = 0.0
+    One LogIndex per session mode asked for (``auto`` always; ``linked`` and ``inferred`` when a
+    request asks), each refreshed at most once per interval: new files show within a second.
+    """
+
+    def __init__(self, logs_dir: str | os.PathLike[str], cache_dir=None, interval: float = REFRESH_INTERVAL_SECONDS):
+        self.logs_dir, self.cache_dir, self.interval = logs_dir, cache_dir, interval
+        self._indexes: dict[str, tuple[LogIndex, float]] = {"auto": (LogIndex(logs_dir, cache_dir), 0.0)}
         self._lock = threading.Lock()
 
-    def __call__(self) -> LogIndex:
+    def __call__(self, mode: str = "auto") -> LogIndex:
         with self._lock:
-            if time.monotonic() - self._checked >= self.interval:
-                self.index.refresh()
-                self._checked = time.monotonic()
-        return self.index
+            index, checked = self._indexes.get(mode) or (
+                LogIndex(self.logs_dir, self.cache_dir, session_mode=mode),
+                0.0,
+            )
+            if time.monotonic() - checked >= self.interval:
+                index.refresh()
+                checked = time.monotonic()
+            self._indexes[mode] = (index, checked)
+        return index
 
 
-def get_index(request: Request) -> LogIndex:
-    """The app's index (tests override this dependency)."""
-    return request.app.state.index_provider()
+def get_index(
+    request: Request,
+    sessions: Annotated[
+        str, Query(pattern="^(auto|linked|inferred)$", description="sessions as logged, inferred, or auto")
+    ] = "auto",
+) -> LogIndex:
+    """The app's index in the asked session mode (tests override this dependency)."""
+    return request.app.state.index_provider(sessions)
 
 
 def get_filter(

@@ -17,7 +17,9 @@ from loaders.exports import frame_records, safe_csv
 from loaders.filters import AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import summary
+from loaders.recipes import fix_rules
 from loaders.report import analysis_report, common_errors, error_patterns
+from loaders.states import fingerprint_states
 
 router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES)
 
@@ -124,3 +126,17 @@ def get_recommendations(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict
         "recommendations": report["recommendations"],
         "ai_learning_summary": report["ai_learning_summary"],
     }
+
+
+@router.get("/fix-rules", response_model=schemas.FixRulesResponse)
+def get_fix_rules(index: IndexDep, flt: FilterDep, min_fixes: Annotated[int, Query(ge=1, le=1000)] = 2) -> dict:
+    """Fix recipes: the edits that turned failures into successes, with support and success rate."""
+    rules = fix_rules(index, flt, min_fixes).drop(columns=["fingerprint_fixes"])
+    return {"success": True, "rules": frame_records(rules), "sessions_inferred": index.sessions_inferred}
+
+
+@router.get("/fingerprints", response_model=schemas.FingerprintsResponse)
+def get_fingerprints(index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: bool = False) -> dict:
+    """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
+    states = fingerprint_states(index, flt, as_of, by_model)
+    return {"success": True, "fingerprints": frame_records(states), "as_of": as_of.isoformat(timespec="seconds")}

@@ -67,6 +67,16 @@ class RecommendationsResponse(Envelope):
     ai_learning_summary: str
 
 
+class FixRulesResponse(Envelope):
+    rules: list[dict[str, Any]]
+    sessions_inferred: bool
+
+
+class FingerprintsResponse(Envelope):
+    fingerprints: list[dict[str, Any]]
+    as_of: str
+
+
 class ErrorResponse(BaseModel):
     """What every error answers: ``success`` false and a one-line ``error``."""
 

@@ -13,15 +13,16 @@ from starlette.exceptions import HTTPException
 
 from api.dependencies import IndexProvider
 from api.routes import router
-from loaders.index import LogIndex
+from loaders.tree import check_logs_dir
 
 logger = logging.getLogger("fixtrail.api")
 
 
 def create_app(logs_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> FastAPI:
     """The API over one log tree. Errors answer ``{"success": false, "error": ...}``, never a traceback."""
+    check_logs_dir(logs_dir)
     app = FastAPI(title="Fixtrail API", version="1.0", description="Script execution log analysis.")
-    app.state.index_provider = IndexProvider(LogIndex(logs_dir, cache_dir))
+    app.state.index_provider = IndexProvider(logs_dir, cache_dir)
     app.include_router(router)
 
     @app.exception_handler(HTTPException)

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_iso_time, default=None, help="end of the 7-day window, ISO 8601 (default: now)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument(
+        "--sessions",
+        choices=("auto", "linked", "inferred"),
+        default="auto",
+        help="sessions as logged, inferred from prompt/input/model/time, or auto (inferred when the logs "
+        "do not link attempts; the default)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ("summary", "errors", "recommendations", "unfixed", "all"):
         commands.add_parser(name)
@@ -152,15 +159,13 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         if args.json:
             return _to_json(
                 {key: report[key] for key in ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")}
-                | {"fingerprints": frame_records(marks)}
+                | {"fingerprints": frame_records(marks), "fingerprint_states": report["fingerprints"]}
             )
         return _errors_text(report, marks)
     if args.command == "recommendations":
         if args.json:
-            return _to_json(
-                {"recommendations": report["recommendations"], "ai_learning_summary": report["ai_learning_summary"]}
-            )
-        return text.recommendations_text(report["recommendations"], report["ai_learning_summary"])
+            return _to_json({key: report[key] for key in ("recommendations", "fix_rules", "ai_learning_summary")})
+        return _recommendations_text(report)
     # all
     if args.json:
         return _to_json(report)
@@ -169,17 +174,24 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         [
             text.summary_text(summary_data),
             _errors_text(report, marks),
-            text.recommendations_text(report["recommendations"], report["ai_learning_summary"]),
+            _recommendations_text(report),
             text.unfixed_text(attempts.unfixed_failures(index, as_of=as_of), as_of),
         ]
     )
 
 
+def _recommendations_text(report: dict[str, Any]) -> str:
+    return text.fix_rules_text(report["fix_rules"]) + text.recommendations_text(
+        report["recommendations"], report["ai_learning_summary"]
+    )
+
+
 def _errors_text(report: dict[str, Any], marks) -> str:
+    states = {row["fingerprint"]: row for row in report["fingerprints"]}
     return "\n".join(
         [
             text.error_patterns_text(report["error_patterns"]),
-            text.fingerprints_text(marks),
+            text.fingerprints_text(marks, states),
             text.library_text(report["library_issues"]),
             text.bridge_text(report["mapbridge_issues"]),
         ]
@@ -220,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             return _launch(args, logs_dir)
         # One command, one short process: query the index file in place instead of copying it,
         # and close it (releasing its lock) before writing, which may block on a slow reader.
-        with LogIndex(logs_dir, in_memory=False) as index:
+        with LogIndex(logs_dir, in_memory=False, session_mode=args.sessions) as index:
             index.refresh(_progress_printer())
             output = run_command(args, index)
         sys.stdout.write(output if output.endswith("\n") else output + "\n")

@@ -34,6 +34,11 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"Sessions:             {summary['sessions']:>6}",
             f"Skipped Files:        {summary['skipped_files']:>6}",
             f"(7-day window ends {summary['as_of']})",
+            *(
+                ["(sessions are inferred: the logs do not link attempts; --sessions linked to turn it off)"]
+                if summary.get("sessions_inferred")
+                else []
+            ),
             "",
         ]
     )
@@ -57,8 +62,8 @@ def error_patterns_text(patterns: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def fingerprints_text(marks: pd.DataFrame) -> str:
-    """Failures grouped by fingerprint: count, sessions, fix rate, first and last seen."""
+def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | None = None) -> str:
+    """Failures grouped by fingerprint: count, sessions, fix rate, first and last seen, state this week."""
     lines = [section("MOST COMMON SPECIFIC ERRORS (BY FINGERPRINT)")]
     if marks.empty:
         return "\n".join([*lines, "No common errors found.", ""])
@@ -67,9 +72,27 @@ def fingerprints_text(marks: pd.DataFrame) -> str:
             f"{i}. {row.example_error[:80]}",
             f"   Occurrences: {row.count}  |  Fix Rate: {row.fix_rate:.0f}%  |  Sessions: {row.sessions}"
             f"  |  Fingerprint: {row.fingerprint}",
-            f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}",
+            f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}"
+            + _state_text((states or {}).get(row.fingerprint)),
             "",
         ]
+    return "\n".join(lines)
+
+
+def _state_text(state: dict[str, Any] | None) -> str:
+    if not state:
+        return ""
+    return f"  |  This week: {state['state'].upper()} ({state['count_7d']}, {state['change']:+d})"
+
+
+def fix_rules_text(rules: list[dict[str, Any]], limit: int = 10) -> str:
+    """Numbered fix recipes: what changed from a failure to the success, with support and success rate."""
+    lines = [section("FIX RECIPES (WHAT FIXED FAILURES)")]
+    if not rules:
+        return "\n".join([*lines, "No recipe yet: no change fixed a failure twice.", ""])
+    for i, rule in enumerate(rules[:limit], 1):
+        lines.append(f"{i}. [{rule['kind']}] {rule['text']}")
+    lines.append("")
     return "\n".join(lines)
 
 

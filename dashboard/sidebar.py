@@ -24,6 +24,7 @@ class PageContext:
     as_of: datetime
     window_note: str | None
     has_data: bool
+    sessions_inferred: bool = False
 
 
 def current() -> PageContext:
@@ -70,9 +71,24 @@ def _window(newest: datetime | None, end_chosen: bool, flt: AttemptFilter) -> tu
     return now, None
 
 
+SESSION_MODE_LABELS = {"auto": "Automatic", "linked": "As logged", "inferred": "Inferred"}
+
+
 def draw(logs_dir: str) -> PageContext:
     """Draw the sidebar for the tree at ``logs_dir`` and store the PageContext for the pages."""
-    index = log_index(logs_dir)
+    mode = (
+        st.sidebar.segmented_control(
+            "Sessions",
+            list(SESSION_MODE_LABELS),
+            format_func=SESSION_MODE_LABELS.get,
+            default="auto",
+            key="filter_session_mode",
+            help="Inferred sessions chain attempts of the same prompt, input file and model; automatic infers "
+            "them when the logs do not link attempts.",
+        )
+        or "auto"
+    )
+    index = log_index(logs_dir, mode)
     _reload_controls(index)
     oldest, newest, count = query("metrics:date_range", index)
     choices = query("metrics:filter_choices", index)
@@ -102,6 +118,8 @@ def draw(logs_dir: str) -> PageContext:
     )
     as_of, note = _window(newest, end is not None, flt)
     sidebar.caption(f"Logs: `{index.root}`")
-    context = PageContext(index, flt, as_of, note, bool(count))
+    if index.sessions_inferred:
+        sidebar.info("Sessions are inferred: the logs do not link attempts.", icon="🔗")
+    context = PageContext(index, flt, as_of, note, bool(count), index.sessions_inferred)
     st.session_state[CONTEXT_KEY] = context
     return context

@@ -39,6 +39,7 @@ def session_table(
     session_column: str = "session_id",
     column_config: dict | None = None,
     height: int | None = None,
+    downloadable: bool = True,
 ) -> None:
     """A table whose selected row opens that row's session, with its downloads below."""
     if frame.empty:
@@ -61,7 +62,8 @@ def session_table(
         if isinstance(session_id, str):
             open_session(session_id)
     st.caption("Select a row to open its session.")
-    downloads(frame, name, key)
+    if downloadable:
+        downloads(frame, name, key)
 
 
 def no_data_notice() -> bool:
@@ -73,7 +75,9 @@ def no_data_notice() -> bool:
 
 
 def window_notice() -> None:
-    """Say where the 7-day window ends when it is not now."""
+    """Say where the 7-day window ends when it is not now, and when sessions are inferred."""
     note = current().window_note
     if note:
         st.caption(note)
+    if current().sessions_inferred:
+        st.caption("Sessions, fixes and fix rates below use inferred sessions (the logs do not link attempts).")

@@ -8,16 +8,14 @@ The same tree gives the same text: recency is measured from the newest record un
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 
 from loaders import errors
-from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import date_range
-from loaders.recipes import best_rule_by_fingerprint, fix_rules
+from loaders.recipes import best_rule_by_fingerprint, fix_rules, instead
 
 HALF_LIFE_DAYS = 14.0
 DEFAULT_MAX_CHARS = 6000
@@ -42,20 +40,6 @@ def ranked_mistakes(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     return marks.sort_values(["score", "fingerprint"], ascending=[False, True]).reset_index(drop=True)
 
 
-def advice(rule: dict[str, Any], error: str) -> str:
-    """What to do instead, in the words the model is told, from a fix rule."""
-    fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
-    if rule["kind"] == "import":
-        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
-        return f"Don't import {rule['old']}{reason}; use {rule['new']} instead ({fixes})."
-    if rule["kind"] == "drop_import":
-        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
-        return f"Don't import {rule['old']}{reason} ({fixes} removed it)."
-    if rule["kind"] == "subscript":
-        return f"Write {rule['new']} instead of {rule['old']} ({fixes})."
-    return f"Use {rule['new']} instead of {rule['old']} ({fixes})."
-
-
 def _entry(number: int, mark: pd.Series) -> str:
     lines = [f"### {number}. {mark['category']}: {mark['example_error']}"]
     last_seen = pd.Timestamp(mark["last_seen"]).strftime("%Y-%m-%d")
@@ -64,7 +48,7 @@ def _entry(number: int, mark: pd.Series) -> str:
         f"{mark['fix_rate']:.0f}% fixed, {int(mark['unfixed'])} still unfixed."
     )
     if isinstance(mark["recipe"], dict):
-        lines.append("Instead: " + advice(mark["recipe"], mark["example_error"]))
+        lines.append("Instead: " + instead(mark["recipe"], mark["example_error"]))
     return "\n".join(lines) + "\n"
 
 

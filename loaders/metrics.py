@@ -34,7 +34,10 @@ SKIPPED_COUNT_SQL = "SELECT count(*) FROM skipped_files"
 
 @dataclass(frozen=True)
 class Summary:
-    """The original's seven numbers, plus sessions, skipped files and the previous 7-day window."""
+    """The original's seven numbers, plus sessions, skipped files and the previous 7-day window.
+
+    ``sessions_inferred``: sessions (and so fixed/unfixed) come from inference, not from the logs.
+    """
 
     total_failures: int
     total_successes: int
@@ -48,6 +51,7 @@ class Summary:
     previous_success_rate_7d: float
     previous_attempts_7d: int
     as_of: datetime
+    sessions_inferred: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as the original's JSON (seven numbers first), with ``as_of`` as ISO text."""
@@ -97,6 +101,7 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
         previous_success_rate_7d=success_rate(previous_ok, previous),
         previous_attempts_7d=previous,
         as_of=as_of,
+        sessions_inferred=index.sessions_inferred,
     )
 
 

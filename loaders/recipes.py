@@ -13,11 +13,13 @@ from __future__ import annotations
 import difflib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from loaders.code_text import code_imports, code_tokens
+from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.records import UnreadableFile, read_json_object
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 DIFF_LIMIT = 20_000
 MAX_SWAP_NAMES = 4  # a transition that renames more than this rewrote the script: no name rule from it
-NAME_SIMILARITY = 0.5
+NAME_SIMILARITY = 0.75  # int -> min (0.67) is a coincidence; rgb_arr -> rgb_array (0.88) a rename
 
 TRANSITIONS_SQL = """
 WITH ordered AS (
@@ -238,6 +240,7 @@ def _tally(changed: pd.DataFrame) -> _Tally:
     return tally
 
 
+KIND_PRIORITY = {"import": 0, "drop_import": 1, "name": 2, "subscript": 3}
 RULE_COLUMNS = [
     "kind",
     "old",
@@ -251,6 +254,11 @@ RULE_COLUMNS = [
     "example_sessions",
     "text",
 ]
+
+
+def recognised_edits(before: str, after: str) -> list[str]:
+    """The recognisable edits between two versions of a script, in words ("cv2 -> skimage")."""
+    return [edit.describe() for edit in changes_of(SimpleNamespace(**describe_change(before, after)))]
 
 
 def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> pd.DataFrame:
@@ -284,7 +292,10 @@ def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> 
             }
         )
     frame = pd.DataFrame(rules, columns=RULE_COLUMNS)
-    return frame.sort_values(["fixes", "success_rate", "change"], ascending=[False, False, True]).reset_index(drop=True)
+    # Most fixes first; on a tie, a library swap before the renames it brings along.
+    frame["priority"] = frame["kind"].map(KIND_PRIORITY)
+    frame = frame.sort_values(["fixes", "priority", "success_rate", "change"], ascending=[False, True, False, True])
+    return frame.drop(columns="priority").reset_index(drop=True)
 
 
 def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -296,3 +307,17 @@ def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:
             if current is None or count > current["fingerprint_fixes"][fingerprint]:
                 best[fingerprint] = rule
     return best
+
+
+def instead(rule: dict[str, Any], error: str) -> str:
+    """What to do instead, in the words the model is told, from a rule of fix_rules (``error``: the key line)."""
+    fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
+    if rule["kind"] == "import":
+        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        return f"Don't import {rule['old']}{reason}; use {rule['new']} instead ({fixes})."
+    if rule["kind"] == "drop_import":
+        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        return f"Don't import {rule['old']}{reason} ({fixes} removed it)."
+    if rule["kind"] == "subscript":
+        return f"Write {rule['new']} instead of {rule['old']} ({fixes})."
+    return f"Use {rule['new']} instead of {rule['old']} ({fixes})."

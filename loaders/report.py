@@ -12,10 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from loaders import errors, fixes, metrics
+from loaders import errors, fixes, metrics, sessions
 from loaders.domain import BRIDGE_REPORT_KEYS
+from loaders.exports import frame_records
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+from loaders.recipes import fix_rules, instead
+from loaders.states import fingerprint_states
 
 PATTERN_EXAMPLES_SQL = """
 SELECT coalesce(error_category, 'unknown') AS category, log_id, error_message, timestamp, is_fixed
@@ -147,6 +150,9 @@ def bridge_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
     return report
 
 
+RECIPE_MIN_FIXES = 3
+
+
 def _priority(share: float) -> str:
     return "HIGH PRIORITY" if share >= 20 else "MEDIUM PRIORITY" if share >= 8 else "LOW PRIORITY"
 
@@ -157,8 +163,9 @@ def recommendations(
     libraries: dict[str, Any],
     bridge: dict[str, Any],
     pairs: pd.DataFrame,
+    rules: pd.DataFrame | None = None,
 ) -> list[str]:
-    """Recommendations computed from the data: top categories, missing libraries, bridge input."""
+    """Recommendations computed from the data: top categories, fix recipes, missing libraries, bridge input."""
     advice = []
     for row in categories.head(3).itertuples():
         example = next((e["error"] for e in top if e.get("category") == row.category), None)
@@ -169,6 +176,9 @@ def recommendations(
         if example:
             text += f" Most frequent: {example[:120]}"
         advice.append(text)
+    if rules is not None:
+        for rule in rules[rules["fixes"] >= RECIPE_MIN_FIXES].head(3).to_dict("records"):
+            advice.append(f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, '')}")
     for lib in libraries["libraries_with_issues"]:
         if lib["import_failures"]:
             replacements = Counter(
@@ -235,7 +245,8 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     libraries = library_report(index, flt)
     bridge = bridge_report(index, flt)
     strategies = fix_strategies(pairs)
-    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs)
+    rules = fix_rules(index, flt)
+    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs, rules)
     summary_dict = summary.as_dict()
     return {
         "generated_at": datetime.now().isoformat(),
@@ -249,7 +260,12 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
         "ai_learning_summary": ai_learning_summary(top, libraries, advice, strategies),
         "as_of": summary_dict["as_of"],
         "sessions": summary.sessions,
+        "sessions_inferred": summary.sessions_inferred,
         "skipped_files": skipped_files(index),
+        "fix_rules": frame_records(rules.drop(columns=["fingerprint_fixes"])),
+        "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
+        "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
+        "silent_successes": frame_records(sessions.silent_successes(index, flt)),
     }
 
 

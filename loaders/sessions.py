@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loaders.attempts import is_valid_id, read_record
@@ -125,3 +126,57 @@ def code_diff(previous_code: str | None, code: str | None, previous_name: str, n
         previous_code.splitlines(), code.splitlines(), fromfile=previous_name, tofile=name, lineterm=""
     )
     return "\n".join(lines)
+
+
+ABANDONED_SESSIONS_SQL = """
+WITH per_session AS (
+    SELECT session_id,
+           count(*) AS attempts,
+           max(timestamp) AS last_at,
+           arg_max(status, timestamp) AS final_outcome,
+           arg_max(error_line, timestamp) AS last_error,
+           arg_min(user_prompt, timestamp) AS user_prompt,
+           mode(ai_model) AS ai_model
+    FROM attempts
+    WHERE {where} AND timestamp <= ?
+    GROUP BY session_id
+)
+SELECT session_id, attempts, last_at, last_error, user_prompt, ai_model,
+       round((epoch(CAST(? AS TIMESTAMP)) - epoch(last_at)) / 3600.0, 1) AS idle_hours
+FROM per_session
+WHERE final_outcome = 'failed' AND last_at < ?
+ORDER BY last_at DESC
+"""
+
+DEFAULT_ABANDON_HOURS = 1.0
+
+
+def abandoned_sessions(
+    index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None, after_hours: float = DEFAULT_ABANDON_HOURS
+) -> pd.DataFrame:
+    """Sessions whose last attempt failed and that nothing followed for ``after_hours`` before ``as_of``.
+
+    Output columns: session_id, attempts, last_at, last_error, user_prompt, ai_model, idle_hours.
+    """
+    as_of = as_of or datetime.now()
+    where, params = flt.where()
+    cutoff = as_of - timedelta(hours=after_hours)
+    return index.frame(ABANDONED_SESSIONS_SQL.format(where=where), [*params, as_of, as_of, cutoff])
+
+
+SILENT_SUCCESSES_SQL = """
+SELECT timestamp, log_id, session_id, ai_model, user_prompt, execution_time_seconds, stdout_chars
+FROM attempts
+WHERE status = 'success' AND (output_files IS NULL OR len(output_files) = 0) AND {where}
+ORDER BY timestamp DESC
+"""
+
+
+def silent_successes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Successes that produced no output file (the script ran, but did it do anything?).
+
+    Output columns: timestamp, log_id, session_id, ai_model, user_prompt, execution_time_seconds,
+    stdout_chars.
+    """
+    where, params = flt.where()
+    return index.frame(SILENT_SUCCESSES_SQL.format(where=where), params)

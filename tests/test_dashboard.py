@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from loaders.exports import neutralise_cell, safe_csv
-from tests.conftest import write_record
+from tests.conftest import AS_OF, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 PAGES = ["overview", "errors", "unfixed", "sessions", "recommendations", "health"]
@@ -168,3 +169,77 @@ def test_csv_download_keeps_numbers_and_neutralises_text():
 
     csv = safe_csv(pd.DataFrame({"error": ['=HYPERLINK("x")', "ok"], "count": [-1, 2]})).decode()
     assert csv.splitlines() == ["error,count", '"\'=HYPERLINK(""x"")",-1', "ok,2"]
+
+
+@pytest.fixture
+def learning_app(tmp_path, cache_dir, monkeypatch):
+    from tests.test_learning import CV2, SKIMAGE
+
+    logs = tmp_path / "logs"
+    for n in range(3):
+        when = AS_OF - timedelta(days=2, hours=n)
+        write_record(
+            logs,
+            log_id=f"cv{n}",
+            session_id=f"CV{n}",
+            when=when,
+            code=CV2,
+            error_type="ModuleNotFoundError",
+            stderr="ModuleNotFoundError: No module named 'cv2'\n",
+        )
+        write_record(
+            logs,
+            log_id=f"ok{n}",
+            session_id=f"CV{n}",
+            status="success",
+            code=SKIMAGE,
+            when=when + timedelta(minutes=2),
+            previous_attempt_id=f"cv{n}",
+        )
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
+    learning_app.switch_page("app_pages/recommendations.py")
+    learning_app.run()
+    assert not learning_app.exception
+    rules = learning_app.dataframe(key="recommendations_rules").value
+    assert list(rules["change"]) == ["cv2 -> skimage"] and list(rules["fixes"]) == [3]
+    assert any("Don't import cv2: it is not installed; use skimage instead" in c.value for c in learning_app.code)
+
+
+def test_timeline_names_what_changed(learning_app):
+    learning_app.query_params["session"] = "CV0"
+    learning_app.switch_page("app_pages/sessions.py")
+    learning_app.run()
+    assert any("cv2 -> skimage" in c.value for c in learning_app.caption)
+
+
+def test_overview_shows_what_changed_this_week(learning_app):
+    learning_app.run()
+    assert not learning_app.exception
+    new = learning_app.dataframe(key="overview_new").value
+    assert list(new["example_error"]) == ["ModuleNotFoundError: No module named 'cv2'"]
+
+
+def test_session_mode_switch_uses_inferred_sessions(tmp_path, cache_dir, monkeypatch):
+    logs = tmp_path / "logs"
+    for n in range(25):  # an unlinked tree: every attempt alone in a session of its own id
+        when = AS_OF - timedelta(days=1, hours=n)
+        write_record(logs, log_id=f"f{n}", session_id=f"f{n}", when=when, user_prompt=f"prompt {n}")
+        write_record(
+            logs,
+            log_id=f"s{n}",
+            session_id=f"s{n}",
+            status="success",
+            when=when + timedelta(minutes=3),
+            user_prompt=f"prompt {n}",
+        )
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert _metrics(at)["Sessions"] == "25" and _metrics(at)["Fixed failures"] == "25"
+    assert any("inferred" in c.value for c in at.caption)
+    at.sidebar.segmented_control(key="filter_session_mode").set_value("linked").run()
+    assert _metrics(at)["Sessions"] == "50" and _metrics(at)["Fixed failures"] == "0"

@@ -57,16 +57,22 @@ session_table(
 
 st.subheader("Error fingerprints")
 marks = query("errors:error_fingerprints", ctx.index, ctx.flt, limit=100)
+states = query("states:fingerprint_states", ctx.index, ctx.flt, as_of=ctx.as_of)
+marks = marks.merge(states[["fingerprint", "state", "count_7d", "change", "regressions"]], on="fingerprint", how="left")
 session_table(
     marks[
         [
             "fingerprint",
             "signature",
+            "state",
             "category",
             "count",
+            "count_7d",
+            "change",
             "sessions",
             "fix_rate",
             "unfixed",
+            "regressions",
             "mean_seconds_to_fix",
             "first_seen",
             "last_seen",
@@ -75,6 +81,15 @@ session_table(
     ],
     key="errors_fingerprint_table",
     name="error_fingerprints",
+    session_column="example_sessions",
+)
+
+st.subheader("States per model")
+per_model = query("states:fingerprint_states", ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)
+session_table(
+    per_model[["ai_model", "example_error", "state", "count_7d", "change", "failures", "unfixed", "example_sessions"]],
+    key="errors_model_states",
+    name="fingerprint_states_by_model",
     session_column="example_sessions",
 )
 

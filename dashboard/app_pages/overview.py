@@ -51,6 +51,31 @@ st.altair_chart(charts.success_rate_chart(daily), width="stretch")
 st.subheader("Attempts per day")
 st.altair_chart(charts.attempts_chart(daily), width="stretch")
 
+st.subheader("What changed this week")
+week = query("states:what_changed", ctx.index, ctx.flt, as_of=ctx.as_of)
+WEEK_COLUMNS = ["example_error", "category", "count_7d", "count_previous_7d", "change", "state", "example_sessions"]
+new_col, regressed_col = st.columns(2)
+with new_col:
+    st.caption(f"New errors: {len(week.new)} (first seen in the 7 days)")
+    session_table(
+        week.new[WEEK_COLUMNS],
+        key="overview_new",
+        name="new_errors",
+        session_column="example_sessions",
+        downloadable=False,
+    )
+with regressed_col:
+    st.caption(f"Regressed: {len(week.regressed)} (all fixed before, back again)")
+    session_table(
+        week.regressed[WEEK_COLUMNS],
+        key="overview_regressed",
+        name="regressed_errors",
+        session_column="example_sessions",
+        downloadable=False,
+    )
+st.caption("Biggest movers (failures in the 7 days against the 7 before)")
+session_table(week.movers[WEEK_COLUMNS], key="overview_movers", name="movers", session_column="example_sessions")
+
 st.subheader("Recent failures")
 failures_filter = replace(ctx.flt, statuses=("failed",))
 recent = query("attempts:recent_attempts", ctx.index, failures_filter, limit=20)

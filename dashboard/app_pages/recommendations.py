@@ -6,18 +6,30 @@ import streamlit as st
 
 from dashboard.data import query
 from dashboard.sidebar import current
-from dashboard.widgets import no_data_notice
+from dashboard.widgets import no_data_notice, session_table, window_notice
 
 ctx = current()
 st.title("Recommendations")
 if no_data_notice():
     st.stop()
+window_notice()
 report = query("report:analysis_report", ctx.index, ctx.flt, as_of=ctx.as_of)
 if report["recommendations"]:
     for number, advice in enumerate(report["recommendations"], 1):
         st.text(f"{number}. {advice}")
 else:
     st.success("No recommendations: nothing is failing under these filters.")
+
+st.subheader("Fix recipes")
+st.caption("What changed from a failed attempt to the next one, counted where the next one succeeded.")
+rules = query("recipes:fix_rules", ctx.index, ctx.flt)
+session_table(
+    rules[["kind", "change", "fixes", "tries", "success_rate", "example_sessions"]],
+    key="recommendations_rules",
+    name="fix_recipes",
+    session_column="example_sessions",
+    column_config={"success_rate": st.column_config.NumberColumn("success %", format="%.0f")},
+)
 
 st.subheader("AI context")
 left, right = st.columns(2)

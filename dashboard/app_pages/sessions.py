@@ -8,7 +8,8 @@ import streamlit as st
 from dashboard import charts
 from dashboard.data import query
 from dashboard.sidebar import current
-from dashboard.widgets import downloads, no_data_notice, session_table
+from dashboard.widgets import downloads, no_data_notice, session_table, window_notice
+from loaders.recipes import recognised_edits
 from loaders.sessions import SessionDetail, code_diff
 
 TEXT_LIMIT = 20_000
@@ -58,7 +59,8 @@ def _attempt(detail: SessionDetail, position: int, previous_code: str | None) ->
         st.code(_clipped(record.get("code")), language="python", line_numbers=True)
         diff = code_diff(previous_code, record.get("code"), "previous attempt", f"attempt #{row['attempt_no']}")
         if diff:
-            st.caption("Change from the previous attempt")
+            edits = recognised_edits(previous_code or "", record.get("code") or "")
+            st.caption("Change from the previous attempt" + (f": {'; '.join(edits)}" if edits else ""))
             st.code(_clipped(diff), language="diff")
         if record.get("stdout"):
             st.caption("stdout")
@@ -111,6 +113,21 @@ def session_list() -> None:
     cols[0].metric("Sessions", f"{len(listed):,}")
     cols[1].metric("Resolved", f"{resolved:,}")
     cols[2].metric("Unresolved", f"{len(listed) - resolved:,}")
+    window_notice()
+    everything, abandoned_tab, silent_tab = st.tabs(["All sessions", "Abandoned", "Silent successes"])
+    with abandoned_tab:
+        abandoned = query("sessions:abandoned_sessions", ctx.index, ctx.flt, as_of=ctx.as_of)
+        st.caption(f"{len(abandoned):,} sessions whose last attempt failed and nothing followed for an hour.")
+        session_table(abandoned, key="sessions_abandoned", name="abandoned_sessions")
+    with silent_tab:
+        silent = query("sessions:silent_successes", ctx.index, ctx.flt)
+        st.caption(f"{len(silent):,} successes that produced no output file.")
+        session_table(silent, key="sessions_silent", name="silent_successes")
+    with everything:
+        _all_sessions(listed)
+
+
+def _all_sessions(listed: pd.DataFrame) -> None:
     session_table(
         listed[
             [
