@@ -143,6 +143,37 @@ def small_tree(tmp_path: Path) -> Path:
     return root
 
 
+CV2_CODE = "import numpy as np\nimport cv2\nout = cv2.GaussianBlur(img, (5, 5), 0)\n"
+SKIMAGE_CODE = "import numpy as np\nfrom skimage.filters import gaussian\nout = gaussian(img, sigma=1.5)\n"
+
+
+@pytest.fixture
+def cv2_fix_tree(tmp_path: Path) -> Path:
+    """Three sessions two days before AS_OF: an import of cv2 fails, the retry with skimage works."""
+    logs = tmp_path / "cv2-logs"
+    for n in range(3):
+        when = AS_OF - timedelta(days=2, hours=n)
+        write_record(
+            logs,
+            log_id=f"cv{n}",
+            session_id=f"CV{n}",
+            when=when,
+            code=CV2_CODE,
+            error_type="ModuleNotFoundError",
+            stderr="ModuleNotFoundError: No module named 'cv2'\n",
+        )
+        write_record(
+            logs,
+            log_id=f"ok{n}",
+            session_id=f"CV{n}",
+            status="success",
+            code=SKIMAGE_CODE,
+            when=when + timedelta(minutes=2),
+            previous_attempt_id=f"cv{n}",
+        )
+    return logs
+
+
 @pytest.fixture
 def index_of(cache_dir: Path) -> Callable[[Path], LogIndex]:
     """Open (and refresh) the index of a tree in the private cache."""

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -174,24 +173,8 @@ def test_api_conforms_to_its_schema(small_tree, cache_dir):
     assert checked == 11
 
 
-def test_fix_rules_and_fingerprint_states(tmp_path, cache_dir):
-    from tests.conftest import write_record
-    from tests.test_learning import CV2, SKIMAGE
-
-    logs = tmp_path / "logs"
-    for n in range(3):
-        when = AS_OF - timedelta(days=2, hours=n)
-        write_record(
-            logs,
-            log_id=f"cv{n}",
-            session_id=f"CV{n}",
-            when=when,
-            code=CV2,
-            stderr="ModuleNotFoundError: No module named 'cv2'\n",
-        )
-        write_record(
-            logs, log_id=f"ok{n}", session_id=f"CV{n}", status="success", code=SKIMAGE, when=when + timedelta(minutes=2)
-        )
+def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
+    logs = cv2_fix_tree
     client = TestClient(create_app(logs, cache_dir))
     rules = client.get("/api/logs/fix-rules").json()
     assert [r["text"] for r in rules["rules"]] == ["cv2 -> skimage: 3 fixes, 100%"]

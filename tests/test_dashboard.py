@@ -172,30 +172,8 @@ def test_csv_download_keeps_numbers_and_neutralises_text():
 
 
 @pytest.fixture
-def learning_app(tmp_path, cache_dir, monkeypatch):
-    from tests.test_learning import CV2, SKIMAGE
-
-    logs = tmp_path / "logs"
-    for n in range(3):
-        when = AS_OF - timedelta(days=2, hours=n)
-        write_record(
-            logs,
-            log_id=f"cv{n}",
-            session_id=f"CV{n}",
-            when=when,
-            code=CV2,
-            error_type="ModuleNotFoundError",
-            stderr="ModuleNotFoundError: No module named 'cv2'\n",
-        )
-        write_record(
-            logs,
-            log_id=f"ok{n}",
-            session_id=f"CV{n}",
-            status="success",
-            code=SKIMAGE,
-            when=when + timedelta(minutes=2),
-            previous_attempt_id=f"cv{n}",
-        )
+def learning_app(cv2_fix_tree, cache_dir, monkeypatch):
+    logs = cv2_fix_tree
     monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
     return AppTest.from_file(APP, default_timeout=60)
 

@@ -17,10 +17,9 @@ from loaders.errors import error_categories
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules
 from loaders.states import fingerprint_states, what_changed
-from tests.conftest import AS_OF, write_record
+from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record
 
-CV2 = "import numpy as np\nimport cv2\nout = cv2.GaussianBlur(img, (5, 5), 0)\n"
-SKIMAGE = "import numpy as np\nfrom skimage.filters import gaussian\nout = gaussian(img, sigma=1.5)\n"
+CV2, SKIMAGE = CV2_CODE, SKIMAGE_CODE
 OLD_OUTPUT = "from MapsBridge import MapsBridge\nbridge = MapsBridge.FromStdIn()\nbridge.SendTileOutput(tile)\n"
 NEW_OUTPUT = "from MapsBridge import MapsBridge\nbridge = MapsBridge.FromStdIn()\nbridge.SendSingleTileOutput(tile)\n"
 INT_KEY = "from MapsBridge import MapsBridge\nname = request.ImageFileNames[0]\n"
