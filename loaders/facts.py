@@ -1,57 +1,71 @@
 """What depends on other rows, computed in the index: copies, fixes, positions, inferred sessions.
 
-Per attempt file that counts (a log_id in two files: the newest file wins, the count of copies is
-kept), twice: once by the logged session ids, once by **inferred** sessions. Inference chains the
-attempts that stand alone in their logged session: same prompt, input file and model, each less
-than INFERENCE_GAP_SECONDS after the previous one, a success ending the chain; attempts of logged
-sessions with several attempts keep their session. An inferred session's id is the log_id of its
-first attempt (for a tree that never links attempts, that is the first attempt's own session id).
+``attempt_facts`` (always kept up to date) holds, per attempt file that counts (a log_id in two
+files: the newest file wins, the count of copies is kept), the facts of its logged session: fixed
+(fixed_by set, or a later success in the same session), the success that fixed it, its number
+within the session and the session's size, and whether it is **unlinked** (alone in a session of
+its own id, naming no previous attempt).
 
-The facts of a session key: fixed (fixed_by set, or a later success in the same session), the
-success that fixed it, its number within the session and the session's size.
+``attempt_inferred_facts`` holds the same facts by **inferred** session, computed only by a load
+that uses them (inferred mode, or automatic mode on a tree that does not link its attempts).
+Inference chains the attempts that stand alone in their logged session: same prompt, input file
+and model, each less than INFERENCE_GAP_SECONDS after the previous one, a success ending the chain;
+attempts of logged sessions with several attempts keep their session. An inferred session's id is
+the log_id of its first attempt (for a tree that never links attempts, that is the first attempt's
+own session id).
 """
 
 from __future__ import annotations
 
 INFERENCE_GAP_SECONDS = 30 * 60
-# Inference is on by default when at least this share of attempts are unlinked (alone in a session
-# of their own id, naming no previous attempt), in a tree of at least INFERENCE_MIN_ATTEMPTS.
+# Inference is on by default when at least this share of attempts are unlinked, in a tree of at
+# least INFERENCE_MIN_ATTEMPTS attempts.
 INFERENCE_SINGLE_SHARE = 0.9
 INFERENCE_MIN_ATTEMPTS = 20
 
 _FACTS_BY_KEY = """
-later_success_{name} AS (
+later_success AS (
     SELECT f.log_id, min(s.timestamp) AS fixed_at, arg_min(s.log_id, s.timestamp) AS fixing_success
     FROM keyed f
-    JOIN keyed s ON s.{key} = f.{key} AND s.status = 'success' AND s.timestamp > f.timestamp
+    JOIN keyed s ON s.session_key = f.session_key AND s.status = 'success' AND s.timestamp > f.timestamp
     WHERE f.status = 'failed'
     GROUP BY f.log_id
-),
-facts_{name} AS (
-    SELECT k.path,
-           CASE WHEN k.status = 'failed'
-                THEN nullif(trim(k.fixed_by), '') IS NOT NULL OR l.fixed_at IS NOT NULL END AS is_fixed,
-           CASE WHEN k.status = 'failed'
-                THEN coalesce(nullif(trim(k.fixed_by), ''), l.fixing_success) END AS fixed_by_effective,
-           l.fixed_at,
-           row_number() OVER (PARTITION BY k.{key} ORDER BY k.timestamp, k.log_id) AS attempt_no,
-           count(*) OVER (PARTITION BY k.{key}) AS session_attempts
-    FROM keyed k LEFT JOIN later_success_{name} l USING (log_id)
-)"""
+)
+SELECT k.path, {extra}
+       CASE WHEN k.status = 'failed'
+            THEN nullif(trim(k.fixed_by), '') IS NOT NULL OR l.fixed_at IS NOT NULL END AS is_fixed,
+       CASE WHEN k.status = 'failed'
+            THEN coalesce(nullif(trim(k.fixed_by), ''), l.fixing_success) END AS fixed_by_effective,
+       l.fixed_at,
+       row_number() OVER (PARTITION BY k.session_key ORDER BY k.timestamp, k.log_id) AS attempt_no,
+       count(*) OVER (PARTITION BY k.session_key) AS session_attempts
+FROM keyed k LEFT JOIN later_success l USING (log_id)
+"""
 
-ATTEMPT_FACTS_TEMPLATE = (
-    """
+LOGGED_FACTS_TEMPLATE = """
 CREATE {how} idx.attempt_facts AS
 WITH ranked AS (
-    SELECT path, log_id, session_id, timestamp, status, fixed_by, user_prompt, image_filename, ai_model,
-           previous_attempt_id,
+    SELECT path, log_id, session_id, timestamp, status, fixed_by, previous_attempt_id,
            count(*) OVER (PARTITION BY log_id) AS copies,
            row_number() OVER (PARTITION BY log_id ORDER BY mtime_ns DESC, path) AS copy_rank
     FROM idx.attempt_files
 ),
-unique_attempts AS (
-    SELECT * EXCLUDE (copy_rank), count(*) OVER (PARTITION BY session_id) AS logged_size
+keyed AS (
+    SELECT *, session_id AS session_key, count(*) OVER (PARTITION BY session_id) AS logged_size
     FROM ranked WHERE copy_rank = 1
+),""" + _FACTS_BY_KEY.format(
+    extra="k.copies, k.logged_size = 1 AND k.session_id = k.log_id AND k.previous_attempt_id IS NULL AS unlinked,"
+)
+LOGGED_FACTS_SQL = LOGGED_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
+LOGGED_FACTS_IF_MISSING_SQL = LOGGED_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
+
+INFERRED_FACTS_SQL = (
+    """
+CREATE OR REPLACE TABLE idx.attempt_inferred_facts AS
+WITH counted AS (
+    SELECT a.path, a.log_id, a.session_id, a.timestamp, a.status, a.fixed_by, a.user_prompt, a.image_filename,
+           a.ai_model, f.session_attempts AS logged_size
+    FROM idx.attempt_files a JOIN idx.attempt_facts f USING (path)
 ),
 chain_steps AS (
     SELECT path, log_id, timestamp, chain_key,
@@ -61,7 +75,7 @@ chain_steps AS (
     + """
                 THEN 1 ELSE 0 END AS starts_chain
     FROM (SELECT *, concat_ws(chr(31), coalesce(user_prompt, log_id), image_filename, ai_model) AS chain_key
-          FROM unique_attempts WHERE logged_size = 1)
+          FROM counted WHERE logged_size = 1)
     WINDOW k AS (PARTITION BY chain_key ORDER BY timestamp, log_id)
 ),
 chains AS (
@@ -74,41 +88,35 @@ chain_ids AS (
     FROM chains
 ),
 keyed AS (
-    SELECT u.*, coalesce(c.chain_id, u.session_id) AS inferred_session_id
-    FROM unique_attempts u LEFT JOIN chain_ids c USING (path)
+    SELECT c.*, coalesce(i.chain_id, c.session_id) AS session_key
+    FROM counted c LEFT JOIN chain_ids i USING (path)
 ),"""
-    + _FACTS_BY_KEY.format(name="logged", key="session_id")
-    + ","
-    + _FACTS_BY_KEY.format(name="inferred", key="inferred_session_id")
-    + """
-SELECT k.path, k.copies, k.inferred_session_id,
-       k.logged_size = 1 AND k.session_id = k.log_id AND k.previous_attempt_id IS NULL AS unlinked,
-       g.is_fixed, g.fixed_by_effective, g.fixed_at, g.attempt_no, g.session_attempts,
-       i.is_fixed AS inferred_is_fixed, i.fixed_by_effective AS inferred_fixed_by_effective,
-       i.fixed_at AS inferred_fixed_at, i.attempt_no AS inferred_attempt_no,
-       i.session_attempts AS inferred_session_attempts
-FROM keyed k JOIN facts_logged g USING (path) JOIN facts_inferred i USING (path)
-"""
+    + _FACTS_BY_KEY.format(extra="k.session_key AS inferred_session_id,")
 )
-ATTEMPT_FACTS_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
-ATTEMPT_FACTS_IF_MISSING_SQL = ATTEMPT_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
+EMPTY_INFERRED_FACTS_SQL = """
+CREATE TABLE IF NOT EXISTS idx.attempt_inferred_facts (
+    path VARCHAR, inferred_session_id VARCHAR, is_fixed BOOLEAN, fixed_by_effective VARCHAR,
+    fixed_at TIMESTAMP, attempt_no BIGINT, session_attempts BIGINT)
+"""
 
 SESSION_FACTS = ("is_fixed", "fixed_by_effective", "fixed_at", "attempt_no", "session_attempts")
 
 
 def attempts_view_sql(source: str, inferred: bool) -> str:
-    """The ``attempts`` view over ``{source}attempt_files`` and ``{source}attempt_facts``.
+    """The ``attempts`` view over ``{source}attempt_files`` and the facts of the session mode.
 
     With ``inferred``, ``session_id`` and the session facts are the inferred ones; the logged
     session id is always there as ``logged_session_id``.
     """
-    prefix = "inferred_" if inferred else ""
-    facts = ", ".join(f"f.{prefix}{name} AS {name}" for name in SESSION_FACTS)
-    session = "f.inferred_session_id" if inferred else "a.session_id"
+    facts_table = "attempt_inferred_facts" if inferred else "attempt_facts"
+    facts = ", ".join(f"s.{name}" for name in SESSION_FACTS)
+    session = "s.inferred_session_id" if inferred else "a.session_id"
     return f"""CREATE OR REPLACE VIEW attempts AS
        SELECT a.* REPLACE ({session} AS session_id), a.session_id AS logged_session_id, f.copies, {facts},
               CAST(a.timestamp AS DATE) AS day
-       FROM {source}attempt_files a JOIN {source}attempt_facts f USING (path)"""
+       FROM {source}attempt_files a
+       JOIN {source}attempt_facts f USING (path)
+       JOIN {source}{facts_table} s USING (path)"""
 
 
 UNLINKED_SHARE_SQL = (

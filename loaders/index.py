@@ -32,9 +32,11 @@ import platformdirs
 from filelock import FileLock, Timeout
 
 from loaders.facts import (
-    ATTEMPT_FACTS_IF_MISSING_SQL,
-    ATTEMPT_FACTS_SQL,
+    EMPTY_INFERRED_FACTS_SQL,
     INFERENCE_SINGLE_SHARE,
+    INFERRED_FACTS_SQL,
+    LOGGED_FACTS_IF_MISSING_SQL,
+    LOGGED_FACTS_SQL,
     UNLINKED_SHARE_SQL,
     attempts_view_sql,
 )
@@ -55,7 +57,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "15"
+SCHEMA_VERSION = "16"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -102,7 +104,7 @@ TABLE_COLUMNS = {"attempt_files": ATTEMPT_COLUMNS, "session_files": SESSION_COLU
 
 # What queries read: ``attempts`` (every attempt that counts, with its facts), ``session_files`` and
 # ``skipped_files``, as views over the index's tables or over this process's copies of them.
-SOURCE_TABLES = ("attempt_files", "attempt_facts", "session_files", "skipped_files")
+SOURCE_TABLES = ("attempt_files", "attempt_facts", "attempt_inferred_facts", "session_files", "skipped_files")
 OTHER_VIEWS_SQL = (
     "CREATE OR REPLACE VIEW session_files AS SELECT * FROM {source}session_files",
     "CREATE OR REPLACE VIEW skipped_files AS SELECT * FROM {source}skipped_files",
@@ -202,13 +204,21 @@ class LogIndex:
         return self.session_mode == "inferred"
 
     def set_session_mode(self, mode: str) -> None:
-        """Switch between logged and inferred sessions (``auto``, ``linked``, ``inferred``)."""
+        """Switch between logged and inferred sessions (``auto``, ``linked``, ``inferred``); reloads."""
         if mode not in SESSION_MODES:
             raise ValueError(f"session_mode must be one of {', '.join(SESSION_MODES)}: {mode!r}")
         with self._thread_lock:
             self.session_mode = mode
-            if self._exposed_source:
-                self._connection.execute(attempts_view_sql(self._exposed_source, self.sessions_inferred))
+            self._generation = None  # expose the tables again, with the mode's session facts
+            self.refresh()
+
+    def _update_inferred_facts(self, state: str) -> bool:
+        """Compute the inferred sessions' facts if this mode uses them and they are not of ``state``."""
+        if not self.sessions_inferred or self._meta("inferred_facts_of") == state:
+            return False
+        self._connection.execute(INFERRED_FACTS_SQL)
+        self._set_meta("inferred_facts_of", state)
+        return True
 
     def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one query on this process's copy and return the result as a pandas frame."""
@@ -245,9 +255,13 @@ class LogIndex:
                     stored_version += 1
                     self._set_meta("version", str(stored_version))
                     self._set_meta("loaded_at", utc_now_iso())
-                if changes.changed or changes.dir_stamps or changes.gone_dirs:
+                self.unlinked_share = float(
+                    self._connection.execute(UNLINKED_SHARE_SQL.format(source="idx.")).fetchone()[0]
+                )
+                inferred_now = self._update_inferred_facts(f"{generation}:{stored_version}")
+                if changes.changed or changes.dir_stamps or changes.gone_dirs or inferred_now:
                     self._connection.execute("CHECKPOINT idx")
-                if (generation, stored_version) != (self._generation, self.version):
+                if inferred_now or (generation, stored_version) != (self._generation, self.version):
                     self._expose_tables()
                     self.version = stored_version
                     self._generation = generation
@@ -386,7 +400,8 @@ class LogIndex:
                     more, more_skipped, _ = self._insert_parsed([(s, SESSION_FOLDER) for s in follow_up], None)
                     parsed, skipped = parsed + more, skipped + more_skipped
                     changes.stale += [(s, SESSION_FOLDER, None) for s in follow_up]
-            con.execute(ATTEMPT_FACTS_SQL if changes.changed else ATTEMPT_FACTS_IF_MISSING_SQL)
+            con.execute(LOGGED_FACTS_SQL if changes.changed else LOGGED_FACTS_IF_MISSING_SQL)
+            con.execute(EMPTY_INFERRED_FACTS_SQL)
             if changes.changed:
                 con.execute(PRUNE_TRANSITIONS_SQL)
             if changes.gone_dirs or changes.dir_stamps:
@@ -406,17 +421,25 @@ class LogIndex:
     ) -> tuple[int, int, set[str]]:
         """Parse items and insert their rows; returns (files parsed, skipped, session ids named).
 
-        Each batch is inserted as it arrives, while the workers parse the next ones, so the rows
-        are never all held in memory.
+        Each batch is written to a file of its own as it arrives (the rows are never all held in
+        memory), and each table takes all its files in one insert at the end: the parent stays out
+        of the workers' way while they parse.
         """
         session_ids: set[str] = set()
         skipped = 0
-        for batch in parse_batches(items, progress, pool) if items else ():
-            self._insert_json("attempt_files", batch.attempts)
-            self._insert_json("session_files", batch.sessions)
-            self._insert_json("skipped_files", batch.skipped)
-            skipped += batch.skipped_count
-            session_ids.update(batch.session_ids)
+        with tempfile.TemporaryDirectory(prefix="incoming-", dir=self.cache_dir) as scratch:
+            written: dict[str, list[str]] = {table: [] for table in DATA_TABLES}
+            for number, batch in enumerate(parse_batches(items, progress, pool) if items else ()):
+                for table, rows_json in zip(DATA_TABLES, (batch.attempts, batch.sessions, batch.skipped), strict=True):
+                    if rows_json != b"[]":
+                        path = os.path.join(scratch, f"{table}-{number}.json")
+                        with open(path, "wb") as handle:
+                            handle.write(rows_json)
+                        written[table].append(path)
+                skipped += batch.skipped_count
+                session_ids.update(batch.session_ids)
+            for table, paths in written.items():
+                self._insert_json_files(table, paths)
         return len(items), skipped, session_ids
 
     def _delete_paths(self, paths: list[str]) -> None:
@@ -427,18 +450,24 @@ class LogIndex:
             self._connection.execute(f"DELETE FROM idx.{table} WHERE list_contains(?, path)", [paths])  # noqa: S608
 
     def _insert_json(self, table: str, rows_json: bytes) -> None:
-        """Insert rows given as a JSON array, read with the table's explicit column types."""
+        """Insert rows given as a JSON array (made in this process)."""
         if rows_json == b"[]":
             return
         with tempfile.NamedTemporaryFile(prefix="incoming-", suffix=".json", dir=self.cache_dir) as handle:
             handle.write(rows_json)
             handle.flush()
-            self._connection.execute(
-                # table names are this module's constants, never input
-                f"INSERT INTO idx.{table} BY NAME SELECT * FROM read_json(?, format = 'array', "  # noqa: S608
-                "columns = ?, maximum_object_size = 1073741824)",
-                [handle.name, dict(TABLE_COLUMNS[table])],
-            )
+            self._insert_json_files(table, [handle.name])
+
+    def _insert_json_files(self, table: str, paths: list[str]) -> None:
+        """Insert the rows of files each holding a JSON array, read with the table's explicit column types."""
+        if not paths:
+            return
+        self._connection.execute(
+            # table names are this module's constants, never input
+            f"INSERT INTO idx.{table} BY NAME SELECT * FROM read_json(?, format = 'array', "  # noqa: S608
+            "columns = ?, maximum_object_size = 1073741824)",
+            [paths, dict(TABLE_COLUMNS[table])],
+        )
 
     def _expose_tables(self) -> None:
         """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable, over copies or the file."""
@@ -448,7 +477,6 @@ class LogIndex:
             for name in SOURCE_TABLES:
                 # names are this module's constants, never input
                 self._connection.execute(f"CREATE OR REPLACE TABLE copy_{name} AS SELECT * FROM idx.{name}")  # noqa: S608
-        self.unlinked_share = float(self._connection.execute(UNLINKED_SHARE_SQL.format(source=source)).fetchone()[0])
         self._connection.execute(attempts_view_sql(source, self.sessions_inferred))
         for statement in OTHER_VIEWS_SQL:
             self._connection.execute(statement.format(source=source))
