@@ -42,13 +42,12 @@ SELECT k.path, {extra}
 FROM keyed k LEFT JOIN later_success l USING (log_id)
 """
 
-LOGGED_FACTS_TEMPLATE = """
-CREATE {how} idx.attempt_facts AS
+LOGGED_FACTS_SELECT = """
 WITH ranked AS (
     SELECT path, log_id, session_id, timestamp, status, fixed_by, previous_attempt_id,
            count(*) OVER (PARTITION BY log_id) AS copies,
            row_number() OVER (PARTITION BY log_id ORDER BY mtime_ns DESC, path) AS copy_rank
-    FROM idx.attempt_files
+    FROM idx.attempt_files {scope}
 ),
 keyed AS (
     SELECT *, session_id AS session_key, count(*) OVER (PARTITION BY session_id) AS logged_size
@@ -56,8 +55,33 @@ keyed AS (
 ),""" + _FACTS_BY_KEY.format(
     extra="k.copies, k.logged_size = 1 AND k.session_id = k.log_id AND k.previous_attempt_id IS NULL AS unlinked,"
 )
-LOGGED_FACTS_SQL = LOGGED_FACTS_TEMPLATE.format(how="OR REPLACE TABLE")
-LOGGED_FACTS_IF_MISSING_SQL = LOGGED_FACTS_TEMPLATE.format(how="TABLE IF NOT EXISTS")
+LOGGED_FACTS_SQL = "CREATE OR REPLACE TABLE idx.attempt_facts AS" + LOGGED_FACTS_SELECT.format(scope="")
+LOGGED_FACTS_IF_MISSING_SQL = "CREATE TABLE IF NOT EXISTS idx.attempt_facts AS" + LOGGED_FACTS_SELECT.format(scope="")
+
+# After a small change only the sessions it touched are computed again: those of the files that
+# changed (before and after), widened to the sessions that share a log_id with them (copies).
+AFFECTED_SESSIONS_SQL = (
+    "CREATE OR REPLACE TEMP TABLE affected_sessions AS "
+    "SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"
+)
+MORE_AFFECTED_SESSIONS_SQL = (
+    "INSERT INTO affected_sessions SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"
+)
+WIDEN_AFFECTED_SESSIONS_SQL = """
+INSERT INTO affected_sessions
+SELECT DISTINCT b.session_id
+FROM idx.attempt_files a JOIN idx.attempt_files b USING (log_id)
+WHERE a.session_id IN (SELECT session_id FROM affected_sessions)
+  AND b.session_id NOT IN (SELECT session_id FROM affected_sessions)
+"""
+UPDATE_LOGGED_FACTS_SQL = (
+    """DELETE FROM idx.attempt_facts
+       WHERE path NOT IN (SELECT path FROM idx.attempt_files)
+          OR path IN (SELECT path FROM idx.attempt_files
+                      WHERE session_id IN (SELECT session_id FROM affected_sessions))""",
+    "INSERT INTO idx.attempt_facts"
+    + LOGGED_FACTS_SELECT.format(scope="WHERE session_id IN (SELECT session_id FROM affected_sessions)"),
+)
 
 INFERRED_FACTS_SQL = (
     """

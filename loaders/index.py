@@ -32,12 +32,16 @@ import platformdirs
 from filelock import FileLock, Timeout
 
 from loaders.facts import (
+    AFFECTED_SESSIONS_SQL,
     EMPTY_INFERRED_FACTS_SQL,
     INFERENCE_SINGLE_SHARE,
     INFERRED_FACTS_SQL,
     LOGGED_FACTS_IF_MISSING_SQL,
     LOGGED_FACTS_SQL,
+    MORE_AFFECTED_SESSIONS_SQL,
     UNLINKED_SHARE_SQL,
+    UPDATE_LOGGED_FACTS_SQL,
+    WIDEN_AFFECTED_SESSIONS_SQL,
     attempts_view_sql,
 )
 from loaders.parsing import WorkerPool, parse_batches
@@ -112,6 +116,7 @@ OTHER_VIEWS_SQL = (
 SESSION_MODES = ("auto", "linked", "inferred")
 EXPOSED_VIEWS = ("attempts", "session_files", "skipped_files")
 LOCK_TIMEOUT_SECONDS = 120
+CHECKPOINT_AFTER_FILES = 2000
 
 
 class IndexBusyError(Exception):
@@ -259,7 +264,8 @@ class LogIndex:
                     self._connection.execute(UNLINKED_SHARE_SQL.format(source="idx.")).fetchone()[0]
                 )
                 inferred_now = self._update_inferred_facts(f"{generation}:{stored_version}")
-                if changes.changed or changes.dir_stamps or changes.gone_dirs or inferred_now:
+                if parsed + len(changes.removed) >= CHECKPOINT_AFTER_FILES or inferred_now:
+                    # Small changes stay in the (durable) write-ahead log, which DuckDB folds in by itself.
                     self._connection.execute("CHECKPOINT idx")
                 if inferred_now or (generation, stored_version) != (self._generation, self.version):
                     self._expose_tables()
@@ -387,7 +393,11 @@ class LogIndex:
         con = self._connection
         con.execute("BEGIN TRANSACTION")
         try:
-            self._delete_paths(changes.replaced + changes.removed)
+            old_paths = changes.replaced + changes.removed
+            incremental = changes.changed and self._facts_exist() and len(old_paths) + len(changes.stale) < 5000
+            if incremental:
+                con.execute(AFFECTED_SESSIONS_SQL, [old_paths])
+            self._delete_paths(old_paths)
             rejected = [skipped_row(s, f, reason) for s, f, reason in changes.stale if reason is not None]
             if rejected:
                 self._insert_json("skipped_files", rows_to_json(rejected))
@@ -400,7 +410,10 @@ class LogIndex:
                     more, more_skipped, _ = self._insert_parsed([(s, SESSION_FOLDER) for s in follow_up], None)
                     parsed, skipped = parsed + more, skipped + more_skipped
                     changes.stale += [(s, SESSION_FOLDER, None) for s in follow_up]
-            con.execute(LOGGED_FACTS_SQL if changes.changed else LOGGED_FACTS_IF_MISSING_SQL)
+            if incremental:
+                self._update_facts([stamp.path for stamp, _, _ in changes.stale])
+            else:
+                con.execute(LOGGED_FACTS_SQL if changes.changed else LOGGED_FACTS_IF_MISSING_SQL)
             con.execute(EMPTY_INFERRED_FACTS_SQL)
             if changes.changed:
                 con.execute(PRUNE_TRANSITIONS_SQL)
@@ -415,6 +428,23 @@ class LogIndex:
             con.execute("ROLLBACK")
             raise
         return parsed, skipped + len(rejected)
+
+    def _facts_exist(self) -> bool:
+        return bool(
+            self._connection.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'idx' AND table_name = 'attempt_facts'"
+            ).fetchone()[0]
+        )
+
+    def _update_facts(self, new_paths: list[str]) -> None:
+        """Recompute the facts of the sessions a small change touched (see facts.AFFECTED_SESSIONS_SQL)."""
+        con = self._connection
+        con.execute(MORE_AFFECTED_SESSIONS_SQL, [new_paths])
+        for _ in range(3):  # copies of a log_id in other sessions, and theirs in turn
+            con.execute(WIDEN_AFFECTED_SESSIONS_SQL)
+        for statement in UPDATE_LOGGED_FACTS_SQL:
+            con.execute(statement)
+        con.execute("DROP TABLE affected_sessions")
 
     def _insert_parsed(
         self, items: list[tuple[FileStamp, str]], progress: Progress | None, pool: WorkerPool | None = None

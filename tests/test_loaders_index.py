@@ -229,3 +229,24 @@ def test_worker_processes_parse_exactly_as_this_process_does(small_tree, tmp_pat
         assert rows(remote, part) == rows(local, part)
     assert sum(b.skipped_count for b in remote) == 1
     assert len(rows(remote, "attempts")) == 7
+
+
+def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
+    from loaders.facts import LOGGED_FACTS_SELECT
+
+    index = index_of(small_tree)
+    # New attempts in an existing session, a session moved, a file removed, a duplicate log_id.
+    write_record(small_tree, log_id="s2-a2", session_id="S2", status="success", when=AS_OF - timedelta(hours=20))
+    moved = next(small_tree.glob("failures/*/s1-a2.json"))
+    data = json.loads(moved.read_text())
+    data["session_id"] = "S3"
+    moved.write_text(json.dumps(data))
+    _touch_later(moved)
+    next(small_tree.glob("successes/*/s4-a2.json")).unlink()
+    write_record(small_tree, log_id="s3-a1", session_id="S3", status="failed", when=AS_OF - timedelta(hours=2))
+    assert index.refresh(full=True).parsed == 3
+    with index.index_file() as connection:
+        incremental = connection.execute("SELECT * FROM idx.attempt_facts ORDER BY path").fetchall()
+        full = connection.execute(f"SELECT * FROM ({LOGGED_FACTS_SELECT.format(scope='')}) ORDER BY path").fetchall()
+    assert incremental == full
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 5
