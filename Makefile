@@ -6,7 +6,7 @@ LOGS ?= logs
 PORT ?= 8501
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format screenshots demo browser bench bench-large
+.PHONY: install run test lint format screenshots demo browser bench bench-large soak
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ format: install
 
 screenshots: install browser
 	$(BIN)/python -m pytest tests/test_browser.py --screenshots screenshots
+
+soak: install
+	$(BIN)/python -m pytest -m soak tests/test_soak.py
 
 demo: install
 	rm -rf $(LOGS)/failures $(LOGS)/successes $(LOGS)/sessions

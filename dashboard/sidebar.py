@@ -32,9 +32,9 @@ def current() -> PageContext:
     return st.session_state[CONTEXT_KEY]
 
 
-def _refresh(index: LogIndex) -> None:
+def _refresh(index: LogIndex, full: bool = False) -> None:
     with st.spinner("Loading new log files…"):
-        index.refresh()
+        index.refresh(full=full)
 
 
 @st.fragment(run_every=AUTO_REFRESH_SECONDS)
@@ -47,9 +47,11 @@ def _auto_refresh(index: LogIndex) -> None:
 
 def _reload_controls(index: LogIndex) -> None:
     loaded_key = f"sidebar_loaded_{index.root}"
-    if st.sidebar.button("Reload logs", icon="🔄", width="stretch") or loaded_key not in st.session_state:
+    if st.sidebar.button("Reload logs", icon="🔄", width="stretch", help="Checks every file, edited ones included"):
+        _refresh(index, full=True)
+    elif loaded_key not in st.session_state:
         _refresh(index)
-        st.session_state[loaded_key] = True
+    st.session_state[loaded_key] = True
     if st.sidebar.toggle(
         "Auto-refresh", key="sidebar_auto_refresh", help=f"Look for new files every {AUTO_REFRESH_SECONDS} s"
     ):

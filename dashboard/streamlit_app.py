@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import sidebar
 from dashboard.settings import resolve_logs_dir
+from loaders.domain import DomainConfigError
 from loaders.tree import LogTreeError, check_logs_dir
 
 st.set_page_config(page_title="Fixtrail", page_icon="🧭", layout="wide")
@@ -37,5 +38,9 @@ except LogTreeError as exc:
     st.error(f"Cannot open the logs: {exc}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")
     st.stop()
 
-sidebar.draw(logs_dir)
+try:
+    sidebar.draw(logs_dir)
+except DomainConfigError as exc:
+    st.error(f"Cannot use the domain configuration: {exc}")
+    st.stop()
 navigation.run()

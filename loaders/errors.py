@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loaders.domain import current_domain
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 
@@ -136,16 +137,20 @@ SELECT library,
 FROM uses
 GROUP BY library
 HAVING count(*) FILTER (WHERE status = 'failed') > 0
+   AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), library))
 ORDER BY failures DESC, library
 """
 
 
 def library_issues(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
-    """Failures per library, from the code's imports and the ``lib:`` tags.
+    """Failures per library, from the code's imports and the ``lib:`` tags (only the tracked
+    libraries when the domain configuration names them, see loaders.domain).
 
     Output columns: library, failures, attempts (using it), failure_rate (percent), fixed,
     import_failures (the library itself could not be imported), latest_error, example_log_ids,
     example_fixed (whether each example failure is fixed).
     """
     where, params = flt.where("a")
-    return index.frame(LIBRARY_ISSUES_SQL.format(where=where), params)
+    tracked = current_domain().tracked_libraries
+    tracked_list = list(tracked) if tracked is not None else None
+    return index.frame(LIBRARY_ISSUES_SQL.format(where=where), [*params, tracked_list, tracked_list])

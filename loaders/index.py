@@ -31,6 +31,7 @@ import duckdb
 import platformdirs
 from filelock import FileLock, Timeout
 
+from loaders.domain import current_domain
 from loaders.facts import (
     AFFECTED_SESSIONS_SQL,
     EMPTY_INFERRED_FACTS_SQL,
@@ -357,7 +358,7 @@ class LogIndex:
             self._connection.execute(statement)
         stored = self._meta("schema_version")
         stored_root = self._meta("logs_dir")
-        if stored is not None and (stored != SCHEMA_VERSION or stored_root != str(self.root)):
+        if stored is not None and (stored != self._index_version or stored_root != str(self.root)):
             reason = f"index of another version ({stored})"
             self._connection.execute("DETACH idx")
             self._delete_index_files()
@@ -367,9 +368,14 @@ class LogIndex:
             stored = None
         if stored is None:
             self._set_meta("generation", uuid.uuid4().hex)
-            self._set_meta("schema_version", SCHEMA_VERSION)
+            self._set_meta("schema_version", self._index_version)
             self._set_meta("logs_dir", str(self.root))
         return reason
+
+    @property
+    def _index_version(self) -> str:
+        """The schema version and the digest of the domain settings that indexing applied."""
+        return f"{SCHEMA_VERSION}-{current_domain().digest}"
 
     def _delete_index_files(self) -> None:
         for suffix in ("", ".wal"):

@@ -289,3 +289,35 @@ def test_unknown_category_under_five_percent(demo_tree, tmp_path, cache_dir):
     assert stored.loc["unknown", "count"] == 12
     assert "unknown" not in categories.index
     assert categories.loc["name_error", "count"] == 12
+
+
+def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_path, cache_dir, monkeypatch):
+    from loaders import domain, report
+    from loaders.errors import library_issues
+
+    logs = tmp_path / "logs"
+    write_record(
+        logs,
+        log_id="b1",
+        code="from TileKit import Tiles\nimport numpy\nimport cv2\n",
+        error_message="bad tile grid",
+        stderr="ValueError: bad tile grid\n",
+    )
+    index = LogIndex(logs, cache_dir)
+    assert report.bridge_report(index)["examples"] == []  # the default bridge module is MapsBridge
+    config = tmp_path / "domain.json"
+    config.write_text(
+        json.dumps(
+            {"bridge_module": "TileKit", "bridge_issue_kinds": [["grid", ["grid"]]], "tracked_libraries": ["cv2"]}
+        )
+    )
+    monkeypatch.setenv("FIXTRAIL_DOMAIN", str(config))
+    domain.current_domain.cache_clear()
+    try:
+        index = LogIndex(logs, cache_dir)
+        assert index.refresh().rebuilt_because  # indexing settings changed: the index is rebuilt
+        assert [e["category"] for e in report.bridge_report(index)["examples"]] == ["grid"]
+        assert list(library_issues(index)["library"]) == ["cv2"]
+    finally:
+        monkeypatch.delenv("FIXTRAIL_DOMAIN")
+        domain.current_domain.cache_clear()
