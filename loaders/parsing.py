@@ -86,11 +86,13 @@ def parse_chunk(chunk: list[tuple[FileStamp, str]]) -> ParsedBatch:
 
 
 class WorkerPool:
-    """Parse worker processes (``python -m loaders.parse_worker``), started ahead of the work.
+    """Parse worker processes (``python -m loaders.parse_worker``) fed from one queue of chunks.
 
-    Started before the tree is listed on a first load, so that the workers' interpreter start and
-    imports overlap the listing. Chunks are dealt round-robin; a reader thread per worker collects
-    its batches. Close it (or use it as a context manager) to stop the workers.
+    Started before the tree is listed on a first load, so that the workers' interpreter start
+    overlaps the listing. One thread per worker takes
+    the next chunk from the queue (so a slow chunk never holds the others back) and collects its
+    batch. ``results()`` yields a batch for every chunk submitted. Close it (or use it as a context
+    manager) to stop the workers.
     """
 
     def __init__(self, workers: int | None = None):
@@ -105,6 +107,12 @@ class WorkerPool:
             )
             for _ in range(count)
         ]
+        self._tasks: queue.Queue[list[tuple[FileStamp, str]] | None] = queue.Queue()
+        self._results: queue.Queue[ParsedBatch | BaseException] = queue.Queue()
+        self._submitted = 0
+        self._threads = [threading.Thread(target=self._serve, args=(proc,), daemon=True) for proc in self._procs]
+        for thread in self._threads:
+            thread.start()
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -117,28 +125,38 @@ class WorkerPool:
         """How many workers there are."""
         return len(self._procs)
 
-    def map(self, chunks: list[list[tuple[FileStamp, str]]]) -> Iterator[ParsedBatch]:
-        """Parse every chunk in the workers; yields batches as they arrive (any order)."""
-        results: queue.Queue[ParsedBatch | BaseException | None] = queue.Queue()
-        shares = [chunks[i :: self.size] for i in range(self.size)]
-        threads = [
-            threading.Thread(target=_run_share, args=(proc, share, results), daemon=True)
-            for proc, share in zip(self._procs, shares, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        finished = 0
-        while finished < len(threads):
-            item = results.get()
-            if item is None:
-                finished += 1
-            elif isinstance(item, BaseException):
+    def submit(self, chunk: list[tuple[FileStamp, str]]) -> None:
+        """Queue one chunk for the next free worker."""
+        if chunk:
+            self._submitted += 1
+            self._tasks.put(chunk)
+
+    def results(self) -> Iterator[ParsedBatch]:
+        """A batch for every chunk submitted so far, as they arrive (any order)."""
+        while self._submitted:
+            item = self._results.get()
+            self._submitted -= 1
+            if isinstance(item, BaseException):
                 raise RuntimeError("a parse worker failed") from item
-            else:
-                yield item
+            yield item
+
+    def _serve(self, proc: subprocess.Popen) -> None:
+        """Feed one worker chunks from the queue and collect its batches (one thread per worker)."""
+        while (chunk := self._tasks.get()) is not None:
+            try:
+                line = orjson.dumps([[stamp.path, folder] for stamp, folder in chunk])
+                proc.stdin.write(line + b"\n")
+                proc.stdin.flush()
+                self._results.put(ParsedBatch.read_frame(proc.stdout))
+            except BaseException as exc:  # reported to the consumer, which raises it
+                self._results.put(exc)
 
     def close(self) -> None:
         """Stop the workers (closing their input ends them)."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
         for proc in self._procs:
             if proc.stdin and not proc.stdin.closed:
                 with contextlib.suppress(OSError):
@@ -156,23 +174,15 @@ class WorkerPool:
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run_share(proc: subprocess.Popen, share: list, results: queue.Queue) -> None:
-    """Feed one worker its chunks and collect its batches (one thread per worker)."""
-    try:
-        for chunk in share:
-            line = orjson.dumps([[stamp.path, folder] for stamp, folder in chunk])
-            proc.stdin.write(line + b"\n")
-            proc.stdin.flush()
-            results.put(ParsedBatch.read_frame(proc.stdout))
-    except BaseException as exc:  # reported to the consumer, which raises it
-        results.put(exc)
-    finally:
-        results.put(None)
-
-
 def _worker_count() -> int:
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(available, 8))
+
+
+def chunked(items: list[tuple[FileStamp, str]], workers: int) -> list[list[tuple[FileStamp, str]]]:
+    """Items in chunks small enough to keep every worker busy to the end."""
+    size = max(200, min(CHUNK_SIZE, len(items) // (workers * 4) + 1))
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def parse_batches(
@@ -188,15 +198,15 @@ def parse_batches(
     total = len(items)
     workers = pool.size if pool else _worker_count()
     parallel = workers > 1 and (pool is not None or total >= PARALLEL_THRESHOLD)
-    chunk_size = max(200, min(CHUNK_SIZE, total // (workers * 4) + 1)) if parallel else max(total, 1)
-    chunks = [items[i : i + chunk_size] for i in range(0, total, chunk_size)]
     done = 0
     if not parallel:
-        batches: Iterator[ParsedBatch] = map(parse_chunk, chunks)
+        batches: Iterator[ParsedBatch] = (parse_chunk(items),) if items else iter(())
     else:
         own_pool = pool is None
         pool = pool or WorkerPool(workers)
-        batches = _closing(pool, pool.map(chunks)) if own_pool else pool.map(chunks)
+        for chunk in chunked(items, pool.size):
+            pool.submit(chunk)
+        batches = _closing(pool, pool.results()) if own_pool else pool.results()
     for batch in batches:
         done += batch.files
         if progress:

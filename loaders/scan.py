@@ -138,7 +138,11 @@ class ChangeFinder:
         return changes
 
     def _compare_dir(
-        self, state: DirState, names_only: bool, stored: dict[str, tuple[int, int]], changes: ChangeSet
+        self,
+        state: DirState,
+        names_only: bool,
+        stored: dict[str, tuple[int, int]],
+        changes: ChangeSet,
     ) -> None:
         listed = _list_dir(state, self.root)
         for path, (stamp, reason) in listed.items():

@@ -102,6 +102,8 @@ def page():
 
 
 def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, request, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     shots = request.config.getoption("--screenshots")
     page.goto(dashboard_url)
     page.get_by_text("Total failures").first.wait_for(timeout=60_000)
@@ -118,9 +120,16 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the row marker of the first data row
-    page.get_by_role("heading", name="Session timeline").wait_for(timeout=60_000)
+    heading = page.get_by_role("heading", name="Session timeline")
+    for _ in range(5):  # the grid may still be laying itself out on a busy machine: click again
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the row marker of the first data row
+        try:
+            heading.wait_for(timeout=8_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    heading.wait_for(timeout=30_000)
     assert "session=S2" in page.url
     page.get_by_text("import cv2").first.wait_for(timeout=30_000)
     if shots:
