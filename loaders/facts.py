@@ -126,8 +126,8 @@ CREATE TABLE IF NOT EXISTS idx.attempt_inferred_facts (
 SESSION_FACTS = ("is_fixed", "fixed_by_effective", "fixed_at", "attempt_no", "session_attempts")
 
 
-def attempts_view_sql(source: str, inferred: bool) -> str:
-    """The ``attempts`` view over ``{source}attempt_files`` and the facts of the session mode.
+def attempts_sql(inferred: bool) -> str:
+    """Every attempt that counts with the facts of the session mode, from the index file's tables.
 
     With ``inferred``, ``session_id`` and the session facts are the inferred ones; the logged
     session id is always there as ``logged_session_id``.
@@ -135,12 +135,12 @@ def attempts_view_sql(source: str, inferred: bool) -> str:
     facts_table = "attempt_inferred_facts" if inferred else "attempt_facts"
     facts = ", ".join(f"s.{name}" for name in SESSION_FACTS)
     session = "s.inferred_session_id" if inferred else "a.session_id"
-    return f"""CREATE OR REPLACE VIEW attempts AS
+    return f"""
        SELECT a.* REPLACE ({session} AS session_id), a.session_id AS logged_session_id, f.copies, {facts},
               CAST(a.timestamp AS DATE) AS day
-       FROM {source}attempt_files a
-       JOIN {source}attempt_facts f USING (path)
-       JOIN {source}{facts_table} s USING (path)"""
+       FROM idx.attempt_files a
+       JOIN idx.attempt_facts f USING (path)
+       JOIN idx.{facts_table} s USING (path)"""
 
 
 UNLINKED_SHARE_SQL = (

@@ -43,7 +43,7 @@ from loaders.facts import (
     UNLINKED_SHARE_SQL,
     UPDATE_LOGGED_FACTS_SQL,
     WIDEN_AFFECTED_SESSIONS_SQL,
-    attempts_view_sql,
+    attempts_sql,
 )
 from loaders.parsing import WorkerPool, parse_batches
 from loaders.records import (
@@ -108,12 +108,7 @@ DATA_TABLES = ("attempt_files", "session_files", "skipped_files")
 TABLE_COLUMNS = {"attempt_files": ATTEMPT_COLUMNS, "session_files": SESSION_COLUMNS, "skipped_files": SKIPPED_COLUMNS}
 
 # What queries read: ``attempts`` (every attempt that counts, with its facts), ``session_files`` and
-# ``skipped_files``, as views over the index's tables or over this process's copies of them.
-SOURCE_TABLES = ("attempt_files", "attempt_facts", "attempt_inferred_facts", "session_files", "skipped_files")
-OTHER_VIEWS_SQL = (
-    "CREATE OR REPLACE VIEW session_files AS SELECT * FROM {source}session_files",
-    "CREATE OR REPLACE VIEW skipped_files AS SELECT * FROM {source}skipped_files",
-)
+# ``skipped_files``, as this process's in-memory tables or as views over the index file.
 SESSION_MODES = ("auto", "linked", "inferred")
 EXPOSED_VIEWS = ("attempts", "session_files", "skipped_files")
 LOCK_TIMEOUT_SECONDS = 120
@@ -182,7 +177,6 @@ class LogIndex:
             raise ValueError(f"session_mode must be one of {', '.join(SESSION_MODES)}: {session_mode!r}")
         self.session_mode = session_mode
         self.unlinked_share = 0.0
-        self._exposed_source: str | None = None
         self._attached = False
         self._thread_lock = threading.RLock()
         self._connection = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
@@ -300,7 +294,6 @@ class LogIndex:
                 for name in EXPOSED_VIEWS:
                     self._connection.execute(f"DROP VIEW IF EXISTS {name}")
                 self.version = -1
-                self._exposed_source = None
             self._connection.execute("DETACH idx")
             self._attached = False
             self._file_lock.release()
@@ -506,17 +499,13 @@ class LogIndex:
         )
 
     def _expose_tables(self) -> None:
-        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable, over copies or the file."""
-        source = "idx."
-        if self.in_memory:
-            source = "copy_"
-            for name in SOURCE_TABLES:
-                # names are this module's constants, never input
-                self._connection.execute(f"CREATE OR REPLACE TABLE copy_{name} AS SELECT * FROM idx.{name}")  # noqa: S608
-        self._connection.execute(attempts_view_sql(source, self.sessions_inferred))
-        for statement in OTHER_VIEWS_SQL:
-            self._connection.execute(statement.format(source=source))
-        self._exposed_source = source
+        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: in-memory tables
+        (``in_memory``, the joins done once here) or views over the index file."""
+        kind = "TABLE" if self.in_memory else "VIEW"
+        self._connection.execute(f"CREATE OR REPLACE {kind} attempts AS {attempts_sql(self.sessions_inferred)}")
+        for name in ("session_files", "skipped_files"):
+            # names are this module's constants, never input
+            self._connection.execute(f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM idx.{name}")  # noqa: S608
 
 
 def open_index(
