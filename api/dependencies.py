@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,28 +18,42 @@ REFRESH_INTERVAL_SECONDS = 1.0
 
 
 class IndexProvider:
-    """Hands out the index of the tree in a session mode, refreshed at most once per interval.
+    """Hands out the index of the tree in a session mode, kept fresh in the background.
 
-    One LogIndex per session mode asked for (``auto`` always; ``linked`` and ``inferred`` when a
-    request asks), each refreshed at most once per interval: new files show within a second.
+    One LogIndex per session mode asked for. The first request of a mode waits for its load;
+    after that, a request that finds the last check older than the interval starts a refresh in
+    a background thread and is answered at once from the state already loaded: new files show
+    within about a second, and no request waits for a refresh.
     """
 
     def __init__(self, logs_dir: str | os.PathLike[str], cache_dir=None, interval: float = REFRESH_INTERVAL_SECONDS):
         self.logs_dir, self.cache_dir, self.interval = logs_dir, cache_dir, interval
-        self._indexes: dict[str, tuple[LogIndex, float]] = {"auto": (LogIndex(logs_dir, cache_dir), 0.0)}
+        self._indexes: dict[str, LogIndex] = {}
+        self._checked: dict[str, float] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def __call__(self, mode: str = "auto") -> LogIndex:
         with self._lock:
-            index, checked = self._indexes.get(mode) or (
-                LogIndex(self.logs_dir, self.cache_dir, session_mode=mode),
-                0.0,
-            )
-            if time.monotonic() - checked >= self.interval:
+            index = self._indexes.get(mode)
+            if index is None:
+                index = self._indexes[mode] = LogIndex(self.logs_dir, self.cache_dir, session_mode=mode)
                 index.refresh()
-                checked = time.monotonic()
-            self._indexes[mode] = (index, checked)
+                self._checked[mode] = time.monotonic()
+            elif time.monotonic() - self._checked[mode] >= self.interval and mode not in self._refreshing:
+                self._refreshing.add(mode)
+                threading.Thread(target=self._refresh, args=(mode, index), daemon=True).start()
         return index
+
+    def _refresh(self, mode: str, index: LogIndex) -> None:
+        try:
+            index.refresh()
+        except Exception:
+            logging.getLogger("fixtrail.api").exception("background refresh failed")
+        finally:
+            with self._lock:
+                self._checked[mode] = time.monotonic()
+                self._refreshing.discard(mode)
 
 
 def get_index(

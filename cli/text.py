@@ -72,11 +72,16 @@ def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | N
             f"{i}. {row.example_error[:80]}",
             f"   Occurrences: {row.count}  |  Fix Rate: {row.fix_rate:.0f}%  |  Sessions: {row.sessions}"
             f"  |  Fingerprint: {row.fingerprint}",
+            f"   To fix: {_mean(row.mean_attempts_to_fix, 'attempts')}, {_mean(row.mean_seconds_to_fix, 's')}",
             f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}"
             + _state_text((states or {}).get(row.fingerprint)),
             "",
         ]
     return "\n".join(lines)
+
+
+def _mean(value: float, unit: str) -> str:
+    return "never fixed" if value != value else f"{value:.1f} {unit}"  # NaN: no fix yet
 
 
 def _state_text(state: dict[str, Any] | None) -> str:

@@ -84,7 +84,11 @@ def top_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) -> pd
 
 
 FINGERPRINTS_SQL = """
-WITH failures AS (SELECT * FROM attempts WHERE status = 'failed' AND fingerprint IS NOT NULL AND {where})
+WITH failures AS (
+    SELECT f.*, fix.attempt_no - f.attempt_no AS attempts_to_fix
+    FROM attempts f LEFT JOIN attempts fix ON fix.log_id = f.fixed_by_effective AND fix.session_id = f.session_id
+    WHERE f.status = 'failed' AND f.fingerprint IS NOT NULL AND {where}
+)
 SELECT fingerprint,
        any_value(error_signature) AS signature,
        arg_max(error_line, timestamp) AS example_error,
@@ -96,6 +100,7 @@ SELECT fingerprint,
        count(*) FILTER (WHERE is_fixed) * 100.0 / count(*) AS fix_rate,
        count(*) FILTER (WHERE NOT is_fixed) AS unfixed,
        avg(epoch(fixed_at) - epoch(timestamp)) FILTER (WHERE fixed_at IS NOT NULL) AS mean_seconds_to_fix,
+       avg(attempts_to_fix) AS mean_attempts_to_fix,
        list(DISTINCT ai_model ORDER BY ai_model) FILTER (WHERE ai_model IS NOT NULL) AS models,
        (list(session_id ORDER BY timestamp DESC))[1:3] AS example_sessions
 FROM failures
@@ -109,9 +114,10 @@ def error_fingerprints(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 5
     """Failures grouped by fingerprint (the key line with names, numbers and paths masked).
 
     Output columns: fingerprint, signature, example_error, category, count, sessions, first_seen,
-    last_seen, fix_rate (percent), unfixed, mean_seconds_to_fix, models (list), example_sessions.
+    last_seen, fix_rate (percent), unfixed, mean_seconds_to_fix, mean_attempts_to_fix (attempts from
+    the failure to the success that fixed it, in its session), models (list), example_sessions.
     """
-    where, params = flt.where()
+    where, params = flt.where("f")
     return index.frame(FINGERPRINTS_SQL.format(where=where), [*params, limit])
 
 

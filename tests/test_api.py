@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.server import create_app
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,3 +182,13 @@ def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
     assert [(s["state"], s["count_7d"]) for s in states] == [("new", 3)]
     assert client.get("/api/logs/summary", params={"sessions": "inferred"}).json()["summary"]["sessions_inferred"]
     assert client.get("/api/logs/summary", params={"sessions": "bogus"}).status_code == 422
+
+
+def test_new_files_show_without_restart(small_tree, cache_dir):
+    client = TestClient(create_app(small_tree, cache_dir))
+    assert client.get("/api/logs/summary").json()["summary"]["total_failures"] == 4
+    write_record(small_tree, log_id="late", session_id="LATE")
+    deadline = time.monotonic() + 20
+    while client.get("/api/logs/summary").json()["summary"]["total_failures"] != 5:
+        assert time.monotonic() < deadline, "the new failure never showed"
+        time.sleep(0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from loaders import attempts, errors, sessions
@@ -93,3 +94,14 @@ def test_code_diff_between_attempts():
     diff = sessions.code_diff("import cv2\nx = 1\n", "import skimage\nx = 1\n", "a1", "a2")
     assert "-import cv2" in diff and "+import skimage" in diff
     assert sessions.code_diff("same", "same", "a", "b") == ""
+
+
+def test_fingerprints_count_time_and_attempts_to_fix(small_tree, index_of):
+    marks = errors.error_fingerprints(index_of(small_tree)).set_index("example_error")
+    name_error = marks.loc["NameError: name 'x' is not defined"]
+    assert (name_error["count"], name_error["sessions"], name_error["fix_rate"]) == (2, 1, 100.0)
+    assert name_error["mean_attempts_to_fix"] == 1.5  # attempt 1 fixed by attempt 3, attempt 2 by attempt 3
+    assert name_error["mean_seconds_to_fix"] == (9 * 60 + 4 * 60) / 2
+    assert list(name_error["models"]) == ["model-a"]
+    cv2 = marks.loc["ModuleNotFoundError: No module named 'cv2'"]
+    assert pd.isna(cv2["mean_attempts_to_fix"]) and cv2["unfixed"] == 1

@@ -73,6 +73,7 @@ session_table(
             "fix_rate",
             "unfixed",
             "regressions",
+            "mean_attempts_to_fix",
             "mean_seconds_to_fix",
             "first_seen",
             "last_seen",
