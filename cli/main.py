@@ -89,7 +89,7 @@ def _progress_printer():
 
     def show(done: int, total: int) -> None:
         end = "\n" if done >= total else ""
-        sys.stderr.write(f"\rIndexing log files: {done}/{total}{end}")
+        sys.stderr.write(f"\rIndexing log files: {100 * done // max(total, 1)}%{end}")
         sys.stderr.flush()
 
     return show

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 KEY_LINE_MAX = 200
@@ -17,15 +18,21 @@ _ERROR_TYPE = re.compile(r"(\w+Error|\w+Exception):")
 _SCRIPT_PREFIX = re.compile(r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I)
 
 # Masks applied, in order, to turn a key error line into a stable signature. Quoted identifiers
-# ('cv2', 'SendTileOutput') are the mistake itself and stay; other quoted values are masked.
+# ('cv2', 'SendTileOutput') are the mistake itself and stay; other quoted values are masked. Each
+# mask has a cheap test of whether it can match at all (a regex pass costs about 1 us per line, and
+# this runs for every failure of a tree); runs of whitespace then become one space.
 _QUOTED_NAME = re.compile(r"""^(['"])[\w.]{1,60}\1$""")
-_SIGNATURE_MASKS: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
-    (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), lambda quoted: quoted[0] if _QUOTED_NAME.match(quoted[0]) else "<value>"),
-    (re.compile(r"\bline \d+"), "line <n>"),
-    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
-    (re.compile(r"\s+"), " "),
+_HAS_DIGIT = re.compile(r"\d")
+_SIGNATURE_MASKS: tuple[tuple[Callable[[str], bool], re.Pattern[str], Any], ...] = (
+    (lambda text: "0x" in text, re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (lambda text: "/" in text or "\\" in text, re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
+    (
+        lambda text: "'" in text or '"' in text,
+        re.compile(r"'[^']*'|\"[^\"]*\""),
+        lambda quoted: quoted[0] if _QUOTED_NAME.match(quoted[0]) else "<value>",
+    ),
+    (lambda text: "line " in text, re.compile(r"\bline \d+"), "line <n>"),
+    (lambda text: _HAS_DIGIT.search(text) is not None, re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
 )
 
 # Exception class -> category, for the derived category.
@@ -109,9 +116,10 @@ def error_signature(key_line: str | None) -> str | None:
     if not key_line:
         return None
     signature = key_line.strip()
-    for pattern, replacement in _SIGNATURE_MASKS:
-        signature = pattern.sub(replacement, signature)
-    return signature.strip()
+    for may_match, pattern, replacement in _SIGNATURE_MASKS:
+        if may_match(signature):
+            signature = pattern.sub(replacement, signature)
+    return " ".join(signature.split())
 
 
 def fingerprint(signature: str | None) -> str | None:

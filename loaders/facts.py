@@ -56,7 +56,6 @@ keyed AS (
     extra="k.copies, k.logged_size = 1 AND k.session_id = k.log_id AND k.previous_attempt_id IS NULL AS unlinked,"
 )
 LOGGED_FACTS_SQL = "CREATE OR REPLACE TABLE idx.attempt_facts AS" + LOGGED_FACTS_SELECT.format(scope="")
-LOGGED_FACTS_IF_MISSING_SQL = "CREATE TABLE IF NOT EXISTS idx.attempt_facts AS" + LOGGED_FACTS_SELECT.format(scope="")
 
 # After a small change only the sessions it touched are computed again: those of the files that
 # changed (before and after), widened to the sessions that share a log_id with them (copies).
@@ -132,15 +131,19 @@ def attempts_sql(inferred: bool) -> str:
     With ``inferred``, ``session_id`` and the session facts are the inferred ones; the logged
     session id is always there as ``logged_session_id``.
     """
-    facts_table = "attempt_inferred_facts" if inferred else "attempt_facts"
+    if not inferred:
+        facts = ", ".join(f"f.{name}" for name in SESSION_FACTS)
+        return f"""
+       SELECT a.*, a.session_id AS logged_session_id, f.copies, {facts}, CAST(a.timestamp AS DATE) AS day
+       FROM idx.attempt_files a
+       JOIN idx.attempt_facts f USING (path)"""
     facts = ", ".join(f"s.{name}" for name in SESSION_FACTS)
-    session = "s.inferred_session_id" if inferred else "a.session_id"
     return f"""
-       SELECT a.* REPLACE ({session} AS session_id), a.session_id AS logged_session_id, f.copies, {facts},
-              CAST(a.timestamp AS DATE) AS day
+       SELECT a.* REPLACE (s.inferred_session_id AS session_id), a.session_id AS logged_session_id, f.copies,
+              {facts}, CAST(a.timestamp AS DATE) AS day
        FROM idx.attempt_files a
        JOIN idx.attempt_facts f USING (path)
-       JOIN idx.{facts_table} s USING (path)"""
+       JOIN idx.attempt_inferred_facts s USING (path)"""
 
 
 UNLINKED_SHARE_SQL = (

@@ -37,7 +37,6 @@ from loaders.facts import (
     EMPTY_INFERRED_FACTS_SQL,
     INFERENCE_SINGLE_SHARE,
     INFERRED_FACTS_SQL,
-    LOGGED_FACTS_IF_MISSING_SQL,
     LOGGED_FACTS_SQL,
     MORE_AFFECTED_SESSIONS_SQL,
     UNLINKED_SHARE_SQL,
@@ -45,7 +44,7 @@ from loaders.facts import (
     WIDEN_AFFECTED_SESSIONS_SQL,
     attempts_sql,
 )
-from loaders.parsing import WorkerPool, parse_batches
+from loaders.parsing import DirectoryTask, WorkerPool, parse_batches, worker_count
 from loaders.records import (
     ATTEMPT_COLUMNS,
     SESSION_COLUMNS,
@@ -56,7 +55,7 @@ from loaders.records import (
     utc_now_iso,
 )
 from loaders.scan import ChangeFinder, ChangeSet
-from loaders.tree import SESSION_FOLDER, check_logs_dir
+from loaders.tree import check_logs_dir
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -112,6 +111,11 @@ TABLE_COLUMNS = {"attempt_files": ATTEMPT_COLUMNS, "session_files": SESSION_COLU
 SESSION_MODES = ("auto", "linked", "inferred")
 EXPOSED_VIEWS = ("attempts", "session_files", "skipped_files")
 LOCK_TIMEOUT_SECONDS = 120
+# Row groups of 8,192 rows instead of DuckDB's 122,880: a load of thousands of files then writes its
+# rows straight into the file's blocks instead of the write-ahead log (no second write at commit:
+# a first load of 45,000 attempts commits in 6 ms instead of 130 ms), and scans split into more
+# row groups run on more threads. Measured in `make bench`.
+ATTACH_SQL = "ATTACH ? AS idx (ROW_GROUP_SIZE 8192)"
 CHECKPOINT_AFTER_FILES = 2000
 
 
@@ -232,19 +236,27 @@ class LogIndex:
         """
         started = time.perf_counter()
         with self._thread_lock:
-            # A first load parses every file: start the workers now, their start-up overlaps the listing.
-            pool = WorkerPool() if not self._attached and not self.path.exists() else None
+            # A first load parses every file: start the workers now, their start-up overlaps opening the index.
+            parallel = worker_count() > 1
+            pool = WorkerPool() if parallel and not self._attached and not self.path.exists() else None
             try:
                 rebuilt_because = self._open_file()
             except BaseException:
                 if pool:
                     pool.close()
                 raise
+            early_copy = None
             try:
                 self._connection.execute(MANIFEST_VIEW_SQL)
+                early_copy = self._start_early_copy() if rebuilt_because is None else None
                 try:
                     finder = ChangeFinder(self.root, self._connection)
-                    changes = finder.find(full or rebuilt_because is not None)
+                    if self._meta("loaded_at") is None:  # nothing loaded yet: workers list the tree
+                        changes = finder.first_load(pool.size if pool else worker_count())
+                        if parallel and changes.directories and not pool:
+                            pool = WorkerPool()
+                    else:
+                        changes = finder.find(full or rebuilt_because is not None)
                     parsed, skipped = self._apply(changes, finder, progress, pool)
                 finally:
                     if pool:
@@ -263,12 +275,16 @@ class LogIndex:
                     # Small changes stay in the (durable) write-ahead log, which DuckDB folds in by itself.
                     self._connection.execute("CHECKPOINT idx")
                 if inferred_now or (generation, stored_version) != (self._generation, self.version):
-                    self._expose_tables()
+                    copied = early_copy.wait() if early_copy else None
+                    if inferred_now or copied != (generation, stored_version, self.sessions_inferred):
+                        self._expose_tables()
                     self.version = stored_version
                     self._generation = generation
                 self.loaded_at = self._meta("loaded_at")
                 files = self._connection.execute(FILE_COUNT_SQL).fetchone()[0]
             finally:
+                if early_copy:
+                    early_copy.wait()
                 self._connection.execute("DROP VIEW IF EXISTS idx_manifest")
                 if self.in_memory:
                     self.close()
@@ -342,11 +358,11 @@ class LogIndex:
         """Attach the index file as ``idx``; rebuild it when corrupt or of another version."""
         reason = None
         try:
-            self._connection.execute("ATTACH ? AS idx", [str(self.path)])
+            self._connection.execute(ATTACH_SQL, [str(self.path)])
         except duckdb.Error as exc:
             reason = f"unreadable index ({str(exc).splitlines()[0][:100]})"
             self._delete_index_files()
-            self._connection.execute("ATTACH ? AS idx", [str(self.path)])
+            self._connection.execute(ATTACH_SQL, [str(self.path)])
         for statement in CREATE_TABLES_SQL:
             self._connection.execute(statement)
         stored = self._meta("schema_version")
@@ -355,7 +371,7 @@ class LogIndex:
             reason = f"index of another version ({stored})"
             self._connection.execute("DETACH idx")
             self._delete_index_files()
-            self._connection.execute("ATTACH ? AS idx", [str(self.path)])
+            self._connection.execute(ATTACH_SQL, [str(self.path)])
             for statement in CREATE_TABLES_SQL:
                 self._connection.execute(statement)
             stored = None
@@ -401,18 +417,20 @@ class LogIndex:
             if rejected:
                 self._insert_json("skipped_files", rows_to_json(rejected))
             to_parse = [(stamp, folder) for stamp, folder, reason in changes.stale if reason is None]
-            parsed, skipped, session_ids = self._insert_parsed(to_parse, progress, pool)
-            if not changes.sessions_listed:
-                follow_up, replaced = finder.session_files_of(sorted(session_ids))
-                if follow_up:
-                    self._delete_paths(replaced)
-                    more, more_skipped, _ = self._insert_parsed([(s, SESSION_FOLDER) for s in follow_up], None)
+            parsed, skipped, session_ids = self._insert_parsed(to_parse, progress, pool, changes.directories)
+            if not changes.every_file_checked:
+                follow_up = finder.rewritten_files_of(sorted(session_ids), not changes.sessions_listed)
+                if follow_up.changed:
+                    self._delete_paths(follow_up.replaced + follow_up.removed)
+                    items = [(stamp, folder) for stamp, folder, _ in follow_up.stale]
+                    more, more_skipped, _ = self._insert_parsed(items, None)
                     parsed, skipped = parsed + more, skipped + more_skipped
-                    changes.stale += [(s, SESSION_FOLDER, None) for s in follow_up]
+                    changes.stale += follow_up.stale
+                    changes.removed += follow_up.removed
             if incremental:
                 self._update_facts([stamp.path for stamp, _, _ in changes.stale])
-            else:
-                con.execute(LOGGED_FACTS_SQL if changes.changed else LOGGED_FACTS_IF_MISSING_SQL)
+            elif changes.changed or not self._facts_exist():
+                con.execute(LOGGED_FACTS_SQL)
             con.execute(EMPTY_INFERRED_FACTS_SQL)
             if changes.changed:
                 con.execute(PRUNE_TRANSITIONS_SQL)
@@ -446,19 +464,24 @@ class LogIndex:
         con.execute("DROP TABLE affected_sessions")
 
     def _insert_parsed(
-        self, items: list[tuple[FileStamp, str]], progress: Progress | None, pool: WorkerPool | None = None
+        self,
+        items: list[tuple[FileStamp, str]],
+        progress: Progress | None,
+        pool: WorkerPool | None = None,
+        directories: list[DirectoryTask] | None = None,
     ) -> tuple[int, int, set[str]]:
-        """Parse items and insert their rows; returns (files parsed, skipped, session ids named).
+        """Parse items and directory tasks, insert their rows; returns (files parsed, skipped, session ids named).
 
         Each batch is written to a file of its own as it arrives (the rows are never all held in
         memory), and each table takes all its files in one insert at the end: the parent stays out
         of the workers' way while they parse.
         """
         session_ids: set[str] = set()
-        skipped = 0
+        skipped = files = 0
         with tempfile.TemporaryDirectory(prefix="incoming-", dir=self.cache_dir) as scratch:
             written: dict[str, list[str]] = {table: [] for table in DATA_TABLES}
-            for number, batch in enumerate(parse_batches(items, progress, pool) if items else ()):
+            batches = parse_batches(items, progress, pool, directories) if items or directories else ()
+            for number, batch in enumerate(batches):
                 for table, rows_json in zip(DATA_TABLES, (batch.attempts, batch.sessions, batch.skipped), strict=True):
                     if rows_json != b"[]":
                         path = os.path.join(scratch, f"{table}-{number}.json")
@@ -466,10 +489,11 @@ class LogIndex:
                             handle.write(rows_json)
                         written[table].append(path)
                 skipped += batch.skipped_count
+                files += batch.files
                 session_ids.update(batch.session_ids)
             for table, paths in written.items():
                 self._insert_json_files(table, paths)
-        return len(items), skipped, session_ids
+        return files, skipped, session_ids
 
     def _delete_paths(self, paths: list[str]) -> None:
         if not paths:
@@ -501,11 +525,69 @@ class LogIndex:
     def _expose_tables(self) -> None:
         """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: in-memory tables
         (``in_memory``, the joins done once here) or views over the index file."""
-        kind = "TABLE" if self.in_memory else "VIEW"
-        self._connection.execute(f"CREATE OR REPLACE {kind} attempts AS {attempts_sql(self.sessions_inferred)}")
+        if self.in_memory:
+            _copy_tables(self._connection, self.sessions_inferred)
+            return
+        self._connection.execute(f"CREATE OR REPLACE VIEW attempts AS {attempts_sql(self.sessions_inferred)}")
         for name in ("session_files", "skipped_files"):
             # names are this module's constants, never input
-            self._connection.execute(f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM idx.{name}")  # noqa: S608
+            self._connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM idx.{name}")  # noqa: S608
+
+    def _start_early_copy(self) -> _EarlyCopy | None:
+        """Start copying what the index file holds now, if this process has no copy of it (see _EarlyCopy)."""
+        if not self.in_memory or self._meta("loaded_at") is None:
+            return None
+        generation, version = self._meta("generation"), int(self._meta("version") or 0)
+        if (generation, version) == (self._generation, self.version):
+            return None
+        self.unlinked_share = float(self._connection.execute(UNLINKED_SHARE_SQL.format(source="idx.")).fetchone()[0])
+        inferred = self.sessions_inferred
+        if inferred and self._meta("inferred_facts_of") != f"{generation}:{version}":
+            return None
+        return _EarlyCopy(self._connection, (generation, version, inferred))
+
+
+def _copy_tables(connection: duckdb.DuckDBPyConnection, inferred: bool) -> None:
+    """Copy ``attempts`` (joined to its session facts), ``session_files`` and ``skipped_files`` into memory."""
+    # One thread copies in about 60% of the time two take (measured: 45 ms against 70 ms for 45,000 attempts).
+    connection.execute("SET threads = 1")
+    try:
+        connection.execute(f"CREATE OR REPLACE TABLE attempts AS {attempts_sql(inferred)}")
+        for name in ("session_files", "skipped_files"):
+            # names are this module's constants, never input
+            connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM idx.{name}")  # noqa: S608
+    finally:
+        connection.execute("RESET threads")
+
+
+class _EarlyCopy:
+    """The in-memory copy of the state the index file holds, made in a thread while the tree is scanned.
+
+    A process's first refresh on an unchanged tree (a dashboard or an API server starting) then
+    costs the longer of the scan and the copy rather than their sum. ``wait()`` returns the
+    (generation, version, sessions inferred) it copied, or None if it failed; refresh() copies
+    again when the scan changed anything.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, state: tuple[str | None, int, bool]):
+        self._state = state
+        self._cursor = connection.cursor()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            _copy_tables(self._cursor, self._state[2])
+        except BaseException as exc:  # the refresh copies again in its own thread, where errors surface
+            self._error = exc
+        finally:
+            self._cursor.close()
+
+    def wait(self) -> tuple[str | None, int, bool] | None:
+        """Wait for the copy; what it copied, or None when it failed."""
+        self._thread.join()
+        return None if self._error else self._state
 
 
 def open_index(

@@ -19,11 +19,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
 from loaders.records import FileStamp, parse_file, rows_to_json, skipped_row
+from loaders.tree import list_candidates
 
 PARALLEL_THRESHOLD = 3000
 CHUNK_SIZE = 2000
@@ -64,9 +66,36 @@ class ParsedBatch:
         return cls(files, parts[1], parts[2], parts[3], orjson.loads(parts[4]), skipped_count)
 
 
-def parse_chunk(chunk: list[tuple[FileStamp, str]]) -> ParsedBatch:
-    """Parse (stamp, folder) pairs into one ParsedBatch."""
-    attempts, sessions, skipped = [], [], []
+@dataclass(frozen=True)
+class DirectoryTask:
+    """Parse every candidate file of one directory (or of one shard of it: see tree.list_candidates).
+
+    How a first load is split: the workers list the tree themselves, so that listing tens of
+    thousands of names is spread over them instead of holding them up in the parent.
+    """
+
+    path: str
+    folder: str
+    root: str
+    shard: int = 0
+    shards: int = 1
+
+    def to_message(self) -> dict:
+        """The task as the JSON object a worker reads."""
+        return {"dir": self.path, "folder": self.folder, "root": self.root, "shard": self.shard, "shards": self.shards}
+
+    @classmethod
+    def from_message(cls, message: dict) -> DirectoryTask:
+        """The task a ``to_message`` object describes."""
+        return cls(message["dir"], message["folder"], message["root"], message["shard"], message["shards"])
+
+
+def parse_chunk(
+    chunk: list[tuple[FileStamp, str]], rejected: list[tuple[FileStamp, str, str]] | None = None
+) -> ParsedBatch:
+    """Parse (stamp, folder) pairs into one ParsedBatch; ``rejected`` (stamp, folder, reason) are skipped rows."""
+    attempts, sessions = [], []
+    skipped = [skipped_row(stamp, folder, reason) for stamp, folder, reason in rejected or ()]
     for stamp, folder in chunk:
         result = parse_file(stamp, folder)
         if result.row is None:
@@ -85,6 +114,17 @@ def parse_chunk(chunk: list[tuple[FileStamp, str]]) -> ParsedBatch:
     )
 
 
+def parse_directory(task: DirectoryTask) -> ParsedBatch:
+    """List one directory task and parse its files into one ParsedBatch."""
+    listed = list_candidates(task.path, Path(task.root), task.shard, task.shards)
+    chunk = [(stamp, task.folder) for stamp, reason in listed if reason is None]
+    rejected = [(stamp, task.folder, reason) for stamp, reason in listed if reason is not None]
+    return parse_chunk(chunk, rejected)
+
+
+Task = list[tuple[FileStamp, str]] | DirectoryTask
+
+
 class WorkerPool:
     """Parse worker processes (``python -m loaders.parse_worker``) fed from one queue of chunks.
 
@@ -96,7 +136,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int | None = None):
-        count = workers or _worker_count()
+        count = workers or worker_count()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
         self._procs = [
             subprocess.Popen(
@@ -107,7 +147,7 @@ class WorkerPool:
             )
             for _ in range(count)
         ]
-        self._tasks: queue.Queue[list[tuple[FileStamp, str]] | None] = queue.Queue()
+        self._tasks: queue.Queue[Task | None] = queue.Queue()
         self._results: queue.Queue[ParsedBatch | BaseException] = queue.Queue()
         self._submitted = 0
         self._threads = [threading.Thread(target=self._serve, args=(proc,), daemon=True) for proc in self._procs]
@@ -125,11 +165,11 @@ class WorkerPool:
         """How many workers there are."""
         return len(self._procs)
 
-    def submit(self, chunk: list[tuple[FileStamp, str]]) -> None:
-        """Queue one chunk for the next free worker."""
-        if chunk:
+    def submit(self, task: Task) -> None:
+        """Queue one chunk of files, or one directory task, for the next free worker."""
+        if task:
             self._submitted += 1
-            self._tasks.put(chunk)
+            self._tasks.put(task)
 
     def results(self) -> Iterator[ParsedBatch]:
         """A batch for every chunk submitted so far, as they arrive (any order)."""
@@ -142,9 +182,12 @@ class WorkerPool:
 
     def _serve(self, proc: subprocess.Popen) -> None:
         """Feed one worker chunks from the queue and collect its batches (one thread per worker)."""
-        while (chunk := self._tasks.get()) is not None:
+        while (task := self._tasks.get()) is not None:
             try:
-                line = orjson.dumps([[stamp.path, folder] for stamp, folder in chunk])
+                if isinstance(task, DirectoryTask):
+                    line = orjson.dumps(task.to_message())
+                else:
+                    line = orjson.dumps([[stamp.path, folder] for stamp, folder in task])
                 proc.stdin.write(line + b"\n")
                 proc.stdin.flush()
                 self._results.put(ParsedBatch.read_frame(proc.stdout))
@@ -174,7 +217,8 @@ class WorkerPool:
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _worker_count() -> int:
+def worker_count() -> int:
+    """How many parse workers to use: the CPUs this process may run on, at most 8."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(available, 8))
 
@@ -189,29 +233,36 @@ def parse_batches(
     items: list[tuple[FileStamp, str]],
     progress: Callable[[int, int], None] | None = None,
     pool: WorkerPool | None = None,
+    directories: list[DirectoryTask] | None = None,
 ) -> Iterator[ParsedBatch]:
-    """Parse every (stamp, folder) pair, yielding one ParsedBatch per chunk as it is ready.
+    """Parse every (stamp, folder) pair and every directory task, yielding one ParsedBatch per chunk or task.
 
-    Parameters: items; ``progress(done, total)`` called after each chunk; ``pool``, workers
-    already started (else some are started when there are enough files to pay for them).
+    Parameters: items; ``progress(done, total)`` called after each batch, counting batches;
+    ``pool``, workers already started (else some are started when
+    there are enough files to pay for them); ``directories``, tasks that list and parse whole
+    directories (a first load).
     """
-    total = len(items)
-    workers = pool.size if pool else _worker_count()
-    parallel = workers > 1 and (pool is not None or total >= PARALLEL_THRESHOLD)
-    done = 0
+    directories = directories or []
+    workers = pool.size if pool else worker_count()
+    parallel = workers > 1 and (pool is not None or len(items) >= PARALLEL_THRESHOLD)
     if not parallel:
-        batches: Iterator[ParsedBatch] = (parse_chunk(items),) if items else iter(())
+        tasks: list[Task] = [*directories, items] if items else list(directories)
+        batches: Iterator[ParsedBatch] = (_parse_task(task) for task in tasks)
     else:
         own_pool = pool is None
         pool = pool or WorkerPool(workers)
-        for chunk in chunked(items, pool.size):
-            pool.submit(chunk)
+        tasks = [*directories, *chunked(items, pool.size)]
+        for task in tasks:
+            pool.submit(task)
         batches = _closing(pool, pool.results()) if own_pool else pool.results()
-    for batch in batches:
-        done += batch.files
+    for done, batch in enumerate(batches, start=1):
         if progress:
-            progress(done, total)
+            progress(done, len(tasks))
         yield batch
+
+
+def _parse_task(task: Task) -> ParsedBatch:
+    return parse_directory(task) if isinstance(task, DirectoryTask) else parse_chunk(task)
 
 
 def _closing(pool: WorkerPool, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:

@@ -2,26 +2,30 @@
 
 A directory's mtime changes when a file is added, removed or renamed into it (the project's writer
 replaces files by rename), so a directory whose mtime is the one stored holds the same files. Two
-kinds of file are rewritten in place by writers of the original format and are checked one by one
-even in an unchanged directory: unfixed failures (``fixed_by`` is set by rewriting them) and the
-session files of recently active sessions; skipped files are checked too, to load them once they
-become valid. A directory modified within RACY_SECONDS of the scan is not trusted next time (its
-mtime may not move again for a change made within the same clock tick). ``full=True`` ignores all
-of this and stats every file.
-"""
+kinds of file are rewritten in place by writers of the original format: a failure, when a retry
+that fixed it is logged (``fixed_by``), and a session file, whenever an attempt of its session is
+logged. Both rewrites follow the logging of an attempt file at once, so the files checked one by
+one, even in an unchanged directory, are: failures without ``fixed_by`` that are the last attempt
+of their session (the only ones a future retry can name) or whose session had a file written in the
+last RECENT_SESSION_SECONDS, and the session files of such recent sessions. After new attempt files
+are parsed, the failures and session file of their sessions are checked as well
+(``rewritten_files_of``). Skipped files are checked too, to load them once they become valid. A
+directory modified within RACY_SECONDS of the scan is not trusted next time (its mtime may not move
+again for a change made within the same clock tick). ``full=True`` ignores all of this and stats
+every file."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
+from loaders.parsing import DirectoryTask
 from loaders.records import FileStamp
-from loaders.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate, stamp_entry
+from loaders.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate, list_candidates
 
 RACY_SECONDS = 2.0
 RECENT_SESSION_SECONDS = 600
@@ -44,13 +48,15 @@ class ChangeSet:
     replaced: list[str] = field(default_factory=list)  # stale paths the index already holds
     removed: list[str] = field(default_factory=list)
     sessions_listed: bool = False  # every session file was compared in this scan
+    every_file_checked: bool = False  # every file was listed and compared (full scan, first load)
     dir_stamps: list[tuple[str, int | None]] = field(default_factory=list)
     gone_dirs: list[str] = field(default_factory=list)
+    directories: list[DirectoryTask] = field(default_factory=list)  # to list and parse whole (a first load)
 
     @property
     def changed(self) -> bool:
         """True when anything is to be parsed or dropped."""
-        return bool(self.stale or self.removed)
+        return bool(self.stale or self.removed or self.directories)
 
 
 def tree_dirs(root: Path) -> list[DirState]:
@@ -79,20 +85,16 @@ def tree_dirs(root: Path) -> list[DirState]:
 
 
 def _list_dir(state: DirState, root: Path) -> dict[str, tuple[FileStamp, str | None]]:
-    """Candidate files of one directory: path -> (stamp, reject reason).
+    """Candidate files of one directory: path -> (stamp, reject reason); regular files unstat-ed.
 
-    Regular files are not stat-ed here (their stamp says -1): new ones are stat-ed by the parser
-    on the opened file, known ones by the caller.
+    New ones are stat-ed by the parser on the opened file, known ones by the caller.
     """
-    listed: dict[str, tuple[FileStamp, str | None]] = {}
-    try:
-        entries = list(os.scandir(state.path))
-    except OSError:
-        return listed
-    for entry in entries:
-        if is_candidate(entry.name):
-            listed[entry.path] = stamp_entry(entry, root, stat=False)
-    return listed
+    return {stamp.path: (stamp, reason) for stamp, reason in list_candidates(state.path, root)}
+
+
+def _trusted_mtime(state: DirState, now_ns: int) -> int | None:
+    """The directory's mtime to store, or None when it is too recent to trust (RACY_SECONDS)."""
+    return state.mtime_ns if now_ns - state.mtime_ns > RACY_SECONDS * 1e9 else None
 
 
 def _stat(path: str) -> FileStamp | None:
@@ -113,9 +115,26 @@ class ChangeFinder:
     def _stored_stamps(self, sql: str, params: list) -> dict[str, tuple[int, int]]:
         return {path: (size, mtime) for path, size, mtime in self.connection.execute(sql, params).fetchall()}
 
+    def first_load(self, workers: int) -> ChangeSet:
+        """Every directory of the tree as a task that lists and parses it whole (for an empty index).
+
+        The parent lists nothing but the directories: each folder root is split into ``workers``
+        shards (a flat folder may hold every file of the tree), then one task per date directory.
+        """
+        changes = ChangeSet(sessions_listed=True, every_file_checked=True)
+        now_ns = time.time_ns()
+        for state in tree_dirs(self.root):
+            shards = workers if os.path.dirname(state.path) == str(self.root) else 1
+            changes.directories += [
+                DirectoryTask(state.path, state.folder, str(self.root), shard, shards) for shard in range(shards)
+            ]
+            changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
+        changes.directories.sort(key=lambda task: task.shards, reverse=True)  # the biggest first
+        return changes
+
     def find(self, full: bool) -> ChangeSet:
         """Everything new, changed or removed since the last refresh."""
-        changes = ChangeSet()
+        changes = ChangeSet(every_file_checked=full)
         known = dict(self.connection.execute("SELECT path, mtime_ns FROM idx.dir_stamps").fetchall())
         dirs = tree_dirs(self.root)
         present = {d.path for d in dirs}
@@ -130,8 +149,7 @@ class ChangeFinder:
             names_only = state.folder == SESSION_FOLDER and not full and state.path in known
             self._compare_dir(state, names_only, stored, changes)
             changes.sessions_listed |= state.folder == SESSION_FOLDER and not names_only
-            trusted = now_ns - state.mtime_ns > RACY_SECONDS * 1e9
-            changes.dir_stamps.append((state.path, state.mtime_ns if trusted else None))
+            changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
         changes.removed += [path for path, _ in stored.items() if os.path.dirname(path) in changes.gone_dirs]
         if not full:
             self._check_watched(recheck, changes)
@@ -164,51 +182,62 @@ class ChangeFinder:
 
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
         """Files that writers rewrite in place, in directories whose mtime did not change."""
+        recent_ns = time.time_ns() - RECENT_SESSION_SECONDS * 1_000_000_000
         watched = self.connection.execute(
-            WATCHED_FILES_SQL,
-            [
-                rechecked_dirs,
-                datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS),
-                rechecked_dirs,
-                rechecked_dirs,
-            ],
+            WATCHED_FILES_SQL, {"dirs": rechecked_dirs, "recent_ns": recent_ns}
         ).fetchall()
-        for path, size, mtime, folder in watched:
+        self._compare_stamps([(path, folder, (size, mtime)) for path, size, mtime, folder in watched], changes)
+
+    def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
+        """Stat each (path, folder, stored stamp); add the new or changed ones to ``changes``, the gone ones too."""
+        for path, folder, stored in files:
             stamp = _stat(path)
             if stamp is None:
-                changes.removed.append(path)
-            elif (stamp.size, stamp.mtime_ns) != (size, mtime):
+                if stored is not None:
+                    changes.removed.append(path)
+            elif (stamp.size, stamp.mtime_ns) != stored:
                 changes.stale.append((stamp, folder, None))
-                changes.replaced.append(path)
+                if stored is not None:
+                    changes.replaced.append(path)
 
-    def session_files_of(self, session_ids: list[str]) -> tuple[list[FileStamp], list[str]]:
-        """Session files of these sessions that are new or changed (after their attempts were parsed).
+    def rewritten_files_of(self, session_ids: list[str], with_session_files: bool) -> ChangeSet:
+        """Files of these sessions (whose new attempts were just parsed) that a writer may have rewritten.
 
-        Returns (stale stamps, the paths among them that the index already holds).
+        Their failures without ``fixed_by`` and, with ``with_session_files``, their session files;
+        returned as a ChangeSet of those that are new, changed or gone.
         """
+        changes = ChangeSet()
         if not session_ids:
-            return [], []
-        sessions_dir = self.root / SESSION_FOLDER
-        paths = [str(sessions_dir / f"{sid}.json") for sid in session_ids if "/" not in sid and "\\" not in sid]
-        stored = self._stored_stamps(
-            "SELECT path, size, mtime_ns FROM idx_manifest WHERE list_contains(?, path)", [paths]
-        )
-        stale, replaced = [], []
-        for path in paths:
-            stamp = _stat(path)
-            if stamp is not None and stored.get(path) != (stamp.size, stamp.mtime_ns):
-                stale.append(stamp)
-                if path in stored:
-                    replaced.append(path)
-        return stale, replaced
+            return changes
+        failures = self.connection.execute(REWRITABLE_FAILURES_SQL, [session_ids]).fetchall()
+        files = [(path, "failures", (size, mtime)) for path, size, mtime in failures]
+        if with_session_files:
+            sessions_dir = self.root / SESSION_FOLDER
+            paths = [str(sessions_dir / f"{sid}.json") for sid in session_ids if "/" not in sid and "\\" not in sid]
+            stored = self._stored_stamps(
+                "SELECT path, size, mtime_ns FROM idx_manifest WHERE list_contains(?, path)", [paths]
+            )
+            files += [(path, SESSION_FOLDER, stored.get(path)) for path in paths]
+        self._compare_stamps(files, changes)
+        return changes
 
 
+# Failures a writer may still rewrite (see the module's docstring), session files of recent
+# sessions, and skipped files; each outside the directories compared in full anyway.
 WATCHED_FILES_SQL = """
 SELECT path, size, mtime_ns, folder FROM idx.attempt_files
-WHERE folder = 'failures' AND coalesce(trim(fixed_by), '') = '' AND NOT list_contains(?, dir)
+WHERE folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '') AND NOT list_contains($dirs, dir)
+  AND (path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
+       OR session_id IN (SELECT session_id FROM idx.attempt_files WHERE mtime_ns > $recent_ns))
 UNION ALL
 SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
-WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > ?) AND NOT list_contains(?, dir)
+WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE mtime_ns > $recent_ns)
+  AND NOT list_contains($dirs, dir)
 UNION ALL
-SELECT path, size, mtime_ns, folder FROM idx.skipped_files WHERE NOT list_contains(?, dir)
+SELECT path, size, mtime_ns, folder FROM idx.skipped_files WHERE NOT list_contains($dirs, dir)
+"""
+
+REWRITABLE_FAILURES_SQL = """
+SELECT path, size, mtime_ns FROM idx.attempt_files
+WHERE folder = 'failures' AND coalesce(trim(fixed_by), '') = '' AND list_contains(?, session_id)
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 from loaders.records import FileStamp
@@ -49,6 +50,24 @@ def stamp_entry(entry: os.DirEntry[str], root: Path, stat: bool = True) -> tuple
     if not entry.is_file():
         return stamp, "not a regular file"
     return stamp, None
+
+
+def list_candidates(directory: str, root: Path, shard: int = 0, shards: int = 1) -> list[tuple[FileStamp, str | None]]:
+    """Candidate files of one directory, each as (stamp, reject reason or None); regular files unstat-ed.
+
+    With ``shards`` > 1, only the names whose CRC-32 falls in ``shard``: the shards of one
+    directory, listed by different processes, partition it. A directory that cannot be listed
+    gives nothing.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    return [
+        stamp_entry(entry, root, stat=False)
+        for entry in entries
+        if is_candidate(entry.name) and (shards == 1 or zlib.crc32(entry.name.encode()) % shards == shard)
+    ]
 
 
 def resolve_inside(root: Path, path: str | os.PathLike[str]) -> Path | None:

@@ -250,3 +250,83 @@ def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
         full = connection.execute(f"SELECT * FROM ({LOGGED_FACTS_SELECT.format(scope='')}) ORDER BY path").fetchall()
     assert incremental == full
     assert metrics.summary(index, as_of=AS_OF).total_failures == 5
+
+
+def _age_everything(root: Path, seconds: int) -> None:
+    """Make every file and directory of the tree look written ``seconds`` ago."""
+    for path in [root, *root.rglob("*")]:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - seconds * 1_000_000_000))
+
+
+def test_a_retry_logged_later_finds_the_failure_it_fixed_rewritten_in_place(tmp_path, index_of):
+    """The original writer rewrites the failure a success names; the scan checks a new attempt's session."""
+    root = tmp_path / "logs"
+    write_record(root, log_id="r-a1", session_id="R", when=AS_OF - timedelta(hours=3))
+    write_record(root, log_id="r-a2", session_id="R", previous_attempt_id="r-a1", when=AS_OF - timedelta(hours=2))
+    _age_everything(root, 3600)  # settled: r-a1 is neither recent nor the last attempt of its session
+    index = index_of(root)
+    write_record(root, log_id="r-a3", session_id="R", status="success", previous_attempt_id="r-a1", when=AS_OF)
+    first = next(root.glob("failures/*/r-a1.json"))
+    data = json.loads(first.read_text())
+    data["fixed_by"] = "r-a3"
+    first.write_text(json.dumps(data))  # in place: its directory's mtime does not move
+    assert index.refresh().parsed == 2
+    fixed_by = index.cursor().execute("SELECT fixed_by FROM attempts WHERE log_id = 'r-a1'").fetchone()[0]
+    assert fixed_by == "r-a3"
+
+
+def test_a_new_process_copies_the_index_and_sees_what_changed_since(small_tree, cache_dir):
+    first = LogIndex(small_tree, cache_dir)
+    first.refresh()
+    unchanged = LogIndex(small_tree, cache_dir)  # its copy is made while the scan finds nothing
+    unchanged.refresh()
+    assert metrics.summary(unchanged, as_of=AS_OF) == metrics.summary(first, as_of=AS_OF)
+    write_record(small_tree, log_id="late-2", session_id="L2", when=AS_OF - timedelta(hours=1))
+    changed = LogIndex(small_tree, cache_dir)  # its early copy is out of date once the scan finds late-2
+    assert changed.refresh().parsed == 1
+    assert (
+        metrics.summary(changed, as_of=AS_OF).total_failures == metrics.summary(first, as_of=AS_OF).total_failures + 1
+    )
+    on_file = LogIndex(small_tree, cache_dir, in_memory=False)
+    on_file.refresh()
+    assert metrics.summary(on_file, as_of=AS_OF) == metrics.summary(changed, as_of=AS_OF)
+    on_file.close()
+
+
+def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tmp_path):
+    """A first load lets workers list and parse whole directories (folder roots split in shards)."""
+    from loaders.parsing import WorkerPool, parse_batches
+    from loaders.scan import ChangeFinder
+    from loaders.tree import list_candidates
+
+    (small_tree / "failures" / "flat-1.json").write_text(json.dumps({"log_id": "flat-1", "status": "failed"}))
+    (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{nope")
+    (small_tree / "successes" / "2025-12-20" / "folder.json").mkdir(parents=True)
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    (small_tree / "sessions" / "linked.json").symlink_to(outside)
+    sessions_dir = str(small_tree / "sessions")
+    shards = [list_candidates(sessions_dir, small_tree, shard, 3) for shard in range(3)]
+    names = [stamp.path for shard in shards for stamp, _ in shard]
+    assert sorted(names) == sorted(stamp.path for stamp, _ in list_candidates(sessions_dir, small_tree))
+    assert len(names) == len(set(names))
+
+    tasks = ChangeFinder(small_tree, None).first_load(workers=2).directories
+    local = list(parse_batches([], directories=tasks))
+    with WorkerPool(2) as pool:
+        remote = list(parse_batches([], pool=pool, directories=tasks))
+
+    def rows(batches, part):
+        return sorted(json.dumps(row, sort_keys=True) for b in batches for row in json.loads(getattr(b, part)))
+
+    for part in ("attempts", "sessions", "skipped"):
+        assert rows(remote, part) == rows(local, part)
+    skipped = {json.loads(row)["path"].rsplit("/", 1)[-1]: json.loads(row)["reason"] for row in rows(remote, "skipped")}
+    assert skipped == {
+        "broken.json": skipped["broken.json"],
+        "folder.json": "is a directory, not a file",
+        "linked.json": "link points outside the log tree",
+    }
+    assert skipped["broken.json"].startswith("invalid JSON")
+    assert len(rows(remote, "attempts")) == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 import uuid
 from datetime import datetime
@@ -10,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loaders import error_text
 from loaders.attempts import is_valid_id
 from loaders.records import ATTEMPT_COLUMNS, FileStamp, attempt_row, rows_to_json
 
@@ -61,3 +63,20 @@ def test_writer_ids_are_valid(value: uuid.UUID):
 @given(value=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=64))
 def test_plain_tokens_are_valid(value):
     assert is_valid_id(value) == value[0].isalnum()
+
+
+ERROR_LINE_TEXT = st.text(alphabet=string.printable + "éß\u00a0\u2003", max_size=80) | st.from_regex(
+    r"[A-Z]\w+Error: .{0,20}('[\w./]{0,8}'|0x[0-9a-f]{1,6}|line \d{1,4}|/[a-z]{1,5}/[a-z.]{1,8}| \d+\.\d+).{0,20}",
+    fullmatch=True,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=ERROR_LINE_TEXT)
+def test_signature_shortcuts_never_change_a_signature(line):
+    """error_signature skips masks that cannot match; the result equals applying every mask in turn."""
+    expected = line.strip()
+    for _, pattern, replacement in error_text._SIGNATURE_MASKS:
+        expected = pattern.sub(replacement, expected)
+    expected = re.sub(r"\s+", " ", expected).strip()
+    assert error_text.error_signature(line) == (expected if line else None)
