@@ -2,23 +2,25 @@
 
 A directory's mtime changes when a file is added, removed or renamed into it (the project's writer
 replaces files by rename), so a directory whose mtime is the one stored holds the same files. Two
-kinds of file are rewritten in place by writers of the original format: a failure, when a retry
-that fixed it is logged (``fixed_by``), and a session file, whenever an attempt of its session is
-logged. Both rewrites follow the logging of an attempt file at once, so the files checked one by
-one, even in an unchanged directory, are: failures without ``fixed_by`` that are the last attempt
-of their session (the only ones a future retry can name) or whose session had a file written in the
-last RECENT_SESSION_SECONDS, and the session files of such recent sessions. After new attempt files
-are parsed, the failures and session file of their sessions are checked as well
+kinds of file are rewritten in place by writers of the original format: a failure, when a retry that
+fixed it is logged (``fixed_by``), and a session file, whenever an attempt of its session is logged.
+Both rewrites follow the logging of an attempt file at once, so the files checked one by one, even
+in an unchanged directory, are: failures without ``fixed_by`` that are the last attempt of their
+session (the only ones a future retry can name) or whose session logged an attempt in the last
+RECENT_SESSION_SECONDS (by its timestamp), and the session files of such recent sessions. After new
+attempt files are parsed, the failures and session file of their sessions are checked as well
 (``rewritten_files_of``). Skipped files are checked too, to load them once they become valid. A
 directory modified within RACY_SECONDS of the scan is not trusted next time (its mtime may not move
 again for a change made within the same clock tick). ``full=True`` ignores all of this and stats
-every file."""
+every file.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -182,10 +184,8 @@ class ChangeFinder:
 
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
         """Files that writers rewrite in place, in directories whose mtime did not change."""
-        recent_ns = time.time_ns() - RECENT_SESSION_SECONDS * 1_000_000_000
-        watched = self.connection.execute(
-            WATCHED_FILES_SQL, {"dirs": rechecked_dirs, "recent_ns": recent_ns}
-        ).fetchall()
+        recent = datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS)
+        watched = self.connection.execute(WATCHED_FILES_SQL, {"dirs": rechecked_dirs, "recent": recent}).fetchall()
         self._compare_stamps([(path, folder, (size, mtime)) for path, size, mtime, folder in watched], changes)
 
     def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
@@ -228,10 +228,10 @@ WATCHED_FILES_SQL = """
 SELECT path, size, mtime_ns, folder FROM idx.attempt_files
 WHERE folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '') AND NOT list_contains($dirs, dir)
   AND (path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
-       OR session_id IN (SELECT session_id FROM idx.attempt_files WHERE mtime_ns > $recent_ns))
+       OR session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent))
 UNION ALL
 SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
-WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE mtime_ns > $recent_ns)
+WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent)
   AND NOT list_contains($dirs, dir)
 UNION ALL
 SELECT path, size, mtime_ns, folder FROM idx.skipped_files WHERE NOT list_contains($dirs, dir)
