@@ -8,9 +8,11 @@ new or whose size or mtime changed, drops rows of files that are gone, and commi
 transaction under an inter-process lock, so that a dashboard and a CLI can load at once and a
 killed update leaves the previous state.
 
-Queries do not touch that file: after each refresh that changed something the process copies the
-index into its own in-memory DuckDB database, enriched with what depends on other rows (whether a
-failure is fixed, its position in its session). The file is closed between refreshes.
+With ``in_memory`` (the dashboard, the API), queries do not touch that file: after each refresh
+that changed something the process copies the index into its own in-memory DuckDB database,
+enriched with what depends on other rows (whether a failure is fixed, its position in its session);
+a process's first copy is made while the tree is scanned. The file is closed between refreshes.
+Otherwise (the CLI), queries run on views over the file.
 """
 
 from __future__ import annotations

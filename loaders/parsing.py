@@ -1,11 +1,12 @@
-"""Parsing many files at once into Arrow tables: in this process for a few, in workers for many.
+"""Parsing many files at once into rows: in this process for a few, in worker processes for many.
 
 Why a parser outside DuckDB: DuckDB's ``read_text`` + ``from_json`` fails a whole batch on one
 file that is not UTF-8 or not JSON (a file must be skipped with its reason, never lose its
 neighbours), and the derived columns (key error line, fingerprint, imports) need the full texts
 once, in Python. orjson in worker processes is also the faster path: the benchmark (``make
-bench``) measures both side by side. Rows travel as JSON arrays that DuckDB reads with
-explicit column types. Workers are fresh interpreters
+bench``) measures both side by side. Rows travel as JSON arrays that DuckDB reads with explicit
+column types. Work is given out as chunks of known files, or, on a first load, as whole
+directories that the workers list themselves (``DirectoryTask``). Workers are fresh interpreters
 (``loaders.parse_worker``), not multiprocessing children: a caller's script is never re-imported.
 """
 
