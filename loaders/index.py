@@ -239,8 +239,7 @@ class LogIndex:
         started = time.perf_counter()
         with self._thread_lock:
             # A first load parses every file: start the workers now, their start-up overlaps opening the index.
-            parallel = worker_count() > 1
-            pool = WorkerPool() if parallel and not self._attached and not self.path.exists() else None
+            pool = WorkerPool() if worker_count() > 1 and not self._attached and not self.path.exists() else None
             try:
                 rebuilt_because = self._open_file()
             except BaseException:
@@ -251,38 +250,9 @@ class LogIndex:
             try:
                 self._connection.execute(MANIFEST_VIEW_SQL)
                 early_copy = self._start_early_copy() if rebuilt_because is None else None
-                try:
-                    finder = ChangeFinder(self.root, self._connection)
-                    if self._meta("loaded_at") is None:  # nothing loaded yet: workers list the tree
-                        changes = finder.first_load(pool.size if pool else worker_count())
-                        if parallel and changes.directories and not pool:
-                            pool = WorkerPool()
-                    else:
-                        changes = finder.find(full or rebuilt_because is not None)
-                    parsed, skipped = self._apply(changes, finder, progress, pool)
-                finally:
-                    if pool:
-                        pool.close()
-                generation = self._meta("generation")
-                stored_version = int(self._meta("version") or 0)
-                if changes.changed:
-                    stored_version += 1
-                    self._set_meta("version", str(stored_version))
-                    self._set_meta("loaded_at", utc_now_iso())
-                self.unlinked_share = float(
-                    self._connection.execute(UNLINKED_SHARE_SQL.format(source="idx.")).fetchone()[0]
-                )
-                inferred_now = self._update_inferred_facts(f"{generation}:{stored_version}")
-                if parsed + len(changes.removed) >= CHECKPOINT_AFTER_FILES or inferred_now:
-                    # Small changes stay in the (durable) write-ahead log, which DuckDB folds in by itself.
-                    self._connection.execute("CHECKPOINT idx")
-                if inferred_now or (generation, stored_version) != (self._generation, self.version):
-                    copied = early_copy.wait() if early_copy else None
-                    if inferred_now or copied != (generation, stored_version, self.sessions_inferred):
-                        self._expose_tables()
-                    self.version = stored_version
-                    self._generation = generation
-                self.loaded_at = self._meta("loaded_at")
+                changes, parsed, skipped = self._scan_and_apply(full or rebuilt_because is not None, progress, pool)
+                copied = early_copy.wait() if early_copy else None
+                self._publish(changes, parsed, copied)
                 files = self._connection.execute(FILE_COUNT_SQL).fetchone()[0]
             finally:
                 if early_copy:
@@ -302,6 +272,50 @@ class LogIndex:
         )
         self.last_report = report
         return report
+
+    def _scan_and_apply(
+        self, full: bool, progress: Progress | None, pool: WorkerPool | None
+    ) -> tuple[ChangeSet, int, int]:
+        """Find what changed and write it to the index; returns (changes, files parsed, files skipped).
+
+        On a first load the workers list the tree (``ChangeFinder.first_load``). Closes ``pool``.
+        """
+        try:
+            finder = ChangeFinder(self.root, self._connection)
+            if self._meta("loaded_at") is None:
+                changes = finder.first_load(pool.size if pool else worker_count())
+                if changes.directories and not pool and worker_count() > 1:
+                    pool = WorkerPool()
+            else:
+                changes = finder.find(full)
+            parsed, skipped = self._apply(changes, finder, progress, pool)
+        finally:
+            if pool:
+                pool.close()
+        return changes, parsed, skipped
+
+    def _publish(self, changes: ChangeSet, parsed: int, copied: tuple[str | None, int, bool] | None) -> None:
+        """Record the new version, bring the inferred facts up to date, and expose the tables queries read.
+
+        ``copied``: the state an early copy made (see _EarlyCopy), kept when it is the current one.
+        """
+        generation = self._meta("generation")
+        stored_version = int(self._meta("version") or 0)
+        if changes.changed:
+            stored_version += 1
+            self._set_meta("version", str(stored_version))
+            self._set_meta("loaded_at", utc_now_iso())
+        self.unlinked_share = float(self._connection.execute(UNLINKED_SHARE_SQL.format(source="idx.")).fetchone()[0])
+        inferred_now = self._update_inferred_facts(f"{generation}:{stored_version}")
+        if parsed + len(changes.removed) >= CHECKPOINT_AFTER_FILES or inferred_now:
+            # Small changes stay in the (durable) write-ahead log, which DuckDB folds in by itself.
+            self._connection.execute("CHECKPOINT idx")
+        if inferred_now or (generation, stored_version) != (self._generation, self.version):
+            if inferred_now or copied != (generation, stored_version, self.sessions_inferred):
+                self._expose_tables()
+            self.version = stored_version
+            self._generation = generation
+        self.loaded_at = self._meta("loaded_at")
 
     def close(self) -> None:
         """Close the index file and release its lock (a no-op when it is not open)."""

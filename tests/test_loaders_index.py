@@ -330,3 +330,15 @@ def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tm
     }
     assert skipped["broken.json"].startswith("invalid JSON")
     assert len(rows(remote, "attempts")) == 8
+
+
+def test_a_new_process_finding_thousands_of_new_files_replaces_its_early_copy(small_tree, cache_dir):
+    """A load big enough to checkpoint the index waits for the copy made while scanning, then copies again."""
+    from loaders.index import CHECKPOINT_AFTER_FILES
+
+    LogIndex(small_tree, cache_dir).refresh()
+    for number in range(CHECKPOINT_AFTER_FILES + 10):
+        write_record(small_tree, log_id=f"bulk-{number}", when=AS_OF - timedelta(minutes=number))
+    index = LogIndex(small_tree, cache_dir)
+    assert index.refresh().parsed == CHECKPOINT_AFTER_FILES + 10
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 4 + CHECKPOINT_AFTER_FILES + 10
