@@ -27,7 +27,15 @@ import duckdb
 
 from loaders.parsing import DirectoryTask
 from loaders.records import FileStamp
-from loaders.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate, list_candidates
+from loaders.tree import (
+    ATTEMPT_FOLDERS,
+    NON_TEXT_NAME,
+    SESSION_FOLDER,
+    is_candidate,
+    is_text,
+    list_candidates,
+    stamp_path,
+)
 
 RACY_SECONDS = 2.0
 RECENT_SESSION_SECONDS = 600
@@ -78,7 +86,10 @@ def tree_dirs(root: Path) -> list[DirState]:
             continue
         for entry in entries:
             try:
-                if entry.name.startswith(".") or is_candidate(entry.name) or not entry.is_dir(follow_symlinks=False):
+                name = entry.name
+                if name.startswith(".") or is_candidate(name) or not is_text(name):
+                    continue  # a directory whose name is not text is listed as skipped (tree.list_candidates)
+                if not entry.is_dir(follow_symlinks=False):
                     continue
                 found.append(DirState(entry.path, folder, entry.stat(follow_symlinks=False).st_mtime_ns))
             except OSError:
@@ -185,18 +196,22 @@ class ChangeFinder:
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
         """Files that writers rewrite in place, in directories whose mtime did not change."""
         recent = datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS)
-        watched = self.connection.execute(WATCHED_FILES_SQL, {"dirs": rechecked_dirs, "recent": recent}).fetchall()
+        parameters = {"dirs": rechecked_dirs, "recent": recent, "non_text_name": NON_TEXT_NAME}
+        watched = self.connection.execute(WATCHED_FILES_SQL, parameters).fetchall()
         self._compare_stamps([(path, folder, (size, mtime)) for path, size, mtime, folder in watched], changes)
 
     def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
-        """Stat each (path, folder, stored stamp); add the new or changed ones to ``changes``, the gone ones too."""
+        """Stat each (path, folder, stored stamp); add the new or changed ones to ``changes``, the gone ones too.
+
+        A changed file is rejected on the same grounds as a listed one (``tree.stamp_path``).
+        """
         for path, folder, stored in files:
-            stamp = _stat(path)
+            stamp, reason = stamp_path(path, self.root)  # a file can turn into a link out of the tree
             if stamp is None:
                 if stored is not None:
                     changes.removed.append(path)
             elif (stamp.size, stamp.mtime_ns) != stored:
-                changes.stale.append((stamp, folder, None))
+                changes.stale.append((stamp, folder, reason))
                 if stored is not None:
                     changes.replaced.append(path)
 
@@ -234,7 +249,8 @@ SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
 WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent)
   AND NOT list_contains($dirs, dir)
 UNION ALL
-SELECT path, size, mtime_ns, folder FROM idx.skipped_files WHERE NOT list_contains($dirs, dir)
+SELECT path, size, mtime_ns, folder FROM idx.skipped_files
+WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
 """
 
 REWRITABLE_FAILURES_SQL = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat as stat_mode
 import zlib
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from loaders.records import FileStamp
 
 ATTEMPT_FOLDERS = ("failures", "successes")
 SESSION_FOLDER = "sessions"
+# The reason given for a file or directory whose name is not UTF-8 text (the index stores paths as
+# text). Such an entry changes only by being renamed or removed, which its directory's mtime shows.
+NON_TEXT_NAME = "name is not UTF-8 text"
 
 
 class LogTreeError(Exception):
@@ -19,6 +23,8 @@ class LogTreeError(Exception):
 def check_logs_dir(logs_dir: str | os.PathLike[str]) -> Path:
     """Return the resolved log directory, or raise LogTreeError with a message for people."""
     path = Path(logs_dir).expanduser()
+    if not is_text(str(path)):
+        raise LogTreeError(f"the log directory's path is not UTF-8 text: {printable_path(str(path))}")
     if not path.exists():
         raise LogTreeError(f"log directory not found: {path}")
     if not path.is_dir():
@@ -29,6 +35,22 @@ def check_logs_dir(logs_dir: str | os.PathLike[str]) -> Path:
 def is_candidate(name: str) -> bool:
     """True for a name that may hold a record: ``*.json``, not hidden, not a temporary file."""
     return name.endswith(".json") and not name.startswith((".", "~")) and not name.endswith(".tmp.json")
+
+
+def is_text(name: str) -> bool:
+    """True when a name from the file system is UTF-8 text (undecodable bytes arrive as surrogates)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_path(path: str) -> str:
+    """The path as text, its undecodable bytes written as ``\\xNN`` (for paths that are not UTF-8)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def stamp_entry(entry: os.DirEntry[str], root: Path, stat: bool = True) -> tuple[FileStamp | None, str | None]:
@@ -52,22 +74,61 @@ def stamp_entry(entry: os.DirEntry[str], root: Path, stat: bool = True) -> tuple
     return stamp, None
 
 
+def stamp_path(path: str, root: Path) -> tuple[FileStamp | None, str | None]:
+    """What ``stamp_entry`` says of a path (stat-ed), or (None, None) when nothing is there any more."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return FileStamp(path, 0, 0), f"cannot be read: {exc.strerror or exc}"
+    try:
+        if stat_mode.S_ISLNK(info.st_mode):
+            if not Path(os.path.realpath(path)).is_relative_to(root):
+                return FileStamp(path, 0, 0), "link points outside the log tree"
+            info = os.stat(path)
+    except OSError as exc:
+        return FileStamp(path, 0, 0), f"cannot be read: {exc.strerror or exc}"
+    stamp = FileStamp(path, info.st_size, info.st_mtime_ns)
+    if stat_mode.S_ISDIR(info.st_mode):
+        return stamp, "is a directory, not a file"
+    if not stat_mode.S_ISREG(info.st_mode):
+        return stamp, "not a regular file"
+    return stamp, None
+
+
 def list_candidates(directory: str, root: Path, shard: int = 0, shards: int = 1) -> list[tuple[FileStamp, str | None]]:
     """Candidate files of one directory, each as (stamp, reject reason or None); regular files unstat-ed.
 
-    With ``shards`` > 1, only the names whose CRC-32 falls in ``shard``: the shards of one
-    directory, listed by different processes, partition it. A directory that cannot be listed
-    gives nothing.
+    Files and directories whose name is not UTF-8 text are rejected (``NON_TEXT_NAME``), under
+    their printable path. With ``shards`` > 1, only the names whose CRC-32 falls in ``shard``: the
+    shards of one directory, listed by different processes, partition it. A directory that cannot
+    be listed gives nothing.
     """
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return []
-    return [
-        stamp_entry(entry, root, stat=False)
-        for entry in entries
-        if is_candidate(entry.name) and (shards == 1 or zlib.crc32(entry.name.encode()) % shards == shard)
-    ]
+    listed = []
+    for entry in entries:
+        name = entry.name
+        if shards > 1 and zlib.crc32(os.fsencode(name)) % shards != shard:
+            continue
+        if not is_text(name):
+            if is_candidate(name):
+                listed.append((FileStamp(printable_path(entry.path), 0, 0), NON_TEXT_NAME))
+            elif _is_directory(entry):
+                listed.append((FileStamp(printable_path(entry.path), 0, 0), f"{NON_TEXT_NAME}: its files are not read"))
+        elif is_candidate(name):
+            listed.append(stamp_entry(entry, root, stat=False))
+    return listed
+
+
+def _is_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def resolve_inside(root: Path, path: str | os.PathLike[str]) -> Path | None:

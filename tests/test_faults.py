@@ -113,6 +113,18 @@ def _hostile_tree(logs: Path) -> dict[str, str | None]:
     expected["outside.json"] = "link points outside the log tree"
     (day / "dir.json").mkdir()
     expected["dir.json"] = "is a directory"
+    # Names that are not UTF-8: in a date directory, in sessions/ (split between workers on a first
+    # load), and a date directory whose files are then not read.
+    raw(os.fsdecode(b"bad\xff.json"), b"{}", None)
+    expected.pop(os.fsdecode(b"bad\xff.json"))
+    expected["bad\\xff.json"] = "name is not UTF-8 text"
+    (logs / "sessions").mkdir(exist_ok=True)
+    (logs / "sessions" / os.fsdecode(b"s\xfd.json")).write_text("{}")
+    expected["s\\xfd.json"] = "name is not UTF-8 text"
+    hidden_day = logs / "failures" / os.fsdecode(b"2025-12-\xfe")
+    hidden_day.mkdir()
+    (hidden_day / "hidden.json").write_text(json.dumps({"log_id": "hidden", "status": "failed"}))
+    expected["2025-12-\\xfe"] = "name is not UTF-8 text: its files are not read"
     return expected
 
 
@@ -138,10 +150,27 @@ def test_hostile_files_load_or_are_skipped_with_their_reason(small_tree, index_o
     assert any("file time used" in f for f in loaded["badtime"][3])
     assert loaded["bigint"][1] is None and "return_code out of range" in loaded["bigint"][3]
     assert loaded["dup"][4] == 2
-    assert "secret" not in loaded
+    assert "secret" not in loaded and "hidden" not in loaded
     # The small tree's own records all load beside them, and no row lacks a log_id.
     assert {"s1-a1", "s2-a1", "s4-a2"} <= set(loaded)
     assert index.cursor().execute("SELECT count(*) FROM attempts WHERE log_id IS NULL").fetchone()[0] == 0
+
+
+def test_hostile_files_stay_skipped_on_every_later_load(small_tree, index_of):
+    """Later loads re-check skipped files one by one: a link out of the tree is still refused then."""
+    expected = _hostile_tree(small_tree)
+    for path in [small_tree, *small_tree.rglob("*")]:
+        if not path.is_symlink():
+            stat = path.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600_000_000_000))
+    index = index_of(small_tree)
+    first = sorted((s["path"], s["reason"]) for s in report.skipped_files(index))
+    assert len(first) == sum(reason is not None for reason in expected.values())
+    for _ in range(2):
+        assert index.refresh().parsed == 0
+        assert sorted((s["path"], s["reason"]) for s in report.skipped_files(index)) == first
+    loaded = {row[0] for row in index.cursor().execute("SELECT log_id FROM attempts").fetchall()}
+    assert "secret" not in loaded and "hidden" not in loaded
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file whatever its permissions")
