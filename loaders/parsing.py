@@ -26,11 +26,10 @@ from typing import BinaryIO
 import orjson
 
 from loaders.records import FileStamp, parse_file, rows_to_json, skipped_row
-from loaders.tree import list_candidates
+from loaders.tree import SESSION_FOLDER, list_candidates
 
 PARALLEL_THRESHOLD = 3000
 CHUNK_SIZE = 2000
-SESSION_FOLDER = "sessions"
 
 
 @dataclass

@@ -237,23 +237,26 @@ class ChangeFinder:
         return changes
 
 
+# The failures whose fixed_by a writer has not set (yet); the queries below build on it (a constant,
+# never input).
+_NO_FIXED_BY = "folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '')"
+
 # Failures a writer may still rewrite (see the module's docstring), session files of recent
 # sessions, and skipped files; each outside the directories compared in full anyway.
-WATCHED_FILES_SQL = """
+WATCHED_FILES_SQL = f"""
+WITH recent_sessions AS (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent)
 SELECT path, size, mtime_ns, folder FROM idx.attempt_files
-WHERE folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '') AND NOT list_contains($dirs, dir)
+WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir)
   AND (path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
-       OR session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent))
+       OR session_id IN (SELECT session_id FROM recent_sessions))
 UNION ALL
 SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
-WHERE session_id IN (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent)
-  AND NOT list_contains($dirs, dir)
+WHERE session_id IN (SELECT session_id FROM recent_sessions) AND NOT list_contains($dirs, dir)
 UNION ALL
 SELECT path, size, mtime_ns, folder FROM idx.skipped_files
 WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
-"""
+"""  # noqa: S608
 
-REWRITABLE_FAILURES_SQL = """
-SELECT path, size, mtime_ns FROM idx.attempt_files
-WHERE folder = 'failures' AND coalesce(trim(fixed_by), '') = '' AND list_contains(?, session_id)
-"""
+REWRITABLE_FAILURES_SQL = (
+    f"SELECT path, size, mtime_ns FROM idx.attempt_files WHERE {_NO_FIXED_BY} AND list_contains(?, session_id)"  # noqa: S608
+)

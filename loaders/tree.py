@@ -56,22 +56,14 @@ def printable_path(path: str) -> str:
 def stamp_entry(entry: os.DirEntry[str], root: Path, stat: bool = True) -> tuple[FileStamp | None, str | None]:
     """Return (stamp, None) for a regular file inside the tree, else (stamp or None, reason)."""
     try:
-        if entry.is_symlink():
-            target = Path(os.path.realpath(entry.path))
-            if not target.is_relative_to(root):
-                return FileStamp(entry.path, 0, 0), "link points outside the log tree"
+        if entry.is_symlink() and _links_outside(entry.path, root):
+            return FileStamp(entry.path, 0, 0), "link points outside the log tree"
         if not stat and entry.is_file():
             # a regular file (known from the directory listing): whoever reads it stats it then
             return FileStamp(entry.path, -1, -1), None
-        info = entry.stat()
+        return _stamp_of(entry.path, entry.stat())
     except OSError as exc:
         return FileStamp(entry.path, 0, 0), f"cannot be read: {exc.strerror or exc}"
-    stamp = FileStamp(entry.path, info.st_size, info.st_mtime_ns)
-    if entry.is_dir():
-        return stamp, "is a directory, not a file"
-    if not entry.is_file():
-        return stamp, "not a regular file"
-    return stamp, None
 
 
 def stamp_path(path: str, root: Path) -> tuple[FileStamp | None, str | None]:
@@ -84,11 +76,20 @@ def stamp_path(path: str, root: Path) -> tuple[FileStamp | None, str | None]:
         return FileStamp(path, 0, 0), f"cannot be read: {exc.strerror or exc}"
     try:
         if stat_mode.S_ISLNK(info.st_mode):
-            if not Path(os.path.realpath(path)).is_relative_to(root):
+            if _links_outside(path, root):
                 return FileStamp(path, 0, 0), "link points outside the log tree"
             info = os.stat(path)
     except OSError as exc:
         return FileStamp(path, 0, 0), f"cannot be read: {exc.strerror or exc}"
+    return _stamp_of(path, info)
+
+
+def _links_outside(path: str, root: Path) -> bool:
+    return not Path(os.path.realpath(path)).is_relative_to(root)
+
+
+def _stamp_of(path: str, info: os.stat_result) -> tuple[FileStamp, str | None]:
+    """The stamp of a stat-ed entry (links followed), and why it cannot be a record, if it cannot."""
     stamp = FileStamp(path, info.st_size, info.st_mtime_ns)
     if stat_mode.S_ISDIR(info.st_mode):
         return stamp, "is a directory, not a file"
