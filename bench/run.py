@@ -33,12 +33,24 @@ from loaders.demo import RETRY_HEAVY_SHAPE, generate_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-TARGETS = {  # figure -> (limit, what the limit is relative to)
-    "cold_process": (1.0, "baseline_process"),
-    "warm_load_call": (0.1, "baseline_load"),
-    "warm_process": (0.5, "baseline_process"),
-    "incremental_load_call": (0.2, "baseline_load"),
-}
+# The printed table: (label, figure, field, ratio to the baseline's "process" or "load", target, peak RSS shown).
+TABLE_ROWS: tuple[tuple[str, str, str, str | None, float | None, bool], ...] = (
+    ("baseline: json.loads loop -> pandas (process)", "baseline", "process", "process", None, True),
+    ("baseline: the load loop alone", "baseline", "load", "load", None, False),
+    ("DuckDB read_text + from_json (load)", "duckdb_path", "load", "load", None, True),
+    ("cold: CLI --json summary, empty index", "cold", "wall", "process", 1.0, True),
+    ("warm: CLI --json summary", "warm", "wall", "process", 0.5, True),
+    ("warm: load call (CLI, on the index file)", "warm_load_file", "load", "load", 0.1, True),
+    ("warm: load call (dashboard, in-memory copy)", "warm_load_memory", "load", "load", 0.1, True),
+    ("incremental: load call (+500 new, 100 rewritten)", "incremental", "load", "load", 0.2, True),
+    ("incremental: CLI --json summary", "incremental", "process", "process", None, False),
+    ("dashboard: Overview run, warm (AppTest)", "dashboard", "overview", None, None, False),
+    ("dashboard: Sessions, one session open, warm", "dashboard", "session", None, None, False),
+    ("api: /api/logs/summary p50", "api", "summary_p50", None, None, False),
+    ("api: /api/logs/summary p99", "api", "summary_p99", None, None, False),
+    ("api: /api/logs/session/{id} p50", "api", "session_p50", None, None, False),
+    ("api: /api/logs/session/{id} p99", "api", "session_p99", None, None, False),
+)
 
 
 def timed_process(args: list[str], env: dict[str, str] | None = None) -> dict:
@@ -165,77 +177,15 @@ def measure_all(work: Path, args: argparse.Namespace) -> dict:
 
 
 def print_table(figures: dict) -> None:
-    """The figures, each with its ratio to the baseline and the target it is held to."""
-    base_process, base_load = figures["baseline"]["process"], figures["baseline"]["load"]
-    rows = [
-        ("baseline: json.loads loop -> pandas (process)", base_process, figures["baseline"]["rss_mb"], 1.0, None),
-        ("baseline: the load loop alone", base_load, None, 1.0, None),
-        (
-            "DuckDB read_text + from_json (load)",
-            figures["duckdb_path"]["load"],
-            figures["duckdb_path"]["rss_mb"],
-            figures["duckdb_path"]["load"] / base_load,
-            None,
-        ),
-        (
-            "cold: CLI --json summary, empty index",
-            figures["cold"]["wall"],
-            figures["cold"]["rss_mb"],
-            figures["cold"]["wall"] / base_process,
-            1.0,
-        ),
-        (
-            "warm: CLI --json summary",
-            figures["warm"]["wall"],
-            figures["warm"]["rss_mb"],
-            figures["warm"]["wall"] / base_process,
-            0.5,
-        ),
-        (
-            "warm: load call (CLI, on the index file)",
-            figures["warm_load_file"]["load"],
-            figures["warm_load_file"]["rss_mb"],
-            figures["warm_load_file"]["load"] / base_load,
-            0.1,
-        ),
-        (
-            "warm: load call (dashboard, in-memory copy)",
-            figures["warm_load_memory"]["load"],
-            figures["warm_load_memory"]["rss_mb"],
-            figures["warm_load_memory"]["load"] / base_load,
-            0.1,
-        ),
-        (
-            "incremental: load call (+500 new, 100 rewritten)",
-            figures["incremental"]["load"],
-            figures["incremental"]["rss_mb"],
-            figures["incremental"]["load"] / base_load,
-            0.2,
-        ),
-        (
-            "incremental: CLI --json summary",
-            figures["incremental"]["process"],
-            None,
-            figures["incremental"]["process"] / base_process,
-            None,
-        ),
-    ]
-    if "dashboard" in figures:
-        rows += [
-            ("dashboard: Overview run, warm (AppTest)", figures["dashboard"]["overview"], None, None, None),
-            ("dashboard: Sessions, one session open, warm", figures["dashboard"]["session"], None, None, None),
-        ]
-    api = figures["api"]
-    rows += [
-        ("api: /api/logs/summary p50", api["summary_p50"], None, None, None),
-        ("api: /api/logs/summary p99", api["summary_p99"], None, None, None),
-        ("api: /api/logs/session/{id} p50", api["session_p50"], None, None, None),
-        ("api: /api/logs/session/{id} p99", api["session_p99"], None, None, None),
-    ]
+    """The figures, each with its ratio to the baseline and the target it is held to (TABLE_ROWS)."""
     print(f"\n{'figure':52} {'seconds':>9} {'peak RSS':>9} {'ratio':>7} {'target':>7}")
-    for label, seconds, rss, ratio, target in rows:
+    for label, figure, field, relative_to, target, show_rss in TABLE_ROWS:
+        if figure not in figures:  # the dashboard's figures with --skip-dashboard
+            continue
+        seconds = figures[figure][field]
+        rss = figures[figure].get("rss_mb") if show_rss else None
         rss_text = f"{rss:.0f} MB" if rss else ""
-        ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+        ratio_text = f"{seconds / figures['baseline'][relative_to]:.2f}x" if relative_to else ""
         target_text = f"<={target}x" if target is not None else ""
         print(f"{label:52} {seconds:9.3f} {rss_text:>9} {ratio_text:>7} {target_text:>7}")
 
