@@ -77,9 +77,7 @@ def test_session_url_opens_the_timeline_directly(small_tree, cache_dir, monkeypa
     monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["session"] = "S1"
-    at.switch_page("app_pages/sessions.py")
-    at.run()
-    assert not at.exception
+    _open(at, "sessions")
     assert _metrics(at)["Attempts"] == "3" and _metrics(at)["Status"] == "resolved"
     assert len(at.expander) == 3
 
@@ -94,8 +92,7 @@ def test_health_lists_skipped_files_with_reasons(small_tree, cache_dir, monkeypa
     (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{not json")
     monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("app_pages/health.py")
-    at.run()
+    _open(at, "health")
     assert _metrics(at)["Skipped files"] == "1"
     skipped = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     assert list(skipped["path"].map(lambda p: Path(p).name)) == ["broken.json"]
@@ -133,9 +130,7 @@ def test_log_content_is_shown_as_text(tmp_path, cache_dir, monkeypatch):
     monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["session"] = "E"
-    at.switch_page("app_pages/sessions.py")
-    at.run()
-    assert not at.exception
+    _open(at, "sessions")
     assert any(hostile in c.value for c in at.code)
     assert not any("<script>" in m.value for m in at.markdown)
 
@@ -179,9 +174,7 @@ def learning_app(cv2_fix_tree, cache_dir, monkeypatch):
 
 
 def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
-    learning_app.switch_page("app_pages/recommendations.py")
-    learning_app.run()
-    assert not learning_app.exception
+    _open(learning_app, "recommendations")
     rules = learning_app.dataframe(key="recommendations_rules").value
     assert list(rules["change"]) == ["cv2 -> skimage"] and list(rules["fixes"]) == [3]
     assert any("Don't import cv2: it is not installed; use skimage instead" in c.value for c in learning_app.code)
@@ -189,8 +182,7 @@ def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
 
 def test_timeline_names_what_changed(learning_app):
     learning_app.query_params["session"] = "CV0"
-    learning_app.switch_page("app_pages/sessions.py")
-    learning_app.run()
+    _open(learning_app, "sessions")
     assert any("cv2 -> skimage" in c.value for c in learning_app.caption)
 
 

@@ -50,14 +50,19 @@ WRITER_SCRIPT = textwrap.dedent(
 )
 
 
-def test_writer_killed_at_random_points_never_leaves_a_partial_json(tmp_path):
-    logs = tmp_path / "logs"
-    rng = random.Random(5)
-    for _ in range(12):
+def _kill_writer_repeatedly(logs: Path, times: int, seed: int, seconds: tuple[float, float]) -> None:
+    """Start the writer ``times`` times, each killed (SIGKILL) after a random moment within ``seconds``."""
+    rng = random.Random(seed)
+    for _ in range(times):
         proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(logs)], env=ENV)
-        time.sleep(rng.uniform(0.15, 0.6))
+        time.sleep(rng.uniform(*seconds))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def test_writer_killed_at_random_points_never_leaves_a_partial_json(tmp_path):
+    logs = tmp_path / "logs"
+    _kill_writer_repeatedly(logs, times=12, seed=5, seconds=(0.15, 0.6))
     written = list(logs.rglob("*.json"))
     assert len(written) > 12
     assert _all_json_parses(logs) == []

@@ -31,6 +31,14 @@ def _touch_later(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
 
 
+def _rewrite_in_place(path: Path, **fields: object) -> None:
+    """Rewrite a record's file in place (its directory's mtime does not move) with ``fields`` changed."""
+    data = json.loads(path.read_text())
+    data.update(fields)
+    path.write_text(json.dumps(data))
+    _touch_later(path)
+
+
 def test_second_refresh_parses_nothing(small_tree, index_of):
     index = index_of(small_tree)
     report_again = index.refresh()
@@ -44,11 +52,7 @@ def test_new_changed_and_deleted_files(small_tree, index_of):
     assert index.refresh().parsed == 1
     assert metrics.summary(index, as_of=AS_OF).total_failures == 5
     # The fix of S2 lands after the first load: the failure file is rewritten with fixed_by.
-    s2 = next(small_tree.glob("failures/*/s2-a1.json"))
-    data = json.loads(s2.read_text())
-    data["fixed_by"] = "s3-a1"
-    s2.write_text(json.dumps(data))
-    _touch_later(s2)
+    _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), fixed_by="s3-a1")
     assert index.refresh().parsed == 1
     summary = metrics.summary(index, as_of=AS_OF)
     assert (summary.fixed_failures, summary.unfixed_failures) == (4, 1)
@@ -179,11 +183,7 @@ def test_quick_scan_trusts_settled_directories_and_full_scan_checks_everything(s
     index = index_of(small_tree)
     index.refresh()
     # A failure that has its fixed_by, edited in place by hand: no writer does this, so only a full scan looks.
-    fixed = next(small_tree.glob("failures/*/s4-a1.json"))
-    data = json.loads(fixed.read_text())
-    data["ai_model"] = "edited-by-hand"
-    fixed.write_text(json.dumps(data))
-    _touch_later(fixed)
+    _rewrite_in_place(next(small_tree.glob("failures/*/s4-a1.json")), ai_model="edited-by-hand")
     assert index.refresh().parsed == 0
     assert index.refresh(full=True).parsed == 1
     model = index.cursor().execute("SELECT ai_model FROM attempts WHERE log_id = 's4-a1'").fetchone()[0]
@@ -237,11 +237,7 @@ def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
     index = index_of(small_tree)
     # New attempts in an existing session, a session moved, a file removed, a duplicate log_id.
     write_record(small_tree, log_id="s2-a2", session_id="S2", status="success", when=AS_OF - timedelta(hours=20))
-    moved = next(small_tree.glob("failures/*/s1-a2.json"))
-    data = json.loads(moved.read_text())
-    data["session_id"] = "S3"
-    moved.write_text(json.dumps(data))
-    _touch_later(moved)
+    _rewrite_in_place(next(small_tree.glob("failures/*/s1-a2.json")), session_id="S3")
     next(small_tree.glob("successes/*/s4-a2.json")).unlink()
     write_record(small_tree, log_id="s3-a1", session_id="S3", status="failed", when=AS_OF - timedelta(hours=2))
     assert index.refresh(full=True).parsed == 3
@@ -267,10 +263,7 @@ def test_a_retry_logged_later_finds_the_failure_it_fixed_rewritten_in_place(tmp_
     _age_everything(root, 3600)  # settled: r-a1 is neither recent nor the last attempt of its session
     index = index_of(root)
     write_record(root, log_id="r-a3", session_id="R", status="success", previous_attempt_id="r-a1", when=AS_OF)
-    first = next(root.glob("failures/*/r-a1.json"))
-    data = json.loads(first.read_text())
-    data["fixed_by"] = "r-a3"
-    first.write_text(json.dumps(data))  # in place: its directory's mtime does not move
+    _rewrite_in_place(next(root.glob("failures/*/r-a1.json")), fixed_by="r-a3")
     assert index.refresh().parsed == 2
     fixed_by = index.cursor().execute("SELECT fixed_by FROM attempts WHERE log_id = 'r-a1'").fetchone()[0]
     assert fixed_by == "r-a3"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import signal
 import subprocess
 import sys
 import time
@@ -13,19 +11,14 @@ import pytest
 from backend.script_logger import ScriptLogger
 from loaders import metrics
 from loaders.index import LogIndex
-from tests.test_faults import ENV, ORIGINAL_WRITER_SCRIPT, WRITER_SCRIPT, _all_json_parses
+from tests.test_faults import ENV, ORIGINAL_WRITER_SCRIPT, WRITER_SCRIPT, _all_json_parses, _kill_writer_repeatedly
 
 pytestmark = pytest.mark.soak
 
 
 def test_writer_killed_many_times(tmp_path):
     logs = tmp_path / "logs"
-    rng = random.Random(11)
-    for _ in range(150):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(logs)], env=ENV)
-        time.sleep(rng.uniform(0.1, 0.8))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    _kill_writer_repeatedly(logs, times=150, seed=11, seconds=(0.1, 0.8))
     assert _all_json_parses(logs) == []
 
 
