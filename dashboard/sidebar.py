@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.data import log_index, query
 from loaders.filters import STATUSES, AttemptFilter
 from loaders.index import LogIndex
+from loaders.metrics import date_range, filter_choices
 
 CONTEXT_KEY = "dashboard_context"
 AUTO_REFRESH_SECONDS = 30
@@ -73,6 +74,14 @@ def _window(newest: datetime | None, end_chosen: bool, flt: AttemptFilter) -> tu
     return now, None
 
 
+DATES_KEY = "filter_dates"
+DATES_CHOSEN_KEY = "filter_dates_chosen"
+
+
+def _remember_chosen_dates() -> None:
+    st.session_state[DATES_CHOSEN_KEY] = True
+
+
 SESSION_MODE_LABELS = {"auto": "Automatic", "linked": "As logged", "inferred": "Inferred"}
 
 
@@ -92,19 +101,22 @@ def draw(logs_dir: str) -> PageContext:
     )
     index = log_index(logs_dir, mode)
     _reload_controls(index)
-    oldest, newest, count = query("metrics:date_range", index)
-    choices = query("metrics:filter_choices", index)
+    oldest, newest, count = query(date_range, index)
+    choices = query(filter_choices, index)
     sidebar = st.sidebar
     sidebar.subheader("Filters")
     start = end = None
     if count:
         first, last = oldest.date(), newest.date()
+        if DATES_CHOSEN_KEY not in st.session_state:
+            # Until someone picks dates, the range follows the data (new days included after a reload).
+            st.session_state[DATES_KEY] = (first, last)
         picked = sidebar.date_input(
             "Dates",
-            value=(first, last),
             min_value=first,
             max_value=max(last, datetime.now().date()),
-            key="filter_dates",
+            key=DATES_KEY,
+            on_change=_remember_chosen_dates,
         )
         if isinstance(picked, (tuple, list)) and len(picked) == 2:
             start = picked[0] if picked[0] != first else None

@@ -30,9 +30,9 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-logs_dir = resolve_logs_dir(sys.argv[1:])
 try:
-    check_logs_dir(logs_dir)
+    # Resolved once here: every part of the dashboard names the tree by this one absolute path.
+    logs_dir = str(check_logs_dir(resolve_logs_dir(sys.argv[1:])))
 except LogTreeError as exc:
     st.title("Fixtrail")
     st.error(f"Cannot open the logs: {exc}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")

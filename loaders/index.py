@@ -18,6 +18,7 @@ Otherwise (the CLI), queries run on views over the file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -52,6 +53,7 @@ from loaders.records import (
     SESSION_COLUMNS,
     SKIPPED_COLUMNS,
     FileStamp,
+    max_record_bytes,
     rows_to_json,
     skipped_row,
     utc_now_iso,
@@ -63,7 +65,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "16"
+SCHEMA_VERSION = "17"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -119,6 +121,21 @@ LOCK_TIMEOUT_SECONDS = 120
 # row groups run on more threads. Measured in `make bench`.
 ATTACH_SQL = "ATTACH ? AS idx (ROW_GROUP_SIZE 8192)"
 CHECKPOINT_AFTER_FILES = 2000
+
+
+# What reading a damaged index file raises (a disk-full error aside: see is_disk_full).
+UNREADABLE_INDEX_ERRORS = (
+    duckdb.IOException,
+    duckdb.InternalException,
+    duckdb.SerializationException,
+    duckdb.FatalException,
+)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when ``error`` says the disk (or a quota) is full: rebuilding would not help."""
+    text = str(error)
+    return "No space left on device" in text or "Disk quota exceeded" in text or "ENOSPC" in text
 
 
 class IndexBusyError(Exception):
@@ -236,6 +253,43 @@ class LogIndex:
         Parameters: ``progress(done, total)``, called while new or changed files are parsed;
         ``full`` to stat every file instead of trusting unchanged directory mtimes (loaders.scan).
         """
+        try:
+            return self._refresh(progress, full)
+        except UNREADABLE_INDEX_ERRORS as exc:
+            if is_disk_full(exc):
+                self._detach_after_error()
+                raise
+            # ATTACH accepted the file, yet a block could not be read (a cut or damaged file): rebuild.
+            self.discard_index_file()
+            report = self._refresh(progress, full=True)
+            why = f"unreadable index ({str(exc).splitlines()[0][:100]})"
+            self.last_report = dataclasses.replace(report, rebuilt_because=why)
+            return self.last_report
+
+    def discard_index_file(self) -> None:
+        """Forget this process's view of the index and delete its file; the next refresh rebuilds it.
+
+        For an index file that cannot be read: DuckDB's ATTACH accepts a file cut short, and the
+        error comes only when a missing block is read.
+        """
+        with self._thread_lock:
+            self._detach_after_error()
+            with self._file_lock:
+                self._delete_index_files()
+            self.version = -1
+            self._generation = None
+
+    def _detach_after_error(self) -> None:
+        """Detach and unlock the index file after a failed refresh, so that the next one starts clean."""
+        with self._thread_lock:
+            if not self._attached:
+                return
+            with contextlib.suppress(duckdb.Error):
+                self._connection.execute("DETACH idx")
+            self._attached = False
+            self._file_lock.release()
+
+    def _refresh(self, progress: Progress | None, full: bool) -> RefreshReport:
         started = time.perf_counter()
         with self._thread_lock:
             # A first load parses every file: start the workers now, their start-up overlaps opening the index.
@@ -254,12 +308,16 @@ class LogIndex:
                 copied = early_copy.wait() if early_copy else None
                 self._publish(changes, parsed, copied)
                 files = self._connection.execute(FILE_COUNT_SQL).fetchone()[0]
-            finally:
+            except BaseException:
                 if early_copy:
                     early_copy.wait()
-                self._connection.execute("DROP VIEW IF EXISTS idx_manifest")
-                if self.in_memory:
-                    self.close()
+                self._detach_after_error()
+                raise
+            if early_copy:
+                early_copy.wait()
+            self._connection.execute("DROP VIEW IF EXISTS idx_manifest")
+            if self.in_memory:
+                self.close()
         report = RefreshReport(
             files_seen=int(files),
             parsed=parsed,
@@ -365,6 +423,8 @@ class LogIndex:
         try:
             reason = self._attach()
         except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self._connection.execute("DETACH idx")  # attached, then unreadable: start clean next time
             self._file_lock.release()
             raise
         self._attached = True
@@ -399,8 +459,8 @@ class LogIndex:
 
     @property
     def _index_version(self) -> str:
-        """The schema version and the digest of the domain settings that indexing applied."""
-        return f"{SCHEMA_VERSION}-{current_domain().digest}"
+        """The schema version, the digest of the domain settings and the file size limit indexing applied."""
+        return f"{SCHEMA_VERSION}-{current_domain().digest}-{max_record_bytes()}"
 
     def _delete_index_files(self) -> None:
         for suffix in ("", ".wal"):

@@ -76,6 +76,12 @@ SKIPPED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "VARCHAR"),
 )
 
+# Timestamps outside this range are flagged and replaced by the file's time: a record dated 9999 or
+# 0001 would stretch every daily chart over millennia, and date arithmetic near the ends overflows.
+TIMESTAMP_RANGE = (datetime(1900, 1, 1), datetime(2200, 1, 1))
+MAX_FILE_MB_ENV = "FIXTRAIL_MAX_FILE_MB"
+DEFAULT_MAX_FILE_MB = 64.0
+
 STATUS_BY_FOLDER = {"failures": "failed", "successes": "success"}
 _STRING_FIELDS = (
     "code_hash",
@@ -117,14 +123,30 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     return parse_json_object(_read_bytes(path)[0])
 
 
+def max_record_bytes() -> int:
+    """The largest file read as a record, in bytes: ``$FIXTRAIL_MAX_FILE_MB`` (default 64) MiB.
+
+    A bigger file is skipped with its reason: one 1 GB record would otherwise cost gigabytes of
+    memory in every load and every response that shows it.
+    """
+    text = os.environ.get(MAX_FILE_MB_ENV, "").strip()
+    try:
+        megabytes = float(text) if text else DEFAULT_MAX_FILE_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_FILE_MB
+    return int(megabytes * (1 << 20)) if megabytes > 0 else int(DEFAULT_MAX_FILE_MB * (1 << 20))
+
+
 def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
     """The file's bytes and its stat taken on the open file (so the stamp belongs to what was read).
 
-    Plain os.open/os.read: for the many small files of a tree, the io module's buffered file
-    object costs more than the read itself.
+    Opened non-blocking and checked on the open descriptor: a FIFO or device put where a record
+    was (or behind a link) is refused at once instead of blocking the reader for good. Plain
+    os.open/os.read: for the many small files of a tree, the io module's buffered file object
+    costs more than the read itself.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except IsADirectoryError as exc:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
@@ -133,16 +155,29 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise UnreadableFile("is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile("not a regular file")
+        limit = max_record_bytes()
+        if info.st_size > limit:
+            raise UnreadableFile(f"larger than the {_mib(limit)} limit ({_mib(info.st_size)}; ${MAX_FILE_MB_ENV})")
         chunks = [os.read(fd, info.st_size + 1)]
+        read = len(chunks[0])
         while chunks[-1]:  # the file grew while being read, or reports no size: read to the end
-            if len(chunks) == 1 and len(chunks[0]) <= info.st_size:
+            if len(chunks) == 1 and read <= info.st_size:
                 break
+            if read > limit:
+                raise UnreadableFile(f"larger than the {_mib(limit)} limit (it grew while read; ${MAX_FILE_MB_ENV})")
             chunks.append(os.read(fd, 1 << 20))
+            read += len(chunks[-1])
         return b"".join(chunks), info
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MiB"
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -158,26 +193,61 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise UnreadableFile(f"invalid JSON: {str(exc)[:120]}") from exc
+        value = _parse_with_json_module(raw, exc)
     if not isinstance(value, dict):
         kind = "null" if value is None else type(value).__name__
         raise UnreadableFile(f"JSON value is {kind}, not an object")
     return value
 
 
+def _parse_with_json_module(raw: bytes, orjson_error: orjson.JSONDecodeError) -> Any:
+    """Parse JSON that orjson refuses but Python's json accepts (a lone surrogate escape, ``1e400``).
+
+    Lone surrogates are kept as visible ``\\udc80`` text: the index stores UTF-8 only.
+    """
+    try:
+        return _without_surrogates(json.loads(raw.decode("utf-8")))
+    except RecursionError as exc:
+        raise UnreadableFile("invalid JSON: nested too deeply") from exc
+    except ValueError as exc:
+        raise UnreadableFile(f"invalid JSON: {str(orjson_error)[:120]}") from exc
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
     """Return (naive local datetime, flag) for a timestamp value of any type.
 
     ISO 8601 text with or without an offset is accepted (an offset is converted to local time);
-    a number is taken as Unix seconds and flagged; anything else gives (None, flag).
+    a number is taken as Unix seconds and flagged; anything else, or a moment outside
+    TIMESTAMP_RANGE (year 0001 and 9999 included), gives (None, flag).
     """
     if isinstance(value, bool) or value is None:
         return None, "timestamp missing"
     if isinstance(value, (int, float)):
         try:
-            return datetime.fromtimestamp(float(value)), "timestamp was a number (Unix seconds)"
+            parsed = datetime.fromtimestamp(float(value))
         except (OverflowError, OSError, ValueError):
-            return None, "timestamp unparseable"
+            return None, "timestamp out of range"
+        return (
+            (parsed, "timestamp was a number (Unix seconds)") if _in_range(parsed) else (None, "timestamp out of range")
+        )
     if not isinstance(value, str):
         return None, "timestamp unparseable"
     try:
@@ -185,8 +255,15 @@ def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
     except ValueError:
         return None, "timestamp unparseable"
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone().replace(tzinfo=None)
-    return parsed, None
+        try:
+            parsed = parsed.astimezone().replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):
+            return None, "timestamp out of range"
+    return (parsed, None) if _in_range(parsed) else (None, "timestamp out of range")
+
+
+def _in_range(moment: datetime) -> bool:
+    return TIMESTAMP_RANGE[0] <= moment < TIMESTAMP_RANGE[1]
 
 
 def _stem(path: str) -> str:

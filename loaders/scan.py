@@ -29,10 +29,12 @@ from loaders.parsing import DirectoryTask
 from loaders.records import FileStamp
 from loaders.tree import (
     ATTEMPT_FOLDERS,
+    FILES_NOT_READ,
     NON_TEXT_NAME,
     SESSION_FOLDER,
     is_candidate,
     is_text,
+    links_outside,
     list_candidates,
     stamp_path,
 )
@@ -78,8 +80,8 @@ def tree_dirs(root: Path) -> list[DirState]:
             found.append(DirState(str(top), folder, top.stat().st_mtime_ns))
         except OSError:
             continue
-        if folder == SESSION_FOLDER:
-            continue
+        if folder == SESSION_FOLDER or links_outside(str(top), root):
+            continue  # a folder linked out of the tree is listed as skipped (tree.list_candidates)
         try:
             entries = list(os.scandir(top))
         except OSError:
@@ -89,9 +91,9 @@ def tree_dirs(root: Path) -> list[DirState]:
                 name = entry.name
                 if name.startswith(".") or is_candidate(name) or not is_text(name):
                     continue  # a directory whose name is not text is listed as skipped (tree.list_candidates)
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
-                found.append(DirState(entry.path, folder, entry.stat(follow_symlinks=False).st_mtime_ns))
+                if not entry.is_dir():
+                    continue  # a linked date directory is listed like another (tree.list_candidates)
+                found.append(DirState(entry.path, folder, entry.stat().st_mtime_ns))
             except OSError:
                 continue
     return found
@@ -151,7 +153,10 @@ class ChangeFinder:
         known = dict(self.connection.execute("SELECT path, mtime_ns FROM idx.dir_stamps").fetchall())
         dirs = tree_dirs(self.root)
         present = {d.path for d in dirs}
-        changed = [d for d in dirs if full or known.get(d.path) != d.mtime_ns]
+        refused = {row[0] for row in self.connection.execute(REFUSED_DIRS_SQL, [FILES_NOT_READ]).fetchall()}
+        # A directory refused last time (could not be listed, a link out) is listed again: its
+        # permissions or its link can change without its mtime moving.
+        changed = [d for d in dirs if full or known.get(d.path) != d.mtime_ns or d.path in refused]
         changes.gone_dirs = [path for path in known if path not in present]
         recheck = [d.path for d in changed] + changes.gone_dirs
         stored = self._stored_stamps(
@@ -256,6 +261,8 @@ UNION ALL
 SELECT path, size, mtime_ns, folder FROM idx.skipped_files
 WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
 """  # noqa: S608
+
+REFUSED_DIRS_SQL = "SELECT dir FROM idx.skipped_files WHERE ends_with(reason, ?) AND ends_with(path, '/')"
 
 REWRITABLE_FAILURES_SQL = (
     f"SELECT path, size, mtime_ns FROM idx.attempt_files WHERE {_NO_FIXED_BY} AND list_contains(?, session_id)"  # noqa: S608

@@ -14,6 +14,9 @@ SESSION_FOLDER = "sessions"
 # The reason given for a file or directory whose name is not UTF-8 text (the index stores paths as
 # text). Such an entry changes only by being renamed or removed, which its directory's mtime shows.
 NON_TEXT_NAME = "name is not UTF-8 text"
+# Ends the reason of a directory whose files are not read; its row's path is the directory with a
+# trailing separator, in the directory itself (so that listing it again replaces the row).
+FILES_NOT_READ = ": its files are not read"
 
 
 class LogTreeError(Exception):
@@ -56,7 +59,7 @@ def printable_path(path: str) -> str:
 def stamp_entry(entry: os.DirEntry[str], root: Path, stat: bool = True) -> tuple[FileStamp | None, str | None]:
     """Return (stamp, None) for a regular file inside the tree, else (stamp or None, reason)."""
     try:
-        if entry.is_symlink() and _links_outside(entry.path, root):
+        if entry.is_symlink() and links_outside(entry.path, root):
             return FileStamp(entry.path, 0, 0), "link points outside the log tree"
         if not stat and entry.is_file():
             # a regular file (known from the directory listing): whoever reads it stats it then
@@ -76,7 +79,7 @@ def stamp_path(path: str, root: Path) -> tuple[FileStamp | None, str | None]:
         return FileStamp(path, 0, 0), f"cannot be read: {exc.strerror or exc}"
     try:
         if stat_mode.S_ISLNK(info.st_mode):
-            if _links_outside(path, root):
+            if links_outside(path, root):
                 return FileStamp(path, 0, 0), "link points outside the log tree"
             info = os.stat(path)
     except OSError as exc:
@@ -84,7 +87,8 @@ def stamp_path(path: str, root: Path) -> tuple[FileStamp | None, str | None]:
     return _stamp_of(path, info)
 
 
-def _links_outside(path: str, root: Path) -> bool:
+def links_outside(path: str, root: Path) -> bool:
+    """True when ``path``, links followed, lies outside the tree at ``root``."""
     return not Path(os.path.realpath(path)).is_relative_to(root)
 
 
@@ -104,12 +108,17 @@ def list_candidates(directory: str, root: Path, shard: int = 0, shards: int = 1)
     Files and directories whose name is not UTF-8 text are rejected (``NON_TEXT_NAME``), under
     their printable path. With ``shards`` > 1, only the names whose CRC-32 falls in ``shard``: the
     shards of one directory, listed by different processes, partition it. A directory that cannot
-    be listed gives nothing.
+    be listed, or a link out of the tree, gives one row that says so (its path ends with a separator).
     """
+    marker = FileStamp(os.path.join(directory, ""), 0, 0)
+    if links_outside(directory, root):
+        return [(marker, f"link points outside the log tree{FILES_NOT_READ}")] if shard == 0 else []
     try:
         entries = list(os.scandir(directory))
-    except OSError:
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        return [(marker, f"directory cannot be listed ({exc.strerror or exc}){FILES_NOT_READ}")] if shard == 0 else []
     listed = []
     for entry in entries:
         name = entry.name
@@ -119,7 +128,7 @@ def list_candidates(directory: str, root: Path, shard: int = 0, shards: int = 1)
             if is_candidate(name):
                 listed.append((FileStamp(printable_path(entry.path), 0, 0), NON_TEXT_NAME))
             elif _is_directory(entry):
-                listed.append((FileStamp(printable_path(entry.path), 0, 0), f"{NON_TEXT_NAME}: its files are not read"))
+                listed.append((FileStamp(printable_path(entry.path), 0, 0), f"{NON_TEXT_NAME}{FILES_NOT_READ}"))
         elif is_candidate(name):
             listed.append(stamp_entry(entry, root, stat=False))
     return listed

@@ -213,3 +213,23 @@ def test_session_mode_switch_uses_inferred_sessions(tmp_path, cache_dir, monkeyp
     assert any("inferred" in c.value for c in at.caption)
     at.sidebar.segmented_control(key="filter_session_mode").set_value("linked").run()
     assert _metrics(at)["Sessions"] == "50" and _metrics(at)["Fixed failures"] == "0"
+
+
+@pytest.mark.parametrize("reload_by", ["button", "new_run"])
+def test_new_logs_show_after_reload_with_a_relative_logs_dir(small_tree, cache_dir, monkeypatch, reload_by):
+    # ``make run`` passes ``--logs-dir logs``: a path relative to the working directory.
+    monkeypatch.chdir(small_tree.parent)
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", small_tree.name)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert _metrics(at)["Total successes"] == "3"
+    write_record(small_tree, log_id="late-1", session_id="S2", status="success", when=AS_OF)
+    if reload_by == "button":
+        next(b for b in at.sidebar.button if b.label == "Reload logs").click().run()
+    else:
+        at.run()  # a rerun after a first load: the page must not keep showing a stale index
+        next(b for b in at.sidebar.button if b.label == "Reload logs").click().run()
+    assert not at.exception
+    metrics = _metrics(at)
+    assert (metrics["Total successes"], metrics["Unfixed failures"]) == ("4", "0")

@@ -8,14 +8,16 @@ from dashboard import charts
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import downloads, no_data_notice, session_table
+from loaders.errors import error_categories, error_categories_daily, error_fingerprints, library_issues, top_errors
+from loaders.states import fingerprint_states
 
 ctx = current()
 st.title("Errors")
 if no_data_notice():
     st.stop()
 
-derived = query("errors:error_categories", ctx.index, ctx.flt)
-stored = query("errors:error_categories", ctx.index, ctx.flt, which="stored")
+derived = query(error_categories, ctx.index, ctx.flt)
+stored = query(error_categories, ctx.index, ctx.flt, which="stored")
 if derived.empty:
     st.info("No failures match the filters.")
     st.stop()
@@ -41,12 +43,10 @@ with right:
     downloads(side_by_side, "error_categories", "errors_categories")
 
 st.subheader("Categories over time")
-st.altair_chart(
-    charts.categories_over_time_chart(query("errors:error_categories_daily", ctx.index, ctx.flt)), width="stretch"
-)
+st.altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
 
 st.subheader("Top specific errors")
-top = query("errors:top_errors", ctx.index, ctx.flt, limit=50)
+top = query(top_errors, ctx.index, ctx.flt, limit=50)
 session_table(
     top[["error", "category", "count", "fix_rate", "first_seen", "last_seen", "sessions", "example_sessions"]],
     key="errors_top_table",
@@ -56,8 +56,8 @@ session_table(
 )
 
 st.subheader("Error fingerprints")
-marks = query("errors:error_fingerprints", ctx.index, ctx.flt, limit=100)
-states = query("states:fingerprint_states", ctx.index, ctx.flt, as_of=ctx.as_of)
+marks = query(error_fingerprints, ctx.index, ctx.flt, limit=100)
+states = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of)
 marks = marks.merge(states[["fingerprint", "state", "count_7d", "change", "regressions"]], on="fingerprint", how="left")
 session_table(
     marks[
@@ -86,7 +86,7 @@ session_table(
 )
 
 st.subheader("States per model")
-per_model = query("states:fingerprint_states", ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)
+per_model = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)
 session_table(
     per_model[["ai_model", "example_error", "state", "count_7d", "change", "failures", "unfixed", "example_sessions"]],
     key="errors_model_states",
@@ -95,7 +95,7 @@ session_table(
 )
 
 st.subheader("Library issues")
-libraries = query("errors:library_issues", ctx.index, ctx.flt)
+libraries = query(library_issues, ctx.index, ctx.flt)
 if libraries.empty:
     st.info("No library is involved in the filtered failures.")
 else:

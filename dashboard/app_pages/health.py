@@ -8,10 +8,12 @@ import streamlit as st
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import downloads
+from loaders.health import duplicate_log_ids, flagged_records, index_health
+from loaders.report import skipped_files
 
 ctx = current()
 st.title("Data health")
-health = query("health:index_health", ctx.index)
+health = query(index_health, ctx.index)
 cols = st.columns(4)
 cols[0].metric("Attempt records", f"{health.attempts:,}")
 cols[1].metric("Session files", f"{health.session_files:,}")
@@ -42,7 +44,7 @@ st.dataframe(
 )
 
 st.subheader("Skipped files")
-skipped = pd.DataFrame(query("report:skipped_files", ctx.index), columns=["path", "folder", "reason", "size"])
+skipped = pd.DataFrame(query(skipped_files, ctx.index), columns=["path", "folder", "reason", "size"])
 if skipped.empty:
     st.success("Every file under failures/, successes/ and sessions/ is a record.")
 else:
@@ -50,13 +52,13 @@ else:
     downloads(skipped, "skipped_files", "health_skipped")
 
 st.subheader("Records loaded with coerced values")
-flagged = query("health:flagged_records", ctx.index)
+flagged = query(flagged_records, ctx.index)
 if flagged.empty:
     st.success("No record needed coercion.")
 else:
     st.dataframe(flagged, hide_index=True, width="stretch", key="health_flagged")
 
-duplicates = query("health:duplicate_log_ids", ctx.index)
+duplicates = query(duplicate_log_ids, ctx.index)
 if not duplicates.empty:
     st.subheader("log_ids found in more than one file")
     st.dataframe(duplicates, hide_index=True, width="stretch", key="health_duplicates")

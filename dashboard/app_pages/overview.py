@@ -12,14 +12,19 @@ from dashboard import charts
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice, session_table, window_notice
+from loaders import metrics
+from loaders.attempts import recent_attempts
+from loaders.metrics import daily_success_rate
+from loaders.report import analysis_report
+from loaders.states import what_changed
 
 ctx = current()
 st.title("Overview")
 if no_data_notice():
     st.stop()
 window_notice()
-summary = query("metrics:summary", ctx.index, ctx.flt, as_of=ctx.as_of)
-daily = query("metrics:daily_success_rate", ctx.index, ctx.flt)
+summary = query(metrics.summary, ctx.index, ctx.flt, as_of=ctx.as_of)
+daily = query(daily_success_rate, ctx.index, ctx.flt)
 window_start = (ctx.as_of - timedelta(days=7)).date()
 this_week = daily[daily["day"].dt.date > window_start] if not daily.empty else daily
 new_failures = int(this_week["failures"].sum()) if not this_week.empty else 0
@@ -52,7 +57,7 @@ st.subheader("Attempts per day")
 st.altair_chart(charts.attempts_chart(daily), width="stretch")
 
 st.subheader("What changed this week")
-week = query("states:what_changed", ctx.index, ctx.flt, as_of=ctx.as_of)
+week = query(what_changed, ctx.index, ctx.flt, as_of=ctx.as_of)
 WEEK_COLUMNS = ["example_error", "category", "count_7d", "count_previous_7d", "change", "state", "example_sessions"]
 new_col, regressed_col = st.columns(2)
 with new_col:
@@ -78,7 +83,7 @@ session_table(week.movers[WEEK_COLUMNS], key="overview_movers", name="movers", s
 
 st.subheader("Recent failures")
 failures_filter = replace(ctx.flt, statuses=("failed",))
-recent = query("attempts:recent_attempts", ctx.index, failures_filter, limit=20)
+recent = query(recent_attempts, ctx.index, failures_filter, limit=20)
 session_table(
     recent[["timestamp", "category", "error_line", "ai_model", "is_fixed", "session_id", "log_id"]],
     key="overview_recent_failures",
@@ -87,7 +92,7 @@ session_table(
 
 
 def _full_report() -> bytes:
-    report = query("report:analysis_report", ctx.index, ctx.flt, as_of=ctx.as_of)
+    report = query(analysis_report, ctx.index, ctx.flt, as_of=ctx.as_of)
     return json.dumps(report, indent=2, ensure_ascii=False, default=str).encode("utf-8")
 
 

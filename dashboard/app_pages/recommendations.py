@@ -7,13 +7,16 @@ import streamlit as st
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice, session_table, window_notice
+from loaders.context import ai_context
+from loaders.recipes import fix_rules
+from loaders.report import analysis_report
 
 ctx = current()
 st.title("Recommendations")
 if no_data_notice():
     st.stop()
 window_notice()
-report = query("report:analysis_report", ctx.index, ctx.flt, as_of=ctx.as_of)
+report = query(analysis_report, ctx.index, ctx.flt, as_of=ctx.as_of)
 if report["recommendations"]:
     for number, advice in enumerate(report["recommendations"], 1):
         st.text(f"{number}. {advice}")
@@ -22,7 +25,7 @@ else:
 
 st.subheader("Fix recipes")
 st.caption("What changed from a failed attempt to the next one, counted where the next one succeeded.")
-rules = query("recipes:fix_rules", ctx.index, ctx.flt)
+rules = query(fix_rules, ctx.index, ctx.flt)
 session_table(
     rules[["kind", "change", "fixes", "tries", "success_rate", "example_sessions"]],
     key="recommendations_rules",
@@ -35,7 +38,7 @@ st.subheader("AI context")
 left, right = st.columns(2)
 examples = left.slider("Examples", 1, 30, 10, key="recommendations_examples")
 budget = right.number_input("Character budget", 500, 50_000, 6000, step=500, key="recommendations_budget")
-context = query("context:ai_context", ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
+context = query(ai_context, ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
 st.caption(f"{len(context):,} characters · copy with the button at the top right of the block")
 st.code(context or "(no failures: nothing to tell the model)", language=None)
 st.download_button(

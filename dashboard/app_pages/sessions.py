@@ -10,7 +10,7 @@ from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import downloads, no_data_notice, session_table, window_notice
 from loaders.recipes import recognised_edits
-from loaders.sessions import SessionDetail, code_diff
+from loaders.sessions import SessionDetail, abandoned_sessions, code_diff, session_detail, sessions, silent_successes
 
 TEXT_LIMIT = 20_000
 
@@ -72,7 +72,7 @@ def _attempt(detail: SessionDetail, position: int, previous_code: str | None) ->
 def timeline(session_id: str) -> None:
     """The timeline of one session: chart, then every attempt with its texts."""
     ctx = current()
-    detail = query("sessions:session_detail", ctx.index, session_id)
+    detail = query(session_detail, ctx.index, session_id)
     if st.button("← All sessions", key="sessions_back"):
         st.query_params.clear()
         st.rerun()
@@ -107,7 +107,7 @@ def session_list() -> None:
     st.title("Sessions")
     if no_data_notice():
         return
-    listed = query("sessions:sessions", ctx.index, ctx.flt)
+    listed = query(sessions, ctx.index, ctx.flt)
     resolved = int((listed["status"] == "resolved").sum()) if not listed.empty else 0
     cols = st.columns(3)
     cols[0].metric("Sessions", f"{len(listed):,}")
@@ -116,11 +116,11 @@ def session_list() -> None:
     window_notice()
     everything, abandoned_tab, silent_tab = st.tabs(["All sessions", "Abandoned", "Silent successes"])
     with abandoned_tab:
-        abandoned = query("sessions:abandoned_sessions", ctx.index, ctx.flt, as_of=ctx.as_of)
+        abandoned = query(abandoned_sessions, ctx.index, ctx.flt, as_of=ctx.as_of)
         st.caption(f"{len(abandoned):,} sessions whose last attempt failed and nothing followed for an hour.")
         session_table(abandoned, key="sessions_abandoned", name="abandoned_sessions")
     with silent_tab:
-        silent = query("sessions:silent_successes", ctx.index, ctx.flt)
+        silent = query(silent_successes, ctx.index, ctx.flt)
         st.caption(f"{len(silent):,} successes that produced no output file.")
         session_table(silent, key="sessions_silent", name="silent_successes")
     with everything:

@@ -7,12 +7,13 @@ import streamlit as st
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice, session_table
+from loaders.attempts import unfixed_failures
 
 ctx = current()
 st.title("Unfixed failures")
 if no_data_notice():
     st.stop()
-unfixed = query("attempts:unfixed_failures", ctx.index, ctx.flt, as_of=ctx.as_of)
+unfixed = query(unfixed_failures, ctx.index, ctx.flt, as_of=ctx.as_of)
 st.metric("Unfixed failures", f"{len(unfixed):,}")
 columns = [
     "timestamp",
