@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import sidebar
 from dashboard.settings import resolve_logs_dir
+from dashboard.widgets import escape_markdown
 from loaders.domain import DomainConfigError
 from loaders.tree import LogTreeError, check_logs_dir
 
@@ -35,12 +36,12 @@ try:
     logs_dir = str(check_logs_dir(resolve_logs_dir(sys.argv[1:])))
 except LogTreeError as exc:
     st.title("Fixtrail")
-    st.error(f"Cannot open the logs: {exc}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")
+    st.error(f"Cannot open the logs: {escape_markdown(exc)}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")
     st.stop()
 
 try:
     sidebar.draw(logs_dir)
 except DomainConfigError as exc:
-    st.error(f"Cannot use the domain configuration: {exc}")
+    st.error(f"Cannot use the domain configuration: {escape_markdown(exc)}")
     st.stop()
 navigation.run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +11,16 @@ from dashboard.sidebar import current
 from loaders.exports import json_records, safe_csv
 
 SESSIONS_PAGE = "app_pages/sessions.py"
+# Every character that Streamlit's Markdown gives a meaning to: CommonMark's punctuation, ``$`` for
+# KaTeX, ``:`` for emoji and colour directives, ``~`` for strike-through.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$:~&=\"'])")
+
+
+def escape_markdown(value: object) -> str:
+    """``value`` as text that Markdown shows literally: for log-derived text in titles, labels,
+    captions, warnings and expanders (links, images and formulas in logs must never render)."""
+    text = "" if value is None else str(value)
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text.replace("\n", " ").replace("\r", " "))
 
 
 def open_session(session_id: str) -> None:

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 
 import pandas as pd
 
-# OWASP's CSV injection advice: a cell that a spreadsheet could read as a formula starts with one of these.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+# OWASP's CSV injection advice: a spreadsheet may read a cell, or a line of a cell that a CSV reader
+# splits into a row of its own (after a bare \r), as a formula when it starts with one of these.
+_FORMULA_START = r"=+\-@\t\0|%"
+_RISKY_STARTS = re.compile(
+    rf"^(?=[{_FORMULA_START}\r\n])"  # the cell's first character (a leading line break too)
+    rf"|(?:(?<=\n)|(?<=\r)(?!\n))(?=[{_FORMULA_START}])"  # the first character of every later line
+)
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise_cell(value: object) -> object:
-    """Prefix a text cell that starts like a formula with a single quote; other values unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Prefix each line of a text cell that starts like a formula with a single quote.
+
+    Plain numbers written as text (``-1``, ``+3.5``) and values that are not text are unchanged.
+    """
+    if not isinstance(value, str) or _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return _RISKY_STARTS.sub("'", value)
 
 
 def _text_cells(value: object) -> object:
@@ -25,12 +36,12 @@ def _text_cells(value: object) -> object:
 
 
 def safe_csv(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV; list cells joined with '; ', text cells neutralised, numbers kept."""
+    """The frame as UTF-8 CSV: every text field quoted and neutralised, list cells joined with '; ', numbers kept."""
     safe = frame.copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(lambda v: neutralise_cell(_text_cells(v)))
-    return safe.to_csv(index=False).encode("utf-8")
+    return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from loaders.exports import neutralise_cell, safe_csv
-from tests.conftest import AS_OF, write_record
+from tests.conftest import AS_OF, write_record, write_session_file
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 PAGES = ["overview", "errors", "unfixed", "sessions", "recommendations", "health"]
@@ -153,6 +154,14 @@ def test_no_dashboard_code_allows_html():
         ("plain", "plain"),
         (42, 42),
         (-3.5, -3.5),
+        ("-1", "-1"),
+        ("+3.5", "+3.5"),
+        ("|cmd", "'|cmd"),
+        ("%0A", "'%0A"),
+        ("\0x", "'\0x"),
+        ("harmless\r=1+2", "harmless\r'=1+2"),
+        ("two\nlines\n@x", "two\nlines\n'@x"),
+        ("kept\r\nline", "kept\r\nline"),
     ],
 )
 def test_csv_cells_are_neutralised(cell, expected):
@@ -163,7 +172,20 @@ def test_csv_download_keeps_numbers_and_neutralises_text():
     import pandas as pd
 
     csv = safe_csv(pd.DataFrame({"error": ['=HYPERLINK("x")', "ok"], "count": [-1, 2]})).decode()
-    assert csv.splitlines() == ["error,count", '"\'=HYPERLINK(""x"")",-1', "ok,2"]
+    assert csv.splitlines() == ['"error","count"', '"\'=HYPERLINK(""x"")",-1', '"ok",2']
+
+
+def test_csv_line_a_reader_splits_off_is_neutralised_too():
+    import csv as csv_module
+    import io
+
+    import pandas as pd
+
+    text = safe_csv(pd.DataFrame({"error": ["harmless\r=1+2", "-1"], "n": [1, -1]})).decode()
+    # A reader that splits on a bare \r (as spreadsheets do) sees a line of its own: it must not be a formula.
+    assert not any(line.startswith(("=", "+", "@")) for line in re.split(r"\r\n|\r|\n", text))
+    rows = list(csv_module.reader(io.StringIO(text, newline="")))
+    assert rows == [["error", "n"], ["harmless\r'=1+2", "1"], ["-1", "-1"]]
 
 
 @pytest.fixture
@@ -233,3 +255,35 @@ def test_new_logs_show_after_reload_with_a_relative_logs_dir(small_tree, cache_d
     assert not at.exception
     metrics = _metrics(at)
     assert (metrics["Total successes"], metrics["Unfixed failures"]) == ("4", "0")
+
+
+MARKDOWN_PAYLOADS = {
+    "image": "![x](http://127.0.0.1:9/x.png)",
+    "link": "[phish](http://127.0.0.1:9/login)",
+    "formula": "$$\\frac{a}{b}$$",
+}
+
+
+def test_log_values_never_render_as_markdown(tmp_path, cache_dir, monkeypatch):
+    from dashboard.widgets import escape_markdown
+
+    logs = tmp_path / "logs"
+    image, link, formula = MARKDOWN_PAYLOADS.values()
+    path = write_record(logs, log_id="plain-id", session_id="MD", when=AS_OF)
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "log_id": image, "status": link}))
+    write_session_file(logs, "MD", [image, formula])
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = "MD"
+    _open(at, "sessions")
+    shown = [e.label for e in at.expander] + [w.value for w in at.warning]
+    assert any(escape_markdown(image) in text for text in shown)
+    assert any(escape_markdown(link) in text for text in shown)
+    assert any(escape_markdown(formula) in text for text in shown)
+    assert not any(payload in text for text in shown for payload in MARKDOWN_PAYLOADS.values())
+    # The session id from the URL, echoed back when nothing matches.
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = link
+    _open(at, "sessions")
+    assert [e.value for e in at.error] == [f"Session not found: {escape_markdown(link)}"]

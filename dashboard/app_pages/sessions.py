@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.data import query
 from dashboard.sidebar import current
-from dashboard.widgets import downloads, no_data_notice, session_table, window_notice
+from dashboard.widgets import downloads, escape_markdown, no_data_notice, session_table, window_notice
 from loaders.recipes import recognised_edits
 from loaders.sessions import SessionDetail, abandoned_sessions, code_diff, session_detail, sessions, silent_successes
 
@@ -27,7 +27,7 @@ def _attempt(detail: SessionDetail, position: int, previous_code: str | None) ->
     row = detail.attempts.iloc[position]
     record = detail.records[position] or {}
     status = "✅ success" if row["status"] == "success" else "❌ failed"
-    title = f"#{row['attempt_no']} · {status} · {row['timestamp']:%Y-%m-%d %H:%M:%S} · {row['log_id']}"
+    title = f"#{row['attempt_no']} · {status} · {row['timestamp']:%Y-%m-%d %H:%M:%S} · {escape_markdown(row['log_id'])}"
     with st.expander(title, expanded=position == len(detail.attempts) - 1 or row["status"] == "failed"):
         facts = {
             "model": row["ai_model"],
@@ -60,13 +60,13 @@ def _attempt(detail: SessionDetail, position: int, previous_code: str | None) ->
         diff = code_diff(previous_code, record.get("code"), "previous attempt", f"attempt #{row['attempt_no']}")
         if diff:
             edits = recognised_edits(previous_code or "", record.get("code") or "")
-            st.caption("Change from the previous attempt" + (f": {'; '.join(edits)}" if edits else ""))
+            st.caption("Change from the previous attempt" + (f": {escape_markdown('; '.join(edits))}" if edits else ""))
             st.code(_clipped(diff), language="diff")
         if record.get("stdout"):
             st.caption("stdout")
             st.code(_clipped(record["stdout"]), language=None)
         if row["flags"] is not None and len(row["flags"]):
-            st.warning("Loaded with coerced values: " + "; ".join(row["flags"]))
+            st.warning("Loaded with coerced values: " + escape_markdown("; ".join(row["flags"])))
 
 
 def timeline(session_id: str) -> None:
@@ -77,7 +77,7 @@ def timeline(session_id: str) -> None:
         st.query_params.clear()
         st.rerun()
     if detail is None:
-        st.error(f"Session not found: {session_id}")
+        st.error(f"Session not found: {escape_markdown(session_id)}")
         return
     st.title("Session timeline")
     st.code(session_id, language=None)
@@ -93,7 +93,10 @@ def timeline(session_id: str) -> None:
     if detail.session_file is None:
         st.caption("No session file: shown from the attempt records alone.")
     if detail.missing_attempt_ids:
-        st.warning("The session file lists attempts whose record is missing: " + ", ".join(detail.missing_attempt_ids))
+        st.warning(
+            "The session file lists attempts whose record is missing: "
+            + escape_markdown(", ".join(detail.missing_attempt_ids))
+        )
     previous_code = None
     for position in range(len(detail.attempts)):
         _attempt(detail, position, previous_code)
