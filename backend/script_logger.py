@@ -6,9 +6,20 @@ are those of the original logger (../shared/LOG_FORMAT.md), written safely:
 - every file appears whole or not at all: a hidden temporary file in the same directory, fsync,
   ``os.replace``, fsync of the directory (the failure file rewritten for ``fixed_by`` too);
 - session files are read-modified-written under an exclusive lock on ``sessions/.lock``, a file
-  that is never replaced or deleted, so concurrent writers lose no attempt.
+  that is never replaced or deleted, so concurrent writers lose no attempt;
+- files are created with mode 0666 less the umask (0644 under umask 022), as ``open()`` does, so a
+  dashboard running as another user can read them;
+- a session id is accepted when it is safe as one file name (spaces, braces, ``@``, non-ASCII too),
+  and refused with ValueError before anything is written otherwise (see ``_name_problem``);
+- lone surrogates (undecodable bytes of a script's output) are written as the text ``\\udc80``, so
+  every file is UTF-8 JSON that strict parsers (orjson, the readers') accept too;
+- a session file that cannot be parsed is never overwritten: it is renamed to
+  ``<id>.json.corrupt-<timestamp>`` (readers list only ``*.json``) and a new one is started.
 
-Once ``log_failure`` or ``log_success`` returns, the attempt survives a crash.
+Once ``log_failure`` or ``log_success`` returns, the attempt survives a crash. Once its file is in
+place, nothing raises: a session file that cannot be updated (a full disk, say) or a ``fixed_by``
+that cannot be set is reported as a WARNING on this module's ``logging`` logger (printed to stderr
+when logging is not configured) and the log_id is returned, so a caller never logs an attempt twice.
 """
 
 from __future__ import annotations
@@ -16,9 +27,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -68,7 +79,38 @@ CATEGORY_KEYWORDS = (
     (("syntax",), "syntax_error"),
 )
 ERROR_TYPE_PATTERN = re.compile(r"(\w+Error|\w+Exception):")
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_ID_BYTES = 128
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+_log = logging.getLogger(__name__)
+
+
+def _name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be the stem of one file (``sessions/<name>.json``), or None when it can.
+
+    Refused: anything but text, the empty name, ``.`` and ``..``, a name holding ``/``, ``\\`` or
+    NUL, one of more than MAX_ID_BYTES bytes in UTF-8, one holding a lone surrogate (not text).
+    """
+    if not isinstance(name, str):
+        return f"it is {type(name).__name__}, not text"
+    if name in ("", ".", ".."):
+        return "it is empty, '.' or '..'"
+    if any(char in name for char in "/\\\x00"):
+        return "it holds '/', '\\' or NUL"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "it holds a lone surrogate"
+    if size > MAX_ID_BYTES:
+        return f"it is {size} bytes in UTF-8, more than {MAX_ID_BYTES}"
+    return None
+
+
+def _check_session_id(session_id: object) -> None:
+    """Raise ValueError unless ``session_id`` can name a session file."""
+    problem = _name_problem(session_id)
+    if problem:
+        raise ValueError(f"session_id {session_id!r} cannot name a session file: {problem}")
 
 
 @dataclass
@@ -97,19 +139,36 @@ class ScriptExecutionLog:
     tags: list[str] | None = None
 
 
+def _json_bytes(data: dict[str, Any]) -> bytes:
+    """``data`` as UTF-8 JSON (``indent=2, ensure_ascii=False``), lone surrogates written as text."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-8 cannot hold a lone surrogate, and strict parsers (orjson) refuse its JSON escape.
+        # JSON syntax is ASCII, so one can only be inside a string: write it as an escaped backslash
+        # and "udc80", which every parser reads as the six characters \udc80.
+        return LONE_SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text).encode("utf-8")
+
+
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never part."""
-    payload = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    _write_atomically(path, _json_bytes(data))
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    temp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
+    # os.open, not tempfile.mkstemp: mkstemp makes the file 0600, os.open applies the umask as open() does.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
+        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+            os.unlink(temp)
         raise
     _fsync_directory(path.parent)
 
@@ -124,14 +183,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _load_json_object(path: Path) -> dict[str, Any]:
+    """Read a JSON object; raise OSError when the file cannot be read, ValueError when it is not one."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"JSON value is {type(data).__name__}, not an object")
+    return data
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     """Read a JSON object, or None for a missing, unreadable or non-object file."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            data = json.load(handle)
+        return _load_json_object(path)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 class ScriptLogger:
@@ -160,7 +230,8 @@ class ScriptLogger:
     @staticmethod
     def _get_code_hash(code: str) -> str:
         normalized = "\n".join(line.strip() for line in code.split("\n") if line.strip())
-        return hashlib.md5(normalized.encode()).hexdigest()[:16]
+        # A lone surrogate is hashed as the text it is written as (see _json_bytes).
+        return hashlib.md5(normalized.encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
     @staticmethod
     def _categorize_error(error_message: str, stderr: str) -> str:
@@ -195,7 +266,31 @@ class ScriptLogger:
         return directory
 
     def _write_attempt(self, entry: ScriptExecutionLog, base: Path, now: datetime) -> None:
-        write_json_atomically(self._date_dir(base, now) / f"{entry.log_id}.json", asdict(entry))
+        payload = _json_bytes(asdict(entry))  # a value JSON cannot hold raises here, before any write
+        path = self._date_dir(base, now) / f"{entry.log_id}.json"
+        try:
+            _write_atomically(path, payload)
+        except OSError as exc:
+            if not path.exists():
+                raise
+            # Only the directory fsync after the rename failed: raising would make the caller log the
+            # attempt a second time.
+            _log.warning(
+                "attempt %s is written to %s, but its directory could not be fsynced: %s", entry.log_id, path, exc
+            )
+
+    def _record_in_session(self, session_id: str, log_id: str, status: str) -> None:
+        """Add the attempt to its session file; a failure is reported, not raised (the attempt is logged)."""
+        try:
+            self._update_session(session_id, log_id, status)
+        except Exception as exc:
+            _log.warning(
+                "attempt %s is logged, but its session file %r was not updated: %s: %s",
+                log_id,
+                f"{session_id}.json",
+                type(exc).__name__,
+                exc,
+            )
 
     def log_failure(
         self,
@@ -216,6 +311,7 @@ class ScriptLogger:
         now = datetime.now()
         log_id = str(uuid.uuid4())
         session_id = session_id or log_id
+        _check_session_id(session_id)
         entry = ScriptExecutionLog(
             log_id=log_id,
             session_id=session_id,
@@ -236,7 +332,7 @@ class ScriptLogger:
             tags=tags or self._extract_tags(code, error_message, stderr),
         )
         self._write_attempt(entry, self.failures_dir, now)
-        self._update_session(session_id, log_id, "failed")
+        self._record_in_session(session_id, log_id, "failed")
         return log_id
 
     def log_success(
@@ -256,6 +352,7 @@ class ScriptLogger:
         now = datetime.now()
         log_id = str(uuid.uuid4())
         session_id = session_id or log_id
+        _check_session_id(session_id)
         entry = ScriptExecutionLog(
             log_id=log_id,
             session_id=session_id,
@@ -273,26 +370,32 @@ class ScriptLogger:
             tags=tags or self._extract_tags(code, "", ""),
         )
         self._write_attempt(entry, self.successes_dir, now)
-        self._update_session(session_id, log_id, "success")
+        self._record_in_session(session_id, log_id, "success")
         if previous_attempt_id:
-            self._mark_failure_as_fixed(previous_attempt_id, log_id)
+            try:
+                self._mark_failure_as_fixed(previous_attempt_id, log_id)
+            except Exception as exc:
+                _log.warning(
+                    "success %s is logged, but fixed_by of failure %s was not set: %s: %s",
+                    log_id,
+                    previous_attempt_id,
+                    type(exc).__name__,
+                    exc,
+                )
         return log_id
 
     def _update_session(self, session_id: str, log_id: str, status: str) -> None:
         """Append the attempt to the session file under the lock (no concurrent update is lost)."""
-        if not SAFE_ID.match(session_id) or ".." in session_id:
-            raise ValueError(f"session_id is not a safe file name: {session_id!r}")
         session_file = self.sessions_dir / f"{session_id}.json"
         with self._tree_lock():
             now = datetime.now().isoformat()
-            session = _read_json(session_file) or {
+            session = self._read_session(session_file) or {
                 "session_id": session_id,
                 "created_at": now,
                 "attempts": [],
                 "status": "in_progress",
             }
-            if not isinstance(session.get("attempts"), list):
-                session["attempts"] = []
+            session.setdefault("attempts", [])
             session["attempts"].append({"log_id": log_id, "timestamp": now, "status": status})
             if status == "success":
                 session["status"] = "resolved"
@@ -300,8 +403,31 @@ class ScriptLogger:
             session["updated_at"] = now
             write_json_atomically(session_file, session)
 
+    @staticmethod
+    def _read_session(session_file: Path) -> dict[str, Any] | None:
+        """The session file's object, or None when there is none or it cannot be parsed.
+
+        A file that cannot be parsed may hold the only list of its session's attempts (or be half
+        written by an in-place writer): it is renamed aside, with a warning, never overwritten.
+        """
+        try:
+            session = _load_json_object(session_file)
+            if isinstance(session.get("attempts", []), list):
+                return session
+            problem = "its attempts are not a list"
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            problem = str(exc)
+        aside = session_file.with_name(f"{session_file.name}.corrupt-{datetime.now():%Y%m%dT%H%M%S%f}")
+        os.replace(session_file, aside)
+        _log.warning(
+            "session file %s cannot be parsed (%s): kept as %s, a new one is started", session_file, problem, aside.name
+        )
+        return None
+
     def _find_log_file(self, log_id: str, bases: tuple[Path, ...] | None = None) -> Path | None:
-        if not SAFE_ID.match(log_id) or ".." in log_id:
+        if _name_problem(log_id):
             return None
         for base in bases or (self.failures_dir, self.successes_dir):
             if not base.is_dir():
@@ -313,16 +439,18 @@ class ScriptLogger:
         return None
 
     def _mark_failure_as_fixed(self, failure_log_id: str, success_log_id: str) -> None:
+        """Set ``fixed_by`` in the failure's file, if there is one; raise when it cannot be read or written."""
         with self._tree_lock():
             failure_file = self._find_log_file(failure_log_id, (self.failures_dir,))
-            failure = _read_json(failure_file) if failure_file else None
-            if failure is not None:
-                failure["fixed_by"] = success_log_id
-                write_json_atomically(failure_file, failure)
+            if failure_file is None:
+                return
+            failure = _load_json_object(failure_file)
+            failure["fixed_by"] = success_log_id
+            write_json_atomically(failure_file, failure)
 
     def get_session(self, session_id: str) -> dict[str, Any] | None:
-        """The session file's content, or None if there is none (or the id is not a safe name)."""
-        if not SAFE_ID.match(session_id) or ".." in session_id:
+        """The session file's content, or None if there is none (or the id cannot name a file)."""
+        if _name_problem(session_id):
             return None
         return _read_json(self.sessions_dir / f"{session_id}.json")
 

@@ -1,15 +1,24 @@
-"""The seed-compatible Python API: ScriptLogger round trips and LogAnalyzer's report."""
+"""The seed-compatible Python API: ScriptLogger round trips and faults, and LogAnalyzer's report."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import logging
 import multiprocessing
+import os
+import uuid
 from datetime import timedelta
 
+import pytest
+
+from backend import script_logger
 from backend.log_analyzer import LogAnalyzer
 from backend.script_logger import ScriptLogger
 from loaders import metrics, sessions
 from loaders.index import open_index
+from loaders.records import parse_json_object
 from tests.conftest import AS_OF, write_record
 
 ORIGINAL_KEYS = {
@@ -161,3 +170,208 @@ def test_context_is_empty_without_failures(tmp_path, cache_dir):
     logs = tmp_path / "logs"
     write_record(logs, status="success")
     assert LogAnalyzer(logs).generate_context_for_ai() == ""
+
+
+def _files_and_dirs(logs):
+    """Everything under the tree, as relative paths, except the session lock file."""
+    return sorted(str(p.relative_to(logs)) for p in logs.rglob("*") if p.name != ".lock")
+
+
+def _warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == script_logger.__name__ and r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_files_follow_the_umask(tmp_path, umask, mode):
+    """A dashboard running as another user must be able to read what the writer wrote."""
+    logs = tmp_path / "logs"
+    previous = os.umask(umask)
+    try:
+        logger = ScriptLogger(logs)
+        failure = logger.log_failure("x\n", "boom", "ValueError: boom", 1)
+        success = logger.log_success("x\n", ["out.png"], session_id=failure, previous_attempt_id=failure)
+    finally:
+        os.umask(previous)
+    written = [*logs.glob(f"failures/*/{failure}.json"), *logs.glob(f"successes/*/{success}.json")]
+    written.append(logs / "sessions" / f"{failure}.json")
+    assert logger.get_log(failure)["fixed_by"] == success  # the failure file was rewritten, mode too
+    assert [oct(path.stat().st_mode & 0o777) for path in written] == [oct(mode)] * 3
+
+
+ODD_SESSION_IDS = {
+    "space": "with space",
+    "guid": "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}",
+    "at": "user@example.org",
+    "non-ascii": "séance-日本語",
+    "hidden": ".hidden",
+    "128 ascii": "x" * 128,
+    "128 bytes": "é" * 64,  # the limit is in UTF-8 bytes
+}
+
+
+@pytest.mark.parametrize("session_id", ODD_SESSION_IDS.values(), ids=ODD_SESSION_IDS.keys())
+def test_session_ids_safe_as_a_file_name_round_trip(tmp_path, session_id):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    failure = logger.log_failure("x\n", "boom", "ValueError: boom", 1, session_id=session_id)
+    success = logger.log_success("x\n", ["out.png"], session_id=session_id, previous_attempt_id=failure)
+    session = json.loads((logs / "sessions" / f"{session_id}.json").read_text(encoding="utf-8"))
+    assert session["session_id"] == session_id
+    assert [a["log_id"] for a in session["attempts"]] == [failure, success]
+    assert session["status"] == "resolved"
+    assert logger.get_session(session_id) == session
+    assert logger.get_log(failure)["session_id"] == logger.get_log(success)["session_id"] == session_id
+    assert logger.get_log(failure)["fixed_by"] == success
+
+
+def test_odd_session_ids_load_in_the_index(tmp_path, cache_dir):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    # Readers skip hidden files, so the session file of ".hidden" is not read (its records are).
+    visible = [session_id for session_id in ODD_SESSION_IDS.values() if not session_id.startswith(".")]
+    for session_id in visible:
+        first = logger.log_failure("x\n", "boom", "ValueError: boom", 1, session_id=session_id)
+        logger.log_success("x\n", ["out.png"], session_id=session_id, previous_attempt_id=first)
+    listed = sessions.sessions(open_index(logs, cache_dir)).set_index("session_id")
+    assert sorted(listed.index) == sorted(visible)
+    assert set(listed["attempts"]) == {2}
+    assert set(listed["status"]) == {"resolved"}
+    assert listed["has_session_file"].all()
+    assert set(listed["file_status"]) == {"resolved"}
+
+
+UNSAFE_SESSION_IDS = {
+    "slash": "a/b",
+    "backslash": "a\\b",
+    "dot": ".",
+    "dot-dot": "..",
+    "129 ascii": "x" * 129,
+    "130 bytes": "é" * 65,  # 65 characters
+    "200 ascii": "x" * 200,
+    "nul": "a\x00b",
+    "lone surrogate": "a\udc80",  # not text: it cannot be written as a UTF-8 file name
+}
+
+
+@pytest.mark.parametrize("session_id", UNSAFE_SESSION_IDS.values(), ids=UNSAFE_SESSION_IDS.keys())
+@pytest.mark.parametrize("status", ["failed", "success"])
+def test_unsafe_session_ids_are_refused_before_anything_is_written(tmp_path, session_id, status):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    before = _files_and_dirs(logs)
+    with pytest.raises(ValueError, match="session_id"):
+        if status == "failed":
+            logger.log_failure("x\n", "boom", "ValueError: boom", 1, session_id=session_id)
+        else:
+            logger.log_success("x\n", ["out.png"], session_id=session_id)
+    assert before == ["analysis", "failures", "sessions", "successes"]
+    assert _files_and_dirs(logs) == before
+    assert logger.get_session(session_id) is None
+
+
+def test_a_full_disk_during_the_session_rewrite_still_logs_the_attempt(tmp_path, monkeypatch, caplog):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    write_anything = script_logger.write_json_atomically
+
+    def full_disk_for_sessions(path, data):
+        if path.parent == logger.sessions_dir:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write_anything(path, data)
+
+    monkeypatch.setattr(script_logger, "write_json_atomically", full_disk_for_sessions)
+    failure = logger.log_failure("x\n", "boom", "ValueError: boom", 1)
+    success = logger.log_success("x\n", ["out.png"], session_id=failure, previous_attempt_id=failure)
+    assert logger.get_log(failure)["log_id"] == failure
+    assert logger.get_log(failure)["fixed_by"] == success
+    assert logger.get_log(success)["session_id"] == failure
+    assert not (logs / "sessions" / f"{failure}.json").exists()
+    assert not list(logs.rglob("*.tmp"))
+    messages = _warnings(caplog)
+    assert len(messages) == 2
+    assert all("No space left on device" in m and "session file" in m for m in messages)
+    assert failure in messages[0] and success in messages[1]
+
+
+def test_a_failed_directory_fsync_after_the_rename_still_returns_the_log_id(tmp_path, monkeypatch, caplog):
+    """Raising would make the caller log the attempt again: its file is already in place."""
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+
+    def broken_fsync(directory):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(directory))
+
+    monkeypatch.setattr(script_logger, "_fsync_directory", broken_fsync)
+    failure = logger.log_failure("x\n", "boom", "ValueError: boom", 1)
+    assert logger.get_log(failure)["log_id"] == failure
+    assert len(list(logs.glob("failures/*/*.json"))) == 1
+    assert any(failure in m and "fsync" in m for m in _warnings(caplog))
+
+
+def test_a_deeply_nested_previous_failure_does_not_stop_the_success(tmp_path, caplog):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    previous = str(uuid.uuid4())
+    deep = logs / "failures" / "2025-12-20" / f"{previous}.json"
+    deep.parent.mkdir()
+    content = b"[" * 100_000 + b"]" * 100_000
+    deep.write_bytes(content)
+    success = logger.log_success("x\n", ["out.png"], previous_attempt_id=previous)
+    assert logger.get_log(success)["previous_attempt_id"] == previous
+    assert deep.read_bytes() == content
+    assert any(previous in m and "fixed_by" in m for m in _warnings(caplog))
+
+
+def test_lone_surrogates_are_written_as_text_every_reader_parses(tmp_path, cache_dir):
+    """Undecodable bytes of a script's output arrive as lone surrogates, which UTF-8 cannot hold.
+
+    Their JSON escape (``"\\udc80"``) is refused by strict parsers, the index's orjson among them,
+    so each is written as the six characters ``\\udc80``.
+    """
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    failure = logger.log_failure(
+        "print('\udc80 é')\n",
+        "bad byte \udc80",
+        "ValueError: bad byte \udc80\ud800 é",
+        1,
+        stdout="\udcff",
+        user_prompt="blur é",
+    )
+    raw = next(logs.glob("failures/*/*.json")).read_bytes()
+    record = json.loads(raw.decode("utf-8"))
+    assert record == parse_json_object(raw)
+    assert record["code"] == "print('\\udc80 é')\n"
+    assert record["error_message"] == "bad byte \\udc80"
+    assert record["stderr"] == "ValueError: bad byte \\udc80\\ud800 é"
+    assert record["stdout"] == "\\udcff"
+    assert "blur é".encode() in raw  # other text stays as written (ensure_ascii=False)
+    assert record["code_hash"] == hashlib.md5(record["code"].strip().encode()).hexdigest()[:16]
+    summary = metrics.summary(open_index(logs, cache_dir))
+    assert (summary.total_failures, summary.skipped_files) == (1, 0)
+    assert logger.get_log(failure)["stderr"] == record["stderr"]
+
+
+UNPARSEABLE_SESSION_FILES = {
+    "torn": b'{"session_id": "S", "attempts": [{"log_id": "a1", "status": "fai',
+    "empty": b"",
+    "not an object": b'[{"log_id": "a1"}]',
+    "attempts not a list": b'{"session_id": "S", "attempts": "a1"}',
+    "not UTF-8": '{"session_id": "S", "note": "é"}'.encode("latin-1"),
+    "deeply nested": b'{"attempts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+@pytest.mark.parametrize("content", UNPARSEABLE_SESSION_FILES.values(), ids=UNPARSEABLE_SESSION_FILES.keys())
+def test_an_unparseable_session_file_is_kept_aside(tmp_path, caplog, content):
+    logs = tmp_path / "logs"
+    logger = ScriptLogger(logs)
+    session_file = logs / "sessions" / "S.json"
+    session_file.write_bytes(content)
+    attempt = logger.log_failure("x\n", "boom", "ValueError: boom", 1, session_id="S")
+    aside = list(logs.glob("sessions/S.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content
+    assert not aside[0].name.endswith(".json")  # readers list only *.json
+    session = json.loads(session_file.read_text(encoding="utf-8"))
+    assert [a["log_id"] for a in session["attempts"]] == [attempt]
+    assert any(aside[0].name in m for m in _warnings(caplog))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import AS_OF, write_record, write_session_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,8 +42,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def dashboard_url(small_tree, cache_dir):
+@contextlib.contextmanager
+def serve_dashboard(logs: Path, cache_dir: Path) -> Iterator[str]:
+    """``streamlit run`` as ``make run`` starts it (from the repository, ``--logs-dir`` relative); yields its URL."""
     port = _free_port()
     env = {**os.environ, "FIXTRAIL_CACHE_DIR": str(cache_dir)}
     server = subprocess.Popen(
@@ -47,19 +53,19 @@ def dashboard_url(small_tree, cache_dir):
             "-m",
             "streamlit",
             "run",
-            str(ROOT / "dashboard" / "streamlit_app.py"),
+            "dashboard/streamlit_app.py",
             "--server.port",
             str(port),
             "--server.headless",
             "true",
             "--",
             "--logs-dir",
-            str(small_tree),
+            os.path.relpath(logs, ROOT),
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -77,6 +83,12 @@ def dashboard_url(small_tree, cache_dir):
     finally:
         server.terminate()
         server.wait(20)
+
+
+@pytest.fixture
+def dashboard_url(small_tree, cache_dir):
+    with serve_dashboard(small_tree, cache_dir) as url:
+        yield url
 
 
 @pytest.fixture
@@ -142,3 +154,44 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
     assert [row["log_id"] for row in rows] == ["s2-a1"]
     assert rows[0]["status"] == "failed"
+
+
+def _metric(page, label: str):
+    return page.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')
+
+
+def test_reload_shows_new_logs_with_a_relative_logs_dir(dashboard_url, small_tree, page):
+    page.goto(dashboard_url)
+    successes = _metric(page, "Total successes")
+    successes.wait_for(timeout=60_000)
+    assert successes.inner_text() == "3"
+    write_record(small_tree, log_id="late-1", session_id="S2", status="success", when=AS_OF)
+    page.get_by_role("button", name="Reload logs").click()
+    deadline = time.monotonic() + 30
+    while successes.inner_text() != "4" and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    assert successes.inner_text() == "4"
+    assert _metric(page, "Unfixed failures").inner_text() == "0"
+
+
+def test_log_values_with_markdown_fetch_nothing_and_render_as_text(tmp_path, cache_dir, page):
+    logs = tmp_path / "logs"
+    image = "![x](http://127.0.0.1:9/x.png)"
+    link = "[phish](http://127.0.0.1:9/login)"
+    path = write_record(logs, log_id="plain", session_id="MD", when=AS_OF)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "log_id": image, "status": link}))
+    write_session_file(logs, "MD", [image, "$$x^2$$"])
+    outgoing: list[str] = []
+    page.on("request", lambda request: outgoing.append(request.url))
+    with serve_dashboard(logs, cache_dir) as url:
+        page.goto(f"{url}/sessions?session=MD")
+        page.get_by_role("heading", name="Session timeline").wait_for(timeout=60_000)
+        page.get_by_text("x.png").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        assert page.locator(".katex").count() == 0
+        assert page.locator('a[href^="http://127.0.0.1:9"]').count() == 0
+        assert page.locator('img[src^="http://127.0.0.1:9"]').count() == 0
+        page.goto(f"{url}/sessions?session=" + link)
+        page.get_by_text("Session not found").wait_for(timeout=60_000)
+        assert page.locator('a[href^="http://127.0.0.1:9"]').count() == 0
+    assert not [u for u in outgoing if u.startswith("http://127.0.0.1:9/")]

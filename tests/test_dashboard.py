@@ -205,7 +205,9 @@ def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
 def test_timeline_names_what_changed(learning_app):
     learning_app.query_params["session"] = "CV0"
     _open(learning_app, "sessions")
-    assert any("cv2 -> skimage" in c.value for c in learning_app.caption)
+    from dashboard.widgets import escape_markdown
+
+    assert any(escape_markdown("cv2 -> skimage") in c.value for c in learning_app.caption)
 
 
 def test_overview_shows_what_changed_this_week(learning_app):
