@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
+from dashboard import url_filters
 from dashboard.data import log_index, query
-from loaders.filters import STATUSES, AttemptFilter
+from dashboard.markdown import escape_markdown
+from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import date_range, filter_choices
 
@@ -26,6 +28,7 @@ class PageContext:
     window_note: str | None
     has_data: bool
     sessions_inferred: bool = False
+    window_label: str = "7 days"  # what the 7-day tiles say of their window
 
 
 def current() -> PageContext:
@@ -63,37 +66,37 @@ def _reload_controls(index: LogIndex) -> None:
         st.sidebar.caption(f"{report.files_seen:,} files · last load {report.seconds:.2f} s, {report.parsed:,} read")
 
 
-def _window(newest: datetime | None, end_chosen: bool, flt: AttemptFilter) -> tuple[datetime, str | None]:
+def _window(newest: datetime | None, flt: AttemptFilter) -> tuple[datetime, str | None, str]:
+    """The end of the 7-day window, a note when it is not now, and the tiles' label for it."""
     # "now" at whole minutes (the end of the current one): results are cached per window end, so
     # the window moves once a minute rather than on every rerun.
     now = datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    if end_chosen:
-        return flt.as_of(now), None
+    if flt.end is not None:
+        return flt.as_of(now), None, f"7 days to {flt.end:%Y-%m-%d}"
     if newest is not None and newest < now - timedelta(days=7):
-        return newest, f"Nothing in the last 7 days: 7-day numbers end at the newest record ({newest:%Y-%m-%d %H:%M})."
-    return now, None
-
-
-DATES_KEY = "filter_dates"
-DATES_CHOSEN_KEY = "filter_dates_chosen"
-
-
-def _remember_chosen_dates() -> None:
-    st.session_state[DATES_CHOSEN_KEY] = True
+        note = f"Nothing in the last 7 days: 7-day numbers end at the newest record ({newest:%Y-%m-%d %H:%M})."
+        return newest, note, f"7 days to {newest:%Y-%m-%d}"
+    return now, None, "7 days"
 
 
 SESSION_MODE_LABELS = {"auto": "Automatic", "linked": "As logged", "inferred": "Inferred"}
 
 
 def draw(logs_dir: str) -> PageContext:
-    """Draw the sidebar for the tree at ``logs_dir`` and store the PageContext for the pages."""
+    """Draw the sidebar for the tree at ``logs_dir`` and store the PageContext for the pages.
+
+    Every filter is bound to its URL query parameter (url_filters.FILTER_KEYS): a copied URL
+    reopens the same view, and the values survive a page switch and F5.
+    """
+    url_filters.accept_comma_lists()
     mode = (
         st.sidebar.segmented_control(
             "Sessions",
             list(SESSION_MODE_LABELS),
             format_func=SESSION_MODE_LABELS.get,
             default="auto",
-            key="filter_session_mode",
+            key=url_filters.SESSIONS,
+            bind="query-params",
             help="Inferred sessions chain attempts of the same prompt, input file and model; automatic infers "
             "them when the logs do not link attempts.",
         )
@@ -101,39 +104,33 @@ def draw(logs_dir: str) -> PageContext:
     )
     index = log_index(logs_dir, mode)
     _reload_controls(index)
-    oldest, newest, count = query(date_range, index)
+    _, newest, count = query(date_range, index)
     choices = query(filter_choices, index)
     sidebar = st.sidebar
     sidebar.subheader("Filters")
-    start = end = None
-    if count:
-        first, last = oldest.date(), newest.date()
-        if DATES_CHOSEN_KEY not in st.session_state:
-            # Until someone picks dates, the range follows the data (new days included after a reload).
-            st.session_state[DATES_KEY] = (first, last)
-        picked = sidebar.date_input(
-            "Dates",
-            min_value=first,
-            max_value=max(last, datetime.now().date()),
-            key=DATES_KEY,
-            on_change=_remember_chosen_dates,
-        )
-        if isinstance(picked, (tuple, list)) and len(picked) == 2:
-            start = picked[0] if picked[0] != first else None
-            end = picked[1] if picked[1] != last else None
+    url_filters.explain_refused_dates()
+    left, right = sidebar.columns(2)
+    dates = {"min_value": FIRST_DAY, "max_value": LAST_DAY, "value": None, "bind": "query-params"}
+    start = left.date_input("From", key=url_filters.START, format="YYYY-MM-DD", **dates)
+    end = right.date_input("To", key=url_filters.END, format="YYYY-MM-DD", **dates)
+    if start and end and start > end:
+        sidebar.warning(f"From ({start}) is after To ({end}): no attempt can match.")
     flt = AttemptFilter(
         start=start,
         end=end,
-        models=tuple(sidebar.multiselect("Model", choices["models"], key="filter_models")),
-        statuses=tuple(sidebar.multiselect("Status", STATUSES, key="filter_statuses")),
-        categories=tuple(sidebar.multiselect("Error category", choices["categories"], key="filter_categories")),
-        tags=tuple(sidebar.multiselect("Tag", choices["tags"], key="filter_tags")),
-        text=sidebar.text_input("Search errors and prompts", key="filter_text") or None,
+        models=tuple(sidebar.multiselect("Model", choices["models"], key=url_filters.MODEL, bind="query-params")),
+        statuses=tuple(sidebar.multiselect("Status", STATUSES, key=url_filters.STATUS, bind="query-params")),
+        categories=tuple(
+            sidebar.multiselect("Error category", choices["categories"], key=url_filters.CATEGORY, bind="query-params")
+        ),
+        tags=tuple(sidebar.multiselect("Tag", choices["tags"], key=url_filters.TAG, bind="query-params")),
+        text=sidebar.text_input("Search errors and prompts", key=url_filters.TEXT, bind="query-params") or None,
     )
-    as_of, note = _window(newest, end is not None, flt)
-    sidebar.caption(f"Logs: `{index.root}`")
+    as_of, note, window_label = _window(newest, flt)
+    sidebar.caption(f"Logs: {escape_markdown(index.root)}")
     if index.sessions_inferred:
-        sidebar.info("Sessions are inferred: the logs do not link attempts.", icon="🔗")
-    context = PageContext(index, flt, as_of, note, bool(count), index.sessions_inferred)
+        reason = "you chose inferred sessions" if mode == "inferred" else "the logs do not link attempts"
+        sidebar.info(f"Sessions are inferred: {reason}.", icon=":material/link:")
+    context = PageContext(index, flt, as_of, note, bool(count), index.sessions_inferred, window_label)
     st.session_state[CONTEXT_KEY] = context
     return context

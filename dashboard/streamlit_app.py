@@ -13,9 +13,9 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import sidebar
+from dashboard import sidebar, url_filters
+from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
-from dashboard.widgets import escape_markdown
 from loaders.domain import DomainConfigError
 from loaders.tree import LogTreeError, check_logs_dir
 
@@ -44,4 +44,5 @@ try:
 except DomainConfigError as exc:
     st.error(f"Cannot use the domain configuration: {escape_markdown(exc)}")
     st.stop()
+url_filters.draw_filter_bar()
 navigation.run()

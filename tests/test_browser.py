@@ -195,3 +195,30 @@ def test_log_values_with_markdown_fetch_nothing_and_render_as_text(tmp_path, cac
         page.get_by_text("Session not found").wait_for(timeout=60_000)
         assert page.locator('a[href^="http://127.0.0.1:9"]').count() == 0
     assert not [u for u in outgoing if u.startswith("http://127.0.0.1:9/")]
+
+
+def test_a_shared_url_reopens_the_filtered_view_on_every_page(dashboard_url, page, request):
+    page.goto(f"{dashboard_url}/?model=model-b&tag=lib:numpy")
+    failures = _metric(page, "Total failures")
+    failures.wait_for(timeout=60_000)
+    deadline = time.monotonic() + 30
+    while (failures.inner_text(), _metric(page, "Total successes").inner_text()) != ("0", "1"):
+        assert time.monotonic() < deadline, "the URL's filters were not applied"
+        page.wait_for_timeout(300)
+    if shots := request.config.getoption("--screenshots"):
+        page.screenshot(path=str(Path(shots) / "filtered_overview.png"), full_page=True)
+    page.get_by_role("link", name="Sessions").first.click()
+    page.get_by_role("heading", name="Sessions").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert "model=model-b" in page.url and "tag=lib" in page.url
+    assert _metric(page, "Sessions").inner_text() == "1"
+    page.reload()
+    _metric(page, "Sessions").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert _metric(page, "Sessions").inner_text() == "1"
+    page.get_by_role("button", name="Clear filters").click()
+    deadline = time.monotonic() + 30
+    while _metric(page, "Sessions").inner_text() != "4":
+        assert time.monotonic() < deadline, "Clear filters did not clear them"
+        page.wait_for_timeout(300)
+    assert "model=" not in page.url

@@ -1,0 +1,118 @@
+"""The dashboard's filters as URL query parameters, and the bar that lists the active ones.
+
+The sidebar's widgets are bound to these parameters (Streamlit's ``bind="query-params"``), so a
+copied URL reopens the same view: ``?start=2026-11-01&end=2026-11-10&model=gpt-5-mini&tag=ctx:v12``.
+Lists take repeated parameters (``tag=a&tag=b``) or one comma-separated value (``tag=a,b``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard.markdown import escape_markdown
+from loaders.filters import FIRST_DAY, LAST_DAY
+
+START, END, MODEL, STATUS, CATEGORY, TAG, TEXT, SESSIONS = (
+    "start",
+    "end",
+    "model",
+    "status",
+    "category",
+    "tag",
+    "q",
+    "sessions",
+)
+LIST_KEYS = (MODEL, STATUS, CATEGORY, TAG)
+LABELS = {
+    START: "From",
+    END: "To",
+    MODEL: "Model",
+    STATUS: "Status",
+    CATEGORY: "Category",
+    TAG: "Tag",
+    TEXT: "Search",
+    SESSIONS: "Sessions",
+}
+DEFAULTS: dict[str, object] = {
+    START: None,
+    END: None,
+    MODEL: [],
+    STATUS: [],
+    CATEGORY: [],
+    TAG: [],
+    TEXT: "",
+    SESSIONS: "auto",
+}
+
+
+def accept_comma_lists() -> None:
+    """Read ``tag=a,b`` as ``tag=a&tag=b`` when a session opens a URL (the widgets read repeats only)."""
+    for key in LIST_KEYS:
+        values = st.query_params.get_all(key)
+        if key in st.session_state or not any("," in value for value in values):
+            continue
+        st.session_state[key] = list(dict.fromkeys(p.strip() for v in values for p in v.split(",") if p.strip()))
+
+
+def explain_refused_dates() -> None:
+    """Say why a date in the URL is not used (the date widgets drop it silently)."""
+    for key in (START, END):
+        text = st.query_params.get(key)
+        if not text or key in st.session_state:
+            continue
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            st.sidebar.warning(f"{LABELS[key]} {escape_markdown(text)} is not a date (YYYY-MM-DD): not applied.")
+            continue
+        if not FIRST_DAY <= day <= LAST_DAY:
+            st.sidebar.warning(f"{LABELS[key]} {day} is outside {FIRST_DAY} to {LAST_DAY}: not applied.")
+
+
+def active_filters() -> list[tuple[str, str]]:
+    """(key, value shown) for every filter that is set, lists one entry per value."""
+    active = []
+    for key, default in DEFAULTS.items():
+        value = st.session_state.get(key, default)
+        if value in (None, "", [], default):
+            continue
+        if isinstance(value, (list, tuple)):
+            active += [(key, str(item)) for item in value]
+        else:
+            active.append((key, str(value)))
+    return active
+
+
+def _remove(key: str, value: str) -> None:
+    current = st.session_state.get(key)
+    if isinstance(current, (list, tuple)):
+        st.session_state[key] = [item for item in current if str(item) != value]
+    else:
+        st.session_state[key] = DEFAULTS[key]
+
+
+def _clear_all() -> None:
+    for key, default in DEFAULTS.items():
+        st.session_state[key] = default
+
+
+def draw_filter_bar() -> None:
+    """A row above the page: each active filter as a button that removes it, then "Clear filters"."""
+    active = active_filters()
+    if not active:
+        return
+    bar = st.container(horizontal=True, gap="small")
+    for number, (key, value) in enumerate(active):
+        bar.button(
+            f"{LABELS[key]}: {escape_markdown(value)}",
+            key=f"filterbar_remove_{number}",
+            icon=":material/close:",
+            help="Remove this filter",
+            on_click=_remove,
+            args=(key, value),
+        )
+    bar.button(
+        "Clear filters", key="filterbar_clear", icon=":material/filter_alt_off:", type="tertiary", on_click=_clear_all
+    )
