@@ -9,12 +9,22 @@ import time
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 
-from loaders.filters import STATUSES, AttemptFilter
+from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
 from loaders.index import LogIndex
 
 REFRESH_INTERVAL_SECONDS = 1.0
+DATE_RANGE = f"{FIRST_DAY} to {LAST_DAY}"
+# The range in /openapi.json: JSON Schema bounds numbers, not dates, so the years (1900-2999) are a pattern.
+IN_RANGE = {"pattern": "^(19|2[0-9])[0-9][0-9]-"}
+
+logger = logging.getLogger("fixtrail.api")
+
+
+class IndexUnavailable(Exception):
+    """The first load of a session mode failed; the message says why. The next request tries again."""
 
 
 class IndexProvider:
@@ -37,19 +47,29 @@ class IndexProvider:
         with self._lock:
             index = self._indexes.get(mode)
             if index is None:
-                index = self._indexes[mode] = LogIndex(self.logs_dir, self.cache_dir, session_mode=mode)
-                index.refresh()
+                index = self._indexes[mode] = self._load(mode)
                 self._checked[mode] = time.monotonic()
             elif time.monotonic() - self._checked[mode] >= self.interval and mode not in self._refreshing:
                 self._refreshing.add(mode)
                 threading.Thread(target=self._refresh, args=(mode, index), daemon=True).start()
         return index
 
+    def _load(self, mode: str) -> LogIndex:
+        """The first load of a mode. On failure nothing is kept, so the next request loads again."""
+        try:
+            index = LogIndex(self.logs_dir, self.cache_dir, session_mode=mode)
+            index.refresh()
+        except Exception as exc:
+            logger.exception("loading the index failed")
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise IndexUnavailable(f"the index could not be loaded: {reason}") from exc
+        return index
+
     def _refresh(self, mode: str, index: LogIndex) -> None:
         try:
             index.refresh()
         except Exception:
-            logging.getLogger("fixtrail.api").exception("background refresh failed")
+            logger.exception("background refresh failed")
         finally:
             with self._lock:
                 self._checked[mode] = time.monotonic()
@@ -62,8 +82,11 @@ def get_index(
         str, Query(pattern="^(auto|linked|inferred)$", description="sessions as logged, inferred, or auto")
     ] = "auto",
 ) -> LogIndex:
-    """The app's index in the asked session mode (tests override this dependency)."""
-    return request.app.state.index_provider(sessions)
+    """The app's index in the asked session mode (tests override this dependency); 503 while it cannot load."""
+    try:
+        return request.app.state.index_provider(sessions)
+    except IndexUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
 
 
 def get_filter(
@@ -72,18 +95,36 @@ def get_filter(
     category: Annotated[list[str] | None, Query(description="derived error category, repeatable")] = None,
     tag: Annotated[list[str] | None, Query(description="tag, repeatable (any of)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in error or prompt")] = None,
-    start: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
-    end: Annotated[date | None, Query(description="last day, YYYY-MM-DD")] = None,
+    start: Annotated[
+        date | None, Query(description=f"first day, YYYY-MM-DD ({DATE_RANGE})", json_schema_extra=IN_RANGE)
+    ] = None,
+    end: Annotated[
+        date | None, Query(description=f"last day, YYYY-MM-DD ({DATE_RANGE})", json_schema_extra=IN_RANGE)
+    ] = None,
 ) -> AttemptFilter:
     """The dashboard's filters, from the query string."""
+    _check_day("start", start)
+    _check_day("end", end)
     statuses = tuple(s for s in (status or []) if s in STATUSES)
     return AttemptFilter(start, end, tuple(model or ()), statuses, tuple(category or ()), tuple(tag or ()), q)
 
 
 def get_as_of(
-    as_of: Annotated[datetime | None, Query(description="end of the 7-day window, ISO 8601; default now")] = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default now", json_schema_extra=IN_RANGE),
+    ] = None,
 ) -> datetime:
     """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else now."""
     if as_of is None:
         return datetime.now()
+    _check_day("as_of", as_of.date())
     return as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of
+
+
+def _check_day(name: str, day: date | None) -> None:
+    """Refuse (422) a day outside FIRST_DAY..LAST_DAY: windows around it would leave the calendar."""
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": f"a date from {DATE_RANGE} is expected", "type": "value_error"}]
+        )

@@ -85,6 +85,8 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The Host header names a host this server does not answer to"},
     404: {"model": ErrorResponse, "description": "Not found"},
     422: {"model": ErrorResponse, "description": "Invalid parameter"},
+    503: {"model": ErrorResponse, "description": "The index could not be loaded (the error says why); retry"},
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -12,18 +13,31 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.dependencies import IndexProvider
+from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allowed_hosts
 from api.routes import router
 from loaders.tree import check_logs_dir
 
 logger = logging.getLogger("fixtrail.api")
+# On SIGTERM or SIGINT, requests still running (a first load waiting on a busy index) get this long.
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
-def create_app(logs_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> FastAPI:
-    """The API over one log tree. Errors answer ``{"success": false, "error": ...}``, never a traceback."""
+def create_app(
+    logs_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    bound_to: str | None = None,
+    extra_hosts: Iterable[str] = (),
+) -> FastAPI:
+    """The API over one log tree. Errors answer ``{"success": false, "error": ...}``, never a traceback.
+
+    Requests must name in ``Host`` a local name, ``bound_to`` (the address served on), a name of
+    ``$FIXTRAIL_ALLOWED_HOSTS`` or of ``extra_hosts``; others are answered 400 (see api.hosts).
+    """
     check_logs_dir(logs_dir)
     app = FastAPI(title="Fixtrail API", version="1.0", description="Script execution log analysis.")
     app.state.index_provider = IndexProvider(logs_dir, cache_dir)
     app.include_router(router)
+    app.add_middleware(HostCheckMiddleware, hosts=allowed_hosts(bound_to, extra_hosts))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -45,9 +59,19 @@ def create_app(logs_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[st
     return app
 
 
-def serve(logs_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000) -> int:
-    """Serve the API with uvicorn until interrupted; returns the exit status."""
+def serve(
+    logs_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000, extra_hosts: Iterable[str] = ()
+) -> int:
+    """Serve the API with uvicorn until interrupted (SIGINT or SIGTERM); returns the exit status."""
     import uvicorn
 
-    uvicorn.run(create_app(Path(logs_dir)), host=host, port=port, log_level="info")
+    app = create_app(Path(logs_dir), bound_to=host, extra_hosts=extra_hosts)
+    if host in ANY_ADDRESS:
+        logger.warning(
+            "serving on every interface, but answering only to the host names %s: add the names clients use "
+            "with --allowed-host or $%s",
+            ", ".join(allowed_hosts(host, extra_hosts)),
+            ALLOWED_HOSTS_ENV,
+        )
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     return 0

@@ -12,10 +12,15 @@ Commands (as in the original analyze_logs.py, plus dashboard and serve):
   dashboard             open the Streamlit dashboard on this tree
   serve                 serve the REST API (127.0.0.1:8000 unless told otherwise)
 
+The dashboard and the API answer only requests naming localhost, 127.0.0.1, ::1 or the address
+they listen on in their Host header; allow other names with --allowed-host NAME or
+FIXTRAIL_ALLOWED_HOSTS=name1,name2.
+
 Examples:
   python analyze_logs.py summary
   python analyze_logs.py --logs-dir /srv/logs --json summary
   python analyze_logs.py --as-of 2025-12-21T12:00 session 6f1c...
+  python analyze_logs.py serve --host 0.0.0.0 --allowed-host logs.internal
 """
 
 from __future__ import annotations
@@ -23,14 +28,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from cli import text
 from loaders import attempts, errors, sessions
-from loaders.index import IndexBusyError, LogIndex
+from loaders.filters import FIRST_DAY, LAST_DAY
+from loaders.index import CACHE_DIR_ENV, IndexBusyError, LogIndex, default_cache_dir
 from loaders.metrics import summary
 from loaders.tree import LogTreeError
 
@@ -38,6 +49,8 @@ from loaders.tree import LogTreeError
 # the commands that use them, so that `summary` and `session` start without it.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+# After forwarding SIGTERM or SIGINT, how long the dashboard's server gets to stop before it is killed.
+CHILD_STOP_SECONDS = 10
 
 
 class CommandError(Exception):
@@ -68,10 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("context").add_argument("max_examples", nargs="?", type=int, default=10)
     commands.add_parser("export").add_argument("file", nargs="?", default="analysis_export.json")
     dashboard = commands.add_parser("dashboard")
+    dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8501)
     serve = commands.add_parser("serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    for server in (dashboard, serve):
+        server.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="also answer requests naming NAME in their Host header (repeatable)",
+        )
     return parser
 
 
@@ -80,6 +102,8 @@ def _iso_time(value: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
+    if not FIRST_DAY <= parsed.date() <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"not a time from {FIRST_DAY} to {LAST_DAY}: {value!r}")
     return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
@@ -202,23 +226,64 @@ def _launch(args: argparse.Namespace, logs_dir: Path) -> int:
     if args.command == "serve":
         from api.server import serve
 
-        return serve(logs_dir, args.host, args.port)
-    import subprocess
+        return serve(logs_dir, args.host, args.port, args.allowed_host)
+    from api.hosts import allowed_hosts
 
     app = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
+    # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
+    names = allowed_hosts(args.host, args.allowed_host)
+    hosts = [option for name in names for option in ("--server.allowedHosts", name)]
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(app),
+        "--server.address",
+        args.host,
         "--server.port",
         str(args.port),
+        *hosts,
         "--",
         "--logs-dir",
         str(logs_dir),
     ]
-    return subprocess.call(command)
+    return run_child(command)
+
+
+def run_child(command: list[str]) -> int:
+    """Run ``command`` until it exits; SIGTERM or SIGINT to this process stops it too. Returns its status.
+
+    The signal is passed on to the child, which gets CHILD_STOP_SECONDS to stop before it is killed:
+    stopping the CLI never leaves a server behind holding its port.
+    """
+    stop_asked: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stop_asked.append(time.monotonic())
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    child: subprocess.Popen | None = None
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        child = subprocess.Popen(command)
+        if stop_asked:  # a signal came before the child existed
+            child.terminate()
+        while True:
+            try:
+                status = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stop_asked and time.monotonic() - stop_asked[0] > CHILD_STOP_SECONDS:
+                    child.kill()
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - status if status < 0 else status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,11 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             return _launch(args, logs_dir)
         # One command, one short process: query the index file in place instead of copying it,
         # and close it (releasing its lock) before writing, which may block on a slow reader.
-        with LogIndex(logs_dir, in_memory=False, session_mode=args.sessions) as index:
-            index.refresh(_progress_printer())
+        with _open_index(logs_dir, args.sessions) as index:
             output = run_command(args, index)
         sys.stdout.write(output if output.endswith("\n") else output + "\n")
         sys.stdout.flush()
+    except (duckdb.IOException, duckdb.TransactionException) as exc:  # the index file, while a command ran
+        print(f"error: {_index_failure(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except (LogTreeError, CommandError, IndexBusyError, OSError, ValueError) as exc:
         if isinstance(exc, BrokenPipeError):
             return _quiet_broken_pipe()
@@ -245,6 +312,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return EXIT_OK
+
+
+def _open_index(logs_dir: Path, session_mode: str) -> LogIndex:
+    """The index of the tree, brought up to date; a CommandError saying where and why if it cannot be."""
+    try:
+        index = LogIndex(logs_dir, in_memory=False, session_mode=session_mode)
+        try:
+            index.refresh(_progress_printer())
+        except BaseException:
+            index.close()
+            raise
+    except (OSError, duckdb.Error) as exc:
+        if isinstance(exc, OSError) and isinstance(exc.filename, str) and _inside(exc.filename, logs_dir):
+            raise  # about the tree, not the index
+        raise CommandError(_index_failure(exc)) from exc
+    return index
+
+
+def _inside(path: str, folder: Path) -> bool:
+    return Path(path).resolve().is_relative_to(folder.resolve())
+
+
+def _index_failure(exc: OSError | duckdb.Error) -> str:
+    """One line for a failure to write or read the index (a full disk, a file in the way of its directory)."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).strip().splitlines() or ["?"])[0]
+    where = default_cache_dir().resolve()
+    return f"cannot use the index in {where}: {why} (set ${CACHE_DIR_ENV} to use another directory)"
 
 
 def _quiet_broken_pipe() -> int:

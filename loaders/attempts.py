@@ -15,12 +15,22 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # A log or session id: what the writer makes (UUIDs) and what older trees used; never a path.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_ID_BYTES = 128
+_NOT_IN_IDS = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def is_valid_id(value: str) -> bool:
-    """True for a UUID-like token of letters, digits and ``_.:-`` (no separators, no ``..``)."""
-    return bool(ID_PATTERN.match(value)) and ".." not in value
+    """True for an id the writer can have written: text safe as one file name, at most 128 UTF-8 bytes.
+
+    Refused: ``.`` and ``..``, separators, NUL and other control characters, lone surrogates. Ids
+    are only ever bound as SQL parameters, never joined into a path.
+    """
+    if not isinstance(value, str) or value in ("", ".", "..") or _NOT_IN_IDS.search(value):
+        return False
+    try:
+        return len(value.encode("utf-8")) <= MAX_ID_BYTES
+    except UnicodeEncodeError:
+        return False
 
 
 UNFIXED_FAILURES_SQL = """
@@ -94,3 +104,14 @@ def full_records(index: LogIndex, paths: list[str]) -> list[dict[str, Any]]:
     """The full records at these indexed paths, in order; unreadable ones are left out."""
     records = (read_record(index, path) for path in paths)
     return [record for record in records if record is not None]
+
+
+SESSIONS_OF_ATTEMPTS_SQL = "SELECT log_id, session_id FROM attempts WHERE list_contains(?, log_id)"
+
+
+def sessions_of_attempts(index: LogIndex, log_ids: list[str]) -> dict[str, str]:
+    """The session of each of these attempts that the index knows: {log_id: session_id}."""
+    wanted = sorted({log_id for log_id in log_ids if isinstance(log_id, str) and log_id})
+    if not wanted:
+        return {}
+    return dict(index.cursor().execute(SESSIONS_OF_ATTEMPTS_SQL, [wanted]).fetchall())

@@ -7,6 +7,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 STATUSES = ("failed", "success")
+# The dates a query accepts: far enough from datetime's limits (years 1 and 9999) that every window
+# reaching days before or after them (as_of - 14 days, end + 1 day, a time zone's offset) stays valid.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 @dataclass(frozen=True)

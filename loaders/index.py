@@ -243,8 +243,8 @@ class LogIndex:
         self._set_meta("inferred_facts_of", state)
         return True
 
-    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run one query on this process's copy and return the result as a pandas frame."""
+    def frame(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Run one query on this process's copy (positional or ``$name`` parameters) and return a pandas frame."""
         return self.cursor().execute(sql, params or []).df()
 
     def refresh(self, progress: Progress | None = None, full: bool = False) -> RefreshReport:

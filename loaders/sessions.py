@@ -98,6 +98,55 @@ class SessionDetail:
         return "resolved" if (self.attempts["status"] == "success").any() else "unresolved"
 
 
+FIND_SESSIONS_SQL = """
+WITH hits AS (
+    SELECT session_id, 'session' AS matched_by, session_id AS matched_id, timestamp FROM attempts
+    WHERE starts_with(session_id, $text)
+    UNION ALL
+    SELECT session_id, 'attempt', log_id, timestamp FROM attempts WHERE starts_with(log_id, $text)
+    UNION ALL
+    SELECT session_id, 'logged session', logged_session_id, timestamp FROM attempts
+    WHERE logged_session_id <> session_id AND starts_with(logged_session_id, $text)
+    UNION ALL
+    SELECT session_id, 'session file', session_id, created_at FROM session_files
+    WHERE starts_with(session_id, $text)
+)
+SELECT session_id, arg_min(matched_by, matched_id) AS matched_by, min(matched_id) AS matched_id,
+       bool_or(matched_id = $text) AS exact, max(timestamp) AS last_at
+FROM hits
+GROUP BY session_id
+ORDER BY exact DESC, last_at DESC NULLS LAST, session_id
+LIMIT $limit
+"""
+
+
+@dataclass(frozen=True)
+class SessionLookup:
+    """What an id or the start of one names: ``session_id`` when it names one session, else ``candidates``."""
+
+    session_id: str | None
+    candidates: pd.DataFrame
+
+
+def find_session(index: LogIndex, text: str, limit: int = 20) -> SessionLookup:
+    """The session that ``text`` names: a session id, an attempt's log_id, a session id as logged
+    (when sessions are inferred), or a unique start of any of them; an exact id wins over prefixes.
+
+    Output: a SessionLookup; ``candidates`` has columns session_id, matched_by (session, attempt,
+    logged session, session file), matched_id, exact, last_at (at most ``limit`` rows).
+    """
+    text = text.strip()
+    if not is_valid_id(text):
+        return SessionLookup(None, index.frame(FIND_SESSIONS_SQL, {"text": "", "limit": 0}))
+    found = index.frame(FIND_SESSIONS_SQL, {"text": text, "limit": limit})
+    exact = found[found["exact"]]
+    if len(exact) == 1:
+        return SessionLookup(str(exact["session_id"].iloc[0]), found)
+    if len(found) == 1:
+        return SessionLookup(str(found["session_id"].iloc[0]), found)
+    return SessionLookup(None, found)
+
+
 def session_detail(index: LogIndex, session_id: str) -> SessionDetail | None:
     """The session's attempts with full texts, or None when no record or session file names it."""
     if not is_valid_id(session_id):

@@ -14,17 +14,25 @@ import httpx
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
+from filelock import FileLock
 from hypothesis import HealthCheck, given, settings
 
+import loaders.index
 from api.server import create_app
+from loaders.index import index_path_for
 from tests.conftest import AS_OF, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def served_app(logs: Path, cache_dir: Path | None):
+    """The app as served, also answering the name the test client sends in ``Host``."""
+    return create_app(logs, cache_dir, extra_hosts=("testserver",))
+
+
 @pytest.fixture
 def client(small_tree, cache_dir):
-    return TestClient(create_app(small_tree, cache_dir))
+    return TestClient(served_app(small_tree, cache_dir))
 
 
 def test_summary_has_the_original_shape(client):
@@ -156,7 +164,7 @@ def test_real_server_over_http(small_tree, cache_dir):
 
 def test_api_conforms_to_its_schema(small_tree, cache_dir):
     """A bounded schemathesis run: every operation, generated inputs, never a 5xx, responses match."""
-    api_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(small_tree, cache_dir))
+    api_schema = schemathesis.openapi.from_asgi("/openapi.json", served_app(small_tree, cache_dir))
     checked = 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
@@ -175,7 +183,7 @@ def test_api_conforms_to_its_schema(small_tree, cache_dir):
 
 def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
     logs = cv2_fix_tree
-    client = TestClient(create_app(logs, cache_dir))
+    client = TestClient(served_app(logs, cache_dir))
     rules = client.get("/api/logs/fix-rules").json()
     assert [r["text"] for r in rules["rules"]] == ["cv2 -> skimage: 3 fixes, 100%"]
     states = client.get("/api/logs/fingerprints", params={"as_of": AS_OF.isoformat()}).json()["fingerprints"]
@@ -185,10 +193,140 @@ def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
 
 
 def test_new_files_show_without_restart(small_tree, cache_dir):
-    client = TestClient(create_app(small_tree, cache_dir))
+    client = TestClient(served_app(small_tree, cache_dir))
     assert client.get("/api/logs/summary").json()["summary"]["total_failures"] == 4
     write_record(small_tree, log_id="late", session_id="LATE")
     deadline = time.monotonic() + 20
     while client.get("/api/logs/summary").json()["summary"]["total_failures"] != 5:
         assert time.monotonic() < deadline, "the new failure never showed"
         time.sleep(0.3)
+
+
+def _hold_index_lock(logs: Path, cache: Path, monkeypatch: pytest.MonkeyPatch):
+    """Another process holding the index's lock for longer than the (lowered) lock timeout."""
+    monkeypatch.setattr(loaders.index, "LOCK_TIMEOUT_SECONDS", 0.2)
+    cache.mkdir(parents=True)
+    lock = FileLock(str(index_path_for(logs.resolve(), cache.resolve())) + ".lock")
+    lock.acquire()
+    return cache, lock.release
+
+
+def _fill_the_disk(logs: Path, cache: Path, _monkeypatch: pytest.MonkeyPatch):
+    """A full disk: the index's write-ahead log is /dev/full, where every write fails with ENOSPC."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    cache.mkdir(parents=True)
+    wal = Path(str(index_path_for(logs.resolve(), cache.resolve())) + ".wal")
+    wal.symlink_to("/dev/full")
+    return cache, wal.unlink
+
+
+def _directory_at_the_index_path(logs: Path, cache: Path, _monkeypatch: pytest.MonkeyPatch):
+    index_file = index_path_for(logs.resolve(), cache.resolve())
+    index_file.mkdir(parents=True)
+    return cache, index_file.rmdir
+
+
+def _file_in_place_of_the_cache_parent(logs: Path, cache: Path, _monkeypatch: pytest.MonkeyPatch):
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    blocker = cache.parent / "blocker"
+    blocker.write_text("not a directory")
+    return blocker / "cache", blocker.unlink
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        (_hold_index_lock, "is locked by another process"),
+        (_fill_the_disk, "No space left on device"),
+        (_directory_at_the_index_path, "Is a directory"),
+        (_file_in_place_of_the_cache_parent, "Not a directory"),
+    ],
+)
+def test_a_failed_first_load_answers_503_and_is_tried_again(small_tree, tmp_path, monkeypatch, cause, reason):
+    cache, remove_cause = cause(small_tree, tmp_path / "cache", monkeypatch)
+    client = TestClient(served_app(small_tree, cache), raise_server_exceptions=False)
+    for _ in range(2):  # the second request loads again: no half-made index is kept from the first
+        response = client.get("/api/logs/summary", params={"as_of": AS_OF.isoformat()})
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["success"] is False and reason in body["error"], body
+        assert body["error"].startswith("the index could not be loaded: ") and "\n" not in body["error"]
+    remove_cause()
+    response = client.get("/api/logs/summary", params={"as_of": AS_OF.isoformat()})
+    assert response.status_code == 200, response.text
+    summary = response.json()["summary"]
+    assert (summary["total_failures"], summary["total_successes"], summary["unfixed_failures"]) == (4, 3, 1)
+    assert (summary["recent_attempts_7d"], summary["sessions"]) == (4, 4)
+
+
+DATE_ROUTES = {
+    "summary",
+    "analysis",
+    "failures",
+    "successes",
+    "ai-context",
+    "error-patterns",
+    "recommendations",
+    "fingerprints",
+    "fix-rules",
+}
+OUTSIDE_THE_RANGE = {
+    "start": ["0001-01-01", "9999-12-31", "1899-12-31"],
+    "end": ["9999-12-31", "0001-01-01", "3000-01-01"],
+    "as_of": [
+        "0001-01-01T00:00:00",
+        "9999-12-31T23:59:59",
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59-05:00",
+        "1899-12-31T23:59:59",
+    ],
+}
+# The edges of the range, also with the widest offsets: accepted values must work on every route.
+AT_THE_EDGES = {
+    "start": ["1900-01-01", "2999-12-31"],
+    "end": ["1900-01-01", "2999-12-31"],
+    "as_of": [
+        "1900-01-01T00:00:00",
+        "2999-12-31T23:59:59.999999",
+        "1900-01-01T00:00:00+14:00",
+        "2999-12-31T23:59:59-12:00",
+    ],
+}
+
+
+def _date_parameters(client: TestClient) -> list[tuple[str, str]]:
+    """(path, parameter) for every date parameter of every route, as /openapi.json documents them."""
+    spec = client.get("/openapi.json").json()
+    return [
+        (path, parameter["name"])
+        for path, item in spec["paths"].items()
+        for parameter in item["get"].get("parameters", [])
+        if parameter["name"] in OUTSIDE_THE_RANGE
+    ]
+
+
+def test_dates_outside_the_calendar_are_422(small_tree, cache_dir):
+    client = TestClient(served_app(small_tree, cache_dir), raise_server_exceptions=False)
+    parameters = _date_parameters(client)
+    assert {path.rsplit("/", 1)[1] for path, _ in parameters} == DATE_ROUTES
+    for path, name in parameters:
+        for value in OUTSIDE_THE_RANGE[name]:
+            response = client.get(path, params={name: value})
+            assert response.status_code == 422, (path, name, value, response.text)
+            expected = f"invalid query.{name}: a date from 1900-01-01 to 2999-12-31 is expected"
+            assert response.json() == {"success": False, "error": expected}
+
+
+def test_dates_at_the_edges_of_the_range_work_on_every_route(small_tree, cache_dir):
+    client = TestClient(served_app(small_tree, cache_dir), raise_server_exceptions=False)
+    for path, name in _date_parameters(client):
+        for value in AT_THE_EDGES[name]:
+            response = client.get(path, params={name: value})
+            assert response.status_code == 200, (path, name, value, response.text)
+        whole_range = client.get(path, params={"start": "1900-01-01", "end": "2999-12-31"})
+        assert whole_range.status_code == 200, (path, whole_range.text)
+    summary = client.get("/api/logs/summary", params={"start": "1900-01-01", "end": "2999-12-31"}).json()["summary"]
+    assert (summary["total_failures"], summary["total_successes"]) == (4, 3)
+    early = client.get("/api/logs/summary", params={"as_of": "1900-01-01T00:00:00+14:00"}).json()["summary"]
+    assert (early["recent_attempts_7d"], early["total_failures"]) == (0, 4)

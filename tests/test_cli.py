@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from loaders.demo import generate_tree
+from loaders.index import index_path_for
 from tests.conftest import AS_OF
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +84,75 @@ def test_exit_codes(small_tree, cache_dir, args, code, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "as_of",
+    ["0001-01-01", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "0001-01-01T00:00:00+05:00", "3000-01-01"],
+)
+def test_times_outside_the_calendar_are_a_usage_error(small_tree, cache_dir, as_of):
+    result = run_cli("--logs-dir", str(small_tree), "--as-of", as_of, "summary")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"analyze_logs.py: error: argument --as-of: not a time from 1900-01-01 to 2999-12-31: {as_of!r}"
+    )
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("as_of", ["1900-01-01", "1900-01-01T00:00:00+14:00", "2999-12-31T23:59:59.999999-12:00"])
+@pytest.mark.parametrize("output", [[], ["--json"]])
+def test_times_at_the_edges_of_the_range_work_in_every_section(small_tree, cache_dir, as_of, output):
+    result = run_cli("--logs-dir", str(small_tree), "--as-of", as_of, *output, "all")
+    assert result.returncode == 0, result.stderr
+    if output:
+        assert json.loads(result.stdout)["summary"]["total_failures"] == 4
+    else:
+        assert "Total Failures:            4" in result.stdout.splitlines()
+
+
+def _fill_the_disk(logs: Path, cache: Path) -> tuple[Path, object]:
+    """A full disk: the index's write-ahead log is /dev/full, where every write fails with ENOSPC."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    cache.mkdir(parents=True)
+    wal = Path(str(index_path_for(logs.resolve(), cache.resolve())) + ".wal")
+    wal.symlink_to("/dev/full")
+    return cache, wal.unlink
+
+
+def _directory_at_the_index_path(logs: Path, cache: Path) -> tuple[Path, object]:
+    index_file = index_path_for(logs.resolve(), cache.resolve())
+    index_file.mkdir(parents=True)
+    return cache, index_file.rmdir
+
+
+def _file_in_place_of_the_cache_parent(logs: Path, cache: Path) -> tuple[Path, object]:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    blocker = cache.parent / "blocker"
+    blocker.write_text("not a directory")
+    return blocker / "cache", blocker.unlink
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        (_fill_the_disk, "No space left on device"),
+        (_directory_at_the_index_path, "Is a directory"),
+        (_file_in_place_of_the_cache_parent, "Not a directory"),
+    ],
+)
+def test_an_unwritable_index_is_one_line_saying_where_and_why(small_tree, tmp_path, monkeypatch, cause, reason):
+    cache, remove_cause = cause(small_tree, tmp_path / "cache")
+    monkeypatch.setenv("FIXTRAIL_CACHE_DIR", str(cache))
+    result = run_cli("--logs-dir", str(small_tree), "--as-of", AS_OF.isoformat(), "summary")
+    assert result.returncode == 1
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: cannot use the index in {cache.resolve()}: ")
+    assert reason in result.stderr and "FIXTRAIL_CACHE_DIR" in result.stderr
+    remove_cause()
+    result = run_cli("--logs-dir", str(small_tree), "--as-of", AS_OF.isoformat(), "--json", "summary")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total_failures"] == 4
+
+
 def test_pipe_into_head_does_not_raise(tmp_path, cache_dir):
     root = tmp_path / "logs"
     generate_tree(root, sessions=800, days=10, seed=3)  # its unfixed list is far larger than a pipe's buffer
@@ -93,14 +167,56 @@ def test_pipe_into_head_does_not_raise(tmp_path, cache_dir):
     assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
 
 
-def test_dashboard_command_serves_the_tree(small_tree, cache_dir):
-    import socket
-
-    import httpx
-
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no server
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _websocket_answer(port: int, host: str) -> str:
+    """The status line the dashboard answers a WebSocket handshake naming ``host`` with."""
+    request = (
+        f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode("ascii"))
+        return sock.recv(4096).decode("latin-1").split("\r\n", 1)[0]
+
+
+def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree, cache_dir, tmp_path):
+    """The dashboard answers only local host names, and SIGTERM to the CLI stops Streamlit too."""
+    port = _free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -113,7 +229,9 @@ def test_dashboard_command_serves_the_tree(small_tree, cache_dir):
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=tmp_path,  # away from the project's .streamlit/config.toml: the command itself must set what matters
     )
+    children: list[int] = []
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -124,6 +242,19 @@ def test_dashboard_command_serves_the_tree(small_tree, cache_dir):
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "the dashboard did not start"
             time.sleep(0.3)
+        children = _children(server.pid)
+        assert children, "the dashboard runs in a child process"
+        assert _websocket_answer(port, f"127.0.0.1:{port}").startswith("HTTP/1.1 101")
+        assert _websocket_answer(port, f"localhost:{port}").startswith("HTTP/1.1 101")
+        assert _websocket_answer(port, "evil.example").startswith("HTTP/1.1 403")
+        assert _websocket_answer(port, f"evil.example:{port}").startswith("HTTP/1.1 403")
+
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        assert not [pid for pid in children if _running(pid)], "Streamlit outlived the CLI"
+        assert _port_is_free(port)
     finally:
-        server.terminate()
+        for pid in [server.pid, *children]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
         server.wait(20)
