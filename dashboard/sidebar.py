@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import duckdb
 import streamlit as st
 
 from dashboard import url_filters
 from dashboard.data import log_index, query
 from dashboard.markdown import escape_markdown
 from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
-from loaders.index import LogIndex
+from loaders.index import IndexBusyError, LogIndex
 from loaders.metrics import date_range, filter_choices
 
 CONTEXT_KEY = "dashboard_context"
@@ -36,22 +37,42 @@ def current() -> PageContext:
     return st.session_state[CONTEXT_KEY]
 
 
+# Why a load can fail for a while (another process holds the index, a full cache disk): said, not raised.
+LOAD_FAILURES = (IndexBusyError, OSError, duckdb.Error)
+
+
+def _load_failure_text(index: LogIndex, exc: BaseException) -> str:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"Cannot load the logs into the index in {index.cache_dir}: {reason}"
+
+
 def _refresh(index: LogIndex, full: bool = False) -> None:
     with st.spinner("Loading new log files…"):
-        index.refresh(full=full)
+        try:
+            index.refresh(full=full)
+        except LOAD_FAILURES as exc:
+            st.error(escape_markdown(_load_failure_text(index, exc)) + ". *Reload logs* tries again.")
+            if index.version < 0:
+                st.stop()  # nothing was ever loaded: no page can answer
 
 
 @st.fragment(run_every=AUTO_REFRESH_SECONDS)
 def _auto_refresh(index: LogIndex) -> None:
     before = index.state_token
-    index.refresh()
+    try:
+        index.refresh()
+    except LOAD_FAILURES as exc:
+        st.warning(escape_markdown(_load_failure_text(index, exc)), icon=":material/warning:")
+        return
     if index.state_token != before:
         st.rerun()
 
 
 def _reload_controls(index: LogIndex) -> None:
     loaded_key = f"sidebar_loaded_{index.root}"
-    if st.sidebar.button("Reload logs", icon="🔄", width="stretch", help="Checks every file, edited ones included"):
+    if st.sidebar.button(
+        "Reload logs", icon=":material/refresh:", width="stretch", help="Checks every file, edited ones included"
+    ):
         _refresh(index, full=True)
     elif loaded_key not in st.session_state:
         _refresh(index)
@@ -102,7 +123,11 @@ def draw(logs_dir: str) -> PageContext:
         )
         or "auto"
     )
-    index = log_index(logs_dir, mode)
+    try:
+        index = log_index(logs_dir, mode)
+    except LOAD_FAILURES as exc:
+        st.error(escape_markdown(f"Cannot keep an index of the logs: {exc}"))
+        st.stop()
     _reload_controls(index)
     _, newest, count = query(date_range, index)
     choices = query(filter_choices, index)

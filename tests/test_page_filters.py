@@ -89,3 +89,32 @@ def test_filters_stay_on_a_page_switch(small_tree, cache_dir, monkeypatch):
     assert not at.exception
     assert _metrics(at)["Sessions"] == "1"
     assert _bar(at) == ["Model: model\\-b"]
+
+
+def test_an_index_that_cannot_be_loaded_is_a_message_until_it_can(small_tree, cache_dir, monkeypatch):
+    from filelock import FileLock
+
+    from loaders import index as index_module
+
+    monkeypatch.setattr(index_module, "LOCK_TIMEOUT_SECONDS", 0.2)
+    lock = FileLock(str(index_module.index_path_for(small_tree.resolve(), cache_dir.resolve())) + ".lock")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with lock:
+        monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        assert not at.exception
+        assert any("Cannot load the logs" in e.value and "locked by another process" in e.value for e in at.error)
+    next(b for b in at.sidebar.button if b.label == "Reload logs").click().run()
+    assert not at.exception and not at.error
+    assert _metrics(at)["Total failures"] == "4"
+
+
+def test_a_cache_directory_that_cannot_exist_is_a_message(small_tree, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FIXTRAIL_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("Cannot keep an index of the logs" in e.value for e in at.error)
