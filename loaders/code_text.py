@@ -5,6 +5,7 @@ from __future__ import annotations
 import keyword
 import re
 import sys
+import zlib
 
 # One import statement at the start of a line (no match spans lines, so no backtracking over them).
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M)
@@ -49,3 +50,25 @@ def code_tokens(code: str | None) -> set[str]:
     tokens = {word for word in words if not word[0].isdigit()}
     tokens.update(f"[{match}]" for match in _SUBSCRIPT.findall(code))
     return tokens
+
+
+SKETCH_LINES = 64
+
+
+def code_sketch(code: str | None) -> list[int]:
+    """A compact sketch of the code for telling a retry from another script: the CRC-32s of its
+    distinct lines, stripped, with blank lines and ``#`` comments dropped (a header comment such as
+    ``# Last Code Update - 11:55:19`` changes on every run); the SKETCH_LINES smallest, sorted.
+
+    Two sketches' Jaccard similarity (shared values over all values) estimates how much of the
+    lines two versions share: about 0.8 for a retry that changed a few lines of a 20-line script,
+    under 0.3 for another script that shares its boilerplate.
+    """
+    if not code:
+        return []
+    hashes = set()
+    for line in code.encode("utf-8", "surrogatepass").split(b"\n"):
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            hashes.add(zlib.crc32(line))
+    return sorted(hashes)[:SKETCH_LINES]

@@ -8,14 +8,21 @@ its own id, naming no previous attempt).
 
 ``attempt_inferred_facts`` holds the same facts by **inferred** session, computed only by a load
 that uses them (inferred mode, or automatic mode on a tree that does not link its attempts).
-Inference chains the attempts that stand alone in their logged session: same prompt, input file
-and model, each less than INFERENCE_GAP_SECONDS after the previous one, a success ending the chain;
-attempts of logged sessions with several attempts keep their session. An inferred session's id is
+Inference links each attempt that stands alone in its logged session to the earlier standalone
+failure it most likely retries: same prompt, input file and model (null matches null), less than
+INFERENCE_GAP_SECONDS before it, and code at least INFERENCE_SIMILARITY alike (with a shared
+non-null prompt, INFERENCE_SIMILARITY_SAME_PROMPT); the most similar candidate wins, and a failure
+is retried once, so a success ends its chain and a re-run after it starts a session of its own.
+Attempts of logged sessions with several attempts keep their session. The link's similarity and
+the attempt it retries are kept (``inferred_similarity``, ``inferred_previous_id``). An inferred session's id is
 the log_id of its first attempt (for a tree that never links attempts, that is the first attempt's
 own session id).
 """
 
 from __future__ import annotations
+
+import itertools
+from typing import Any
 
 INFERENCE_GAP_SECONDS = 30 * 60
 # Inference is on by default when at least this share of attempts are unlinked, in a tree of at
@@ -82,44 +89,114 @@ UPDATE_LOGGED_FACTS_SQL = (
     + LOGGED_FACTS_SELECT.format(scope="WHERE session_id IN (SELECT session_id FROM affected_sessions)"),
 )
 
-INFERRED_FACTS_SQL = (
-    """
-CREATE OR REPLACE TABLE idx.attempt_inferred_facts AS
-WITH counted AS (
-    SELECT a.path, a.log_id, a.session_id, a.timestamp, a.status, a.fixed_by, a.user_prompt, a.image_filename,
-           a.ai_model, f.session_attempts AS logged_size
+# An attempt retries an earlier failure of the same task when their code shares at least this much
+# (Jaccard similarity of code_text.code_sketch). Chosen on generated unlinked trees of seeds 1-3
+# and reported on seeds 4-9 (bench/inference_quality.py; README "What it tells the model").
+INFERENCE_SIMILARITY = 0.4
+# With the same non-null prompt the task is known to be the same: a retry the model rewrote almost
+# whole still counts (the demo's cv2 -> skimage retry shares 0.2 of its lines).
+INFERENCE_SIMILARITY_SAME_PROMPT = 0.1
+
+_LOOSE_ATTEMPTS = f"""
+counted AS (
+    SELECT a.path, a.log_id, a.session_id, a.timestamp, a.status, a.fixed_by, a.code_sketch,
+           a.user_prompt IS NOT NULL AS has_prompt,
+           concat_ws(chr(31), coalesce(a.user_prompt, chr(0)), coalesce(a.image_filename, chr(0)),
+                     coalesce(a.ai_model, chr(0))) AS task_key,
+           CAST(floor(epoch(a.timestamp) / {INFERENCE_GAP_SECONDS}) AS BIGINT) AS time_bucket,
+           f.session_attempts AS logged_size
     FROM idx.attempt_files a JOIN idx.attempt_facts f USING (path)
 ),
-chain_steps AS (
-    SELECT path, log_id, timestamp, chain_key,
-           CASE WHEN lag(timestamp) OVER k IS NULL OR lag(status) OVER k = 'success'
-                     OR epoch(timestamp) - epoch(lag(timestamp) OVER k) > """
-    + str(INFERENCE_GAP_SECONDS)
-    + """
-                THEN 1 ELSE 0 END AS starts_chain
-    FROM (SELECT *, concat_ws(chr(31), coalesce(user_prompt, log_id), image_filename, ai_model) AS chain_key
-          FROM counted WHERE logged_size = 1)
-    WINDOW k AS (PARTITION BY chain_key ORDER BY timestamp, log_id)
+loose AS (SELECT * FROM counted WHERE logged_size = 1)"""
+
+# Every (attempt, earlier failure it may retry) pair that passes the thresholds, each attempt's
+# candidates from the most likely down. Time buckets of INFERENCE_GAP_SECONDS keep the join to
+# equal keys: a parent is in the child's bucket or the one before.
+_RETRY_CANDIDATES_TEMPLATE = f"""
+WITH {_LOOSE_ATTEMPTS},
+pairs AS (
+    SELECT c.log_id AS child_id, c.timestamp AS child_at, c.has_prompt, c.code_sketch AS child_sketch,
+           p.log_id AS parent_id, p.timestamp AS parent_at, p.code_sketch AS parent_sketch
+    FROM loose c JOIN loose p ON p.task_key = c.task_key AND p.time_bucket = c.time_bucket
+    WHERE p.status = 'failed'
+    UNION ALL
+    SELECT c.log_id, c.timestamp, c.has_prompt, c.code_sketch, p.log_id, p.timestamp, p.code_sketch
+    FROM loose c JOIN loose p ON p.task_key = c.task_key AND p.time_bucket = c.time_bucket - 1
+    WHERE p.status = 'failed'
 ),
-chains AS (
-    SELECT path, log_id, timestamp, chain_key,
-           sum(starts_chain) OVER (PARTITION BY chain_key ORDER BY timestamp, log_id) AS chain_no
-    FROM chain_steps
-),
-chain_ids AS (
-    SELECT path, first_value(log_id) OVER (PARTITION BY chain_key, chain_no ORDER BY timestamp, log_id) AS chain_id
-    FROM chains
+candidates AS (
+    SELECT child_id, child_at, parent_id, parent_at, has_prompt,
+           CASE WHEN len(child_sketch) > 0 AND len(parent_sketch) > 0
+                THEN len(list_intersect(child_sketch, parent_sketch))
+                     / len(list_distinct(list_concat(child_sketch, parent_sketch))) END AS similarity
+    FROM pairs
+    WHERE (parent_at < child_at OR (parent_at = child_at AND parent_id < child_id))
+      AND epoch(child_at) - epoch(parent_at) <= {INFERENCE_GAP_SECONDS}
+)
+SELECT child_id, parent_id, similarity FROM candidates
+WHERE similarity >= {{similarity}}
+   OR (has_prompt AND coalesce(similarity, 1) >= {INFERENCE_SIMILARITY_SAME_PROMPT})
+ORDER BY child_at, child_id, similarity DESC NULLS LAST, parent_at DESC, parent_id
+"""
+
+
+def retry_candidates_sql(similarity: float = INFERENCE_SIMILARITY) -> str:
+    """The query of retry candidates (child_id, parent_id, similarity) at this similarity threshold."""
+    return _RETRY_CANDIDATES_TEMPLATE.replace("{similarity}", repr(float(similarity)))
+
+
+def choose_retries(candidates: list[tuple[str, str, float | None]]) -> list[tuple[str, str, float | None]]:
+    """Each attempt's link to the failure it retries, from candidates ordered as retry_candidates_sql.
+
+    Attempts are taken in time order, each linked to its most likely failure not retried yet: a
+    failure is retried once, so a success ends its chain and a re-run after it stands alone.
+    """
+    retried: set[str] = set()
+    links = []
+    for child_id, group in itertools.groupby(candidates, key=lambda row: row[0]):
+        for _, parent_id, similarity in group:
+            if parent_id not in retried:
+                retried.add(parent_id)
+                links.append((child_id, parent_id, similarity))
+                break
+    return links
+
+
+# ``inferred_links`` (child_id, parent_id, similarity) is the temporary table of choose_retries' links.
+INFERRED_FACTS_SQL = f"""
+CREATE OR REPLACE TABLE idx.attempt_inferred_facts AS
+WITH RECURSIVE {_LOOSE_ATTEMPTS},
+walk(log_id, root_id) AS (
+    SELECT log_id, log_id FROM loose WHERE log_id NOT IN (SELECT child_id FROM inferred_links)
+    UNION ALL
+    SELECT l.child_id, w.root_id FROM inferred_links l JOIN walk w ON l.parent_id = w.log_id
 ),
 keyed AS (
-    SELECT c.*, coalesce(i.chain_id, c.session_id) AS session_key
-    FROM counted c LEFT JOIN chain_ids i USING (path)
-),"""
-    + _FACTS_BY_KEY.format(extra="k.session_key AS inferred_session_id,")
+    SELECT c.*, coalesce(w.root_id, c.session_id) AS session_key,
+           l.similarity AS inferred_similarity, l.parent_id AS inferred_previous_id
+    FROM counted c LEFT JOIN walk w USING (log_id) LEFT JOIN inferred_links l ON l.child_id = c.log_id
+),""" + _FACTS_BY_KEY.format(
+    extra="k.session_key AS inferred_session_id, k.inferred_similarity, k.inferred_previous_id,"
 )
+INFERRED_LINKS_SQL = """
+CREATE OR REPLACE TEMP TABLE inferred_links AS
+SELECT unnest($children) AS child_id, unnest($parents) AS parent_id, CAST(unnest($similarities) AS DOUBLE) AS similarity
+"""
+
+
+def compute_inferred_facts(connection: Any, similarity: float = INFERENCE_SIMILARITY) -> None:
+    """(Re)compute ``idx.attempt_inferred_facts`` on a connection with the index attached as ``idx``."""
+    links = choose_retries(connection.execute(retry_candidates_sql(similarity)).fetchall())
+    children, parents, similarities = (list(column) for column in zip(*links, strict=True)) if links else ([], [], [])
+    connection.execute(INFERRED_LINKS_SQL, {"children": children, "parents": parents, "similarities": similarities})
+    connection.execute(INFERRED_FACTS_SQL)
+    connection.execute("DROP TABLE inferred_links")
+
+
 EMPTY_INFERRED_FACTS_SQL = """
 CREATE TABLE IF NOT EXISTS idx.attempt_inferred_facts (
-    path VARCHAR, inferred_session_id VARCHAR, is_fixed BOOLEAN, fixed_by_effective VARCHAR,
-    fixed_at TIMESTAMP, attempt_no BIGINT, session_attempts BIGINT)
+    path VARCHAR, inferred_session_id VARCHAR, inferred_similarity DOUBLE, inferred_previous_id VARCHAR,
+    is_fixed BOOLEAN, fixed_by_effective VARCHAR, fixed_at TIMESTAMP, attempt_no BIGINT, session_attempts BIGINT)
 """
 
 SESSION_FACTS = ("is_fixed", "fixed_by_effective", "fixed_at", "attempt_no", "session_attempts")
@@ -134,13 +211,16 @@ def attempts_sql(inferred: bool) -> str:
     if not inferred:
         facts = ", ".join(f"f.{name}" for name in SESSION_FACTS)
         return f"""
-       SELECT a.*, a.session_id AS logged_session_id, f.copies, {facts}, CAST(a.timestamp AS DATE) AS day
+       SELECT a.* EXCLUDE (code_sketch), a.session_id AS logged_session_id, f.copies, {facts},
+              CAST(NULL AS DOUBLE) AS inferred_similarity, CAST(NULL AS VARCHAR) AS inferred_previous_id,
+              CAST(a.timestamp AS DATE) AS day
        FROM idx.attempt_files a
        JOIN idx.attempt_facts f USING (path)"""
     facts = ", ".join(f"s.{name}" for name in SESSION_FACTS)
     return f"""
-       SELECT a.* REPLACE (s.inferred_session_id AS session_id), a.session_id AS logged_session_id, f.copies,
-              {facts}, CAST(a.timestamp AS DATE) AS day
+       SELECT a.* EXCLUDE (code_sketch) REPLACE (s.inferred_session_id AS session_id),
+              a.session_id AS logged_session_id, f.copies, {facts}, s.inferred_similarity, s.inferred_previous_id,
+              CAST(a.timestamp AS DATE) AS day
        FROM idx.attempt_files a
        JOIN idx.attempt_facts f USING (path)
        JOIN idx.attempt_inferred_facts s USING (path)"""

@@ -39,13 +39,13 @@ from loaders.facts import (
     AFFECTED_SESSIONS_SQL,
     EMPTY_INFERRED_FACTS_SQL,
     INFERENCE_SINGLE_SHARE,
-    INFERRED_FACTS_SQL,
     LOGGED_FACTS_SQL,
     MORE_AFFECTED_SESSIONS_SQL,
     UNLINKED_SHARE_SQL,
     UPDATE_LOGGED_FACTS_SQL,
     WIDEN_AFFECTED_SESSIONS_SQL,
     attempts_sql,
+    compute_inferred_facts,
 )
 from loaders.parsing import DirectoryTask, WorkerPool, parse_batches, worker_count
 from loaders.records import (
@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "17"
+SCHEMA_VERSION = "18"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -239,7 +239,7 @@ class LogIndex:
         """Compute the inferred sessions' facts if this mode uses them and they are not of ``state``."""
         if not self.sessions_inferred or self._meta("inferred_facts_of") == state:
             return False
-        self._connection.execute(INFERRED_FACTS_SQL)
+        compute_inferred_facts(self._connection)
         self._set_meta("inferred_facts_of", state)
         return True
 

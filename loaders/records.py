@@ -42,6 +42,7 @@ ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fingerprint", "VARCHAR"),
     ("category", "VARCHAR"),
     ("imports", "VARCHAR[]"),
+    ("code_sketch", "UINTEGER[]"),
     ("bridge_issue", "VARCHAR"),
     ("code_lines", "INTEGER"),
     ("stdout_chars", "BIGINT"),
@@ -395,6 +396,8 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         fingerprint=error_text.fingerprint(signature),
         category=category,
         imports=code_text.code_imports(code),
+        # Only an attempt that may stand alone needs a sketch (loaders.facts infers its session).
+        code_sketch=code_text.code_sketch(code) if _may_stand_alone(data, log_id, session_id) else None,
         bridge_issue=bridge_issue_kind(code, row["error_message"], stderr) if status == "failed" else None,
         code_lines=code.count("\n") + 1 if code else 0,
         stdout_chars=_text_length(data.get("stdout")),
@@ -407,6 +410,11 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         mtime_ns=stamp.mtime_ns,
     )
     return row
+
+
+def _may_stand_alone(data: dict[str, Any], log_id: str, session_id: str) -> bool:
+    """False for an attempt whose record links it (a previous attempt, a fix, a session of its own id)."""
+    return session_id == log_id and not data.get("previous_attempt_id") and not data.get("fixed_by")
 
 
 def session_row(data: dict[str, Any], stamp: FileStamp) -> dict[str, Any]:
