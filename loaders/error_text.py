@@ -17,14 +17,40 @@ _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt|Warn
 _ERROR_TYPE = re.compile(r"(\w+Error|\w+Exception):")
 _SCRIPT_PREFIX = re.compile(r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I)
 
-# Masks applied, in order, to turn a key error line into a stable signature. Quoted identifiers
-# ('cv2', 'SendTileOutput') are the mistake itself and stay; other quoted values are masked. Each
-# mask has a cheap test of whether it can match at all (a regex pass costs about 1 us per line, and
-# this runs for every failure of a tree); runs of whitespace then become one space.
-_QUOTED_NAME = re.compile(r"""^(['"])[\w.]{1,60}\1$""")
+# Masks applied, in order, to turn a key error line into a stable signature (Sentry's
+# parameterisation is the model): URLs, e-mail addresses, UUIDs, ISO dates and times, IP addresses,
+# hex addresses and ids, paths, quoted values, line numbers, numbers. Quoted Python names ('cv2',
+# 'GetChannels', 'np.float64') are the mistake itself and stay; quoted file names and ids
+# ('tile_17.png', 'user_1234') are masked. Each mask has a cheap test of whether it can match at
+# all (a regex pass costs about 1 us per line, and this runs for every failure of a tree); runs of
+# whitespace then become one space.
+_FILE_EXTENSIONS = (
+    "png|jpe?g|tiff?|gif|bmp|webp|npy|npz|json|csv|txt|log|py|pyc|h5|hdf5|nc|xml|ya?ml|pkl|pickle|parquet|zip|gz"
+    "|tar|pdf|html?|dat|bin|tmp|geojson|shp|las|laz|vrt"
+)
+_QUOTED_NAME = re.compile(rf"""^(['"])(?![\w.]*\d{{3}})(?![\w.]+\.(?:{_FILE_EXTENSIONS})\1)[\w.]{{1,60}}\1$""", re.I)
 _HAS_DIGIT = re.compile(r"\d")
 _SIGNATURE_MASKS: tuple[tuple[Callable[[str], bool], re.Pattern[str], Any], ...] = (
+    (lambda text: "://" in text, re.compile(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+"), "<url>"),
+    (lambda text: "@" in text, re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
+    (
+        lambda text: "-" in text,
+        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        "<uuid>",
+    ),
+    (
+        lambda text: "-" in text,
+        re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
+        "<datetime>",
+    ),
+    (lambda text: ":" in text, re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
+    (lambda text: "." in text, re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), "<ip>"),
     (lambda text: "0x" in text, re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (
+        lambda text: _HAS_DIGIT.search(text) is not None,
+        re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
+        "<hex>",
+    ),
     (lambda text: "/" in text or "\\" in text, re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
     (
         lambda text: "'" in text or '"' in text,
