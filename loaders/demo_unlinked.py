@@ -223,7 +223,9 @@ def generate_unlinked_tree(
     tree, truth = TreeWriter(Path(root)), UnlinkedTruth()
     writer = _Writer(tree, rng, truth, prompt_share)
     templates = [new_script(rng) for _ in range(6)]
-    bursts = sorted(end - timedelta(seconds=rng.uniform(3600, days * 86400)) for _ in range(max(1, sessions // sessions_per_burst)))
+    bursts = sorted(
+        end - timedelta(seconds=rng.uniform(3600, days * 86400)) for _ in range(max(1, sessions // sessions_per_burst))
+    )
     names, weights = zip(*INPUT_FILES, strict=True)
     for _ in range(sessions):
         start = rng.choice(bursts) + timedelta(seconds=rng.uniform(0, 1500))

@@ -197,3 +197,30 @@ def missing_module(key_line: str | None) -> str | None:
         return None
     match = _MISSING_MODULE.search(key_line)
     return match.group(1).split(".")[0] if match else None
+
+
+_FRAME_FILE = re.compile(r'^\s*File "([^"]+)"', re.M)
+
+
+def blamed_libraries(libraries: list[str], key_line: str | None, stderr: str | None) -> list[str]:
+    """The libraries among ``libraries`` (those the attempt uses) that a failure is laid at.
+
+    A library is blamed when its import fails (``No module named 'x'``), when the key error line
+    names it as a word (``module 'cv2' has no attribute``, ``skimage.filters``), or when a frame of
+    the traceback is in its code (``.../site-packages/scipy/ndimage/...``). Using a library is not
+    blame: every script of a service may import its bridge module.
+    """
+    if not libraries:
+        return []
+    missing = missing_module(key_line)
+    frames = _FRAME_FILE.findall(stderr) if stderr and 'File "' in stderr else []
+    blamed = []
+    for library in libraries:
+        named = re.compile(rf"(?<![\w.]){re.escape(library)}(?![\w])")
+        if (
+            (missing is not None and missing.split(".")[0] == library)
+            or (key_line is not None and library in key_line and named.search(key_line) is not None)
+            or any(f"/{library}/" in frame or f"\\{library}\\" in frame for frame in frames)
+        ):
+            blamed.append(library)
+    return blamed

@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "19"
+SCHEMA_VERSION = "20"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]

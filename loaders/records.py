@@ -43,6 +43,7 @@ ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("category", "VARCHAR"),
     ("imports", "VARCHAR[]"),
     ("code_sketch", "UINTEGER[]"),
+    ("blamed_libraries", "VARCHAR[]"),
     ("bridge_issue", "VARCHAR"),
     ("code_lines", "INTEGER"),
     ("stdout_chars", "BIGINT"),
@@ -382,6 +383,12 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     category = None
     if status == "failed":
         category = error_text.derived_category(row["error_category"], row["error_type"], error_line)
+    imports = code_text.code_imports(code)
+    tags = _as_text_list(data.get("tags"), "tags", flags)
+    blamed = None
+    if status == "failed":
+        used = sorted({*imports, *(tag[4:] for tag in tags or () if tag.startswith("lib:") and len(tag) > 4)})
+        blamed = error_text.blamed_libraries(used, error_line, stderr)
     row.update(
         log_id=log_id,
         session_id=session_id,
@@ -390,12 +397,13 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         return_code=_as_int(data.get("return_code"), "return_code", flags),
         output_files=_as_text_list(data.get("output_files"), "output_files", flags),
         execution_time_seconds=_as_float(data.get("execution_time_seconds"), "execution_time_seconds", flags),
-        tags=_as_text_list(data.get("tags"), "tags", flags),
+        tags=tags,
         error_line=error_line,
         error_signature=signature,
         fingerprint=error_text.fingerprint(signature),
         category=category,
-        imports=code_text.code_imports(code),
+        imports=imports,
+        blamed_libraries=blamed,
         # Only an attempt that may stand alone needs a sketch (loaders.facts infers its session).
         code_sketch=code_text.code_sketch(code) if _may_stand_alone(data, log_id, session_id) else None,
         bridge_issue=bridge_issue_kind(code, row["error_message"], stderr) if status == "failed" else None,

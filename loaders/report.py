@@ -6,13 +6,16 @@ few attempts quoted as examples.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from loaders import errors, fixes, metrics, sessions
+from loaders import error_text, errors, fixes, metrics, sessions
+from loaders.attempts import fixed_of_attempts, sessions_of_attempts
 from loaders.domain import BRIDGE_REPORT_KEYS
 from loaders.exports import frame_records
 from loaders.filters import ALL, AttemptFilter
@@ -70,15 +73,16 @@ def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, 
 
 
 def common_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) -> list[dict[str, Any]]:
-    """The original's common_errors: key error lines with count, fixed_count, fix_rate, examples."""
+    """The original's common_errors: key error lines with count, fixed_count, fix_rate, examples (with fixed)."""
     top = errors.top_errors(index, flt, limit)
+    fixed = fixed_of_attempts(index, [log_id for ids in top["example_log_ids"] for log_id in ids])
     return [
         {
             "error": row.error,
             "count": int(row.count),
             "fixed_count": int(row.fixed_count),
             "examples": [
-                {"log_id": log_id, "session_id": session_id}
+                {"log_id": log_id, "session_id": session_id, "fixed": fixed.get(log_id, False)}
                 for log_id, session_id in zip(row.example_log_ids, row.example_sessions, strict=False)
             ],
             "fix_rate": float(row.fix_rate),
@@ -127,9 +131,13 @@ def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
                 "attempts": int(row.attempts),
                 "failure_rate": float(row.failure_rate),
                 "import_failures": int(row.import_failures),
+                "usage_share": float(row.usage_share),
+                "failures_using": int(row.failures_using),
                 "errors": [
-                    {"log_id": log_id, "error": (row.latest_error or "")[:150], "fixed": bool(fixed)}
-                    for log_id, fixed in zip(row.example_log_ids, row.example_fixed, strict=True)
+                    {"log_id": log_id, "error": (error or "")[:150], "fixed": bool(fixed)}
+                    for log_id, error, fixed in zip(
+                        row.example_log_ids, row.example_errors, row.example_fixed, strict=True
+                    )
                 ],
             }
             for row in libraries.itertuples()
@@ -157,28 +165,69 @@ def _priority(share: float) -> str:
     return "HIGH PRIORITY" if share >= 20 else "MEDIUM PRIORITY" if share >= 8 else "LOW PRIORITY"
 
 
-def recommendations(
+# How urgent each kind of advice is: the order the dashboard lists it in (most urgent first).
+LEVELS = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One recommendation: its text, its level (one of LEVELS) and where to see an example of it.
+
+    ``fingerprint`` names the error it is about, ``log_id`` and ``session_id`` an example attempt.
+    """
+
+    text: str
+    level: str
+    fingerprint: str | None = None
+    log_id: str | None = None
+    session_id: str | None = None
+
+
+def _fingerprint_of(error_line: str | None) -> str | None:
+    return error_text.fingerprint(error_text.error_signature(error_line)) if error_line else None
+
+
+def recommendation_items(
     categories: pd.DataFrame,
     top: list[dict[str, Any]],
     libraries: dict[str, Any],
     bridge: dict[str, Any],
     pairs: pd.DataFrame,
     rules: pd.DataFrame | None = None,
-) -> list[str]:
-    """Recommendations computed from the data: top categories, fix recipes, missing libraries, bridge input."""
+) -> list[Advice]:
+    """The recommendations (see ``recommendations``) with their level and an example each, in the
+    report's order: top categories, fix recipes, missing libraries, bridge input."""
     advice = []
     for row in categories.head(3).itertuples():
-        example = next((e["error"] for e in top if e.get("category") == row.category), None)
+        example = next((e for e in top if e.get("category") == row.category), None)
         text = (
             f"{_priority(row.share)}: {int(row.count)} {row.category.replace('_', ' ')} failures "
             f"({row.share:.0f}% of failures, {row.fixed_share:.0f}% fixed)."
         )
+        first = (example or {}).get("examples") or [{}]
         if example:
-            text += f" Most frequent: {example[:120]}"
-        advice.append(text)
+            text += f" Most frequent: {example['error'][:120]}"
+        advice.append(
+            Advice(
+                text,
+                _priority(row.share).split()[0],
+                _fingerprint_of(example["error"]) if example else None,
+                first[0].get("log_id"),
+                first[0].get("session_id"),
+            )
+        )
     if rules is not None:
         for rule in rules[rules["fixes"] >= RECIPE_MIN_FIXES].head(3).to_dict("records"):
-            advice.append(f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, '')}")
+            fingerprints = list(rule["fingerprints"] or [])
+            sessions = list(rule["example_sessions"] or [])
+            advice.append(
+                Advice(
+                    f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, '')}",
+                    "HIGH",
+                    fingerprints[0] if fingerprints else None,
+                    session_id=sessions[0] if sessions else None,
+                )
+            )
     for lib in libraries["libraries_with_issues"]:
         if lib["import_failures"]:
             replacements = Counter(
@@ -194,13 +243,61 @@ def recommendations(
             if replacements:
                 name, count = sorted(replacements.items(), key=_by_count)[0]
                 text += f" Fixes used {name} instead ({count} fixes)."
-            advice.append(text)
+            example = (lib["errors"] or [{}])[0]
+            advice.append(Advice(text, "HIGH", _fingerprint_of(example.get("error")), example.get("log_id")))
     if bridge["stdin_parsing_errors"] > 5:
+        example = (bridge["examples"] or [{}])[0]
         advice.append(
-            f"CRITICAL: {bridge['stdin_parsing_errors']} stdin parsing errors. Tell the model to read the request "
-            "with MapsBridge.FromStdIn() and never parse stdin itself."
+            Advice(
+                f"CRITICAL: {bridge['stdin_parsing_errors']} stdin parsing errors. Tell the model to read the request "
+                "with MapsBridge.FromStdIn() and never parse stdin itself.",
+                "CRITICAL",
+                _fingerprint_of(example.get("error")),
+                example.get("log_id"),
+            )
         )
     return advice
+
+
+def recommendations(
+    categories: pd.DataFrame,
+    top: list[dict[str, Any]],
+    libraries: dict[str, Any],
+    bridge: dict[str, Any],
+    pairs: pd.DataFrame,
+    rules: pd.DataFrame | None = None,
+) -> list[str]:
+    """Recommendations computed from the data: top categories, fix recipes, missing libraries, bridge input."""
+    return [item.text for item in recommendation_items(categories, top, libraries, bridge, pairs, rules)]
+
+
+def prioritised_recommendations(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """The report's recommendations, most urgent first (CRITICAL, HIGH, MEDIUM, LOW; the report's
+    order within a level), each with an example to open.
+
+    Output columns: level, text, fingerprint (the error it is about, or None), log_id and
+    session_id (an example attempt and its session, or None).
+    """
+    pairs = fixes.fix_pairs(index, flt)
+    items = recommendation_items(
+        errors.error_categories(index, flt),
+        common_errors(index, flt),
+        library_report(index, flt),
+        bridge_report(index, flt),
+        pairs,
+        fix_rules(index, flt),
+    )
+    frame = pd.DataFrame(
+        [dataclasses.asdict(item) for item in items], columns=["text", "level", "fingerprint", "log_id", "session_id"]
+    )
+    known = sessions_of_attempts(index, [i for i in frame["log_id"] if isinstance(i, str)])
+    frame["session_id"] = [
+        session if isinstance(session, str) else known.get(log_id)
+        for session, log_id in zip(frame["session_id"], frame["log_id"], strict=True)
+    ]
+    frame["rank"] = frame["level"].map(LEVELS.index)
+    frame = frame.sort_values("rank", kind="stable").drop(columns="rank").reset_index(drop=True)
+    return frame[["level", "text", "fingerprint", "log_id", "session_id"]]
 
 
 def ai_learning_summary(

@@ -301,7 +301,7 @@ def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_pat
         log_id="b1",
         code="from TileKit import Tiles\nimport numpy\nimport cv2\n",
         error_message="bad tile grid",
-        stderr="ValueError: bad tile grid\n",
+        stderr="AttributeError: module 'cv2' has no attribute 'grid'\n",
     )
     index = LogIndex(logs, cache_dir)
     assert report.bridge_report(index)["examples"] == []  # the default bridge module is MapsBridge

@@ -7,7 +7,7 @@ import pytest
 
 from loaders import attempts, errors, sessions
 from loaders.filters import AttemptFilter
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, write_record
 
 
 def test_error_categories_derived_and_stored(small_tree, index_of):
@@ -29,12 +29,29 @@ def test_top_errors_group_by_key_line(small_tree, index_of):
     assert top.loc["ModuleNotFoundError: No module named 'cv2'", "fix_rate"] == 0.0
 
 
-def test_library_issues_from_tags_and_imports(small_tree, index_of):
+def test_library_issues_blame_only_the_library_at_fault(small_tree, index_of):
     libraries = errors.library_issues(index_of(small_tree)).set_index("library")
     assert libraries.loc["cv2", "failures"] == 1
     assert libraries.loc["cv2", "import_failures"] == 1
-    assert libraries.loc["numpy", "failures"] == 4
-    assert libraries.loc["numpy", "attempts"] == 7
+    assert list(libraries.loc["cv2", "example_errors"]) == ["ModuleNotFoundError: No module named 'cv2'"]
+    # Every attempt uses numpy, yet no error names it, fails to import it or fails inside it.
+    assert "numpy" not in libraries.index
+
+
+def test_library_blame_by_name_frame_or_import_with_usage_beside(tmp_path, index_of):
+    logs = tmp_path / "logs"
+    code = "import numpy as np\nimport scipy\nfrom MapsBridge import MapsBridge\n"
+    frame = '  File "/usr/lib/python3/site-packages/scipy/ndimage/_filters.py", line 9, in gaussian_filter\n'
+    write_record(logs, log_id="named", code=code, stderr="AttributeError: module 'numpy' has no attribute 'bogus'\n")
+    write_record(logs, log_id="frame", code=code, stderr=f"Traceback:\n{frame}RuntimeError: sigma too big\n")
+    write_record(logs, log_id="mine", code=code, stderr="NameError: name 'x' is not defined\n")
+    write_record(logs, log_id="ok", code=code, status="success")
+    libraries = errors.library_issues(index_of(logs)).set_index("library")
+    assert dict(libraries["failures"]) == {"numpy": 1, "scipy": 1}
+    assert libraries.loc["numpy", "example_errors"][0] == "AttributeError: module 'numpy' has no attribute 'bogus'"
+    assert libraries.loc["scipy", "example_errors"][0] == "RuntimeError: sigma too big"
+    assert libraries.loc["numpy", "attempts"] == 4 and libraries.loc["numpy", "usage_share"] == 100.0
+    assert libraries.loc["numpy", "failures_using"] == 3
 
 
 def test_unfixed_failures_and_their_age(small_tree, index_of):
