@@ -1,11 +1,17 @@
-"""Response models of the REST API (the original's shapes: ``{"success": true, ...}``)."""
+"""Response models of the REST API: the original's shapes (``{"success": true, ...}``), Fixtrail's keys beside.
+
+The original's keys are typed one by one, so /openapi.json documents them; the attempt records
+themselves are passed on as written (readers accept odd values), so their fields are documented
+but not narrowed.
+"""
 
 from __future__ import annotations
 
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from loaders.compat import ExecutionCounts
 from loaders.metrics import Summary
 
 
@@ -16,36 +22,123 @@ class Envelope(BaseModel):
     success: bool = True
 
 
-# The summary's fields are the loaders' Summary, except ``as_of``: local time without an offset, so
-# plain text rather than an RFC 3339 date-time.
+def _fields_of(dataclass_type: type, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {name: (hint, ...) for name, hint in get_type_hints(dataclass_type).items() if name not in leave_out}
+
+
+# The original's five numbers (executions = attempts).
+ExecutionCountsBody = create_model("ExecutionCountsBody", **_fields_of(ExecutionCounts))
+
+# The summary route's body: the original's five, then Fixtrail's numbers (loaders' Summary), except
+# ``as_of``: local time without an offset, so plain text rather than an RFC 3339 date-time.
 SummaryBody = create_model(
-    "SummaryBody",
-    **{name: (hint, ...) for name, hint in get_type_hints(Summary).items() if name != "as_of"},
-    as_of=(str, ...),
+    "SummaryBody", **_fields_of(ExecutionCounts), **_fields_of(Summary, ("as_of",)), as_of=(str, ...)
+)
+
+# The analysis' summary: the original analyzer's seven numbers and the original API's five.
+AnalysisSummary = create_model(
+    "AnalysisSummary",
+    __config__=ConfigDict(extra="allow"),
+    **_fields_of(ExecutionCounts),
+    **{
+        name: (hint, ...)
+        for name, hint in get_type_hints(Summary).items()
+        if name
+        in (
+            "total_failures",
+            "total_successes",
+            "unfixed_failures",
+            "fixed_failures",
+            "overall_success_rate",
+            "recent_success_rate_7d",
+            "recent_attempts_7d",
+        )
+    },
 )
 
 
 class SummaryResponse(Envelope):
     summary: SummaryBody
+    generated_at: str = Field(description="when this answer was computed, ISO 8601 local time")
+
+
+class ExecutionItem(BaseModel):
+    """One attempt in a list: the original's item keys, then the record as written (big texts cut).
+
+    Text fields longer than 10,000 characters end with ``... [cut: N characters in all]``;
+    ``cut_fields`` names them with their full length. The full record: ``/api/logs/log/{id}``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="the attempt's log_id")
+    status: str | None = Field(description="failed or success")
+    error_message: str | None = Field(description="the concise error (failures), cut when long")
+    started_at: str | None = Field(description="the record's timestamp as written")
+    completed_at: str | None = Field(description="started_at plus execution_time_seconds, when both are known")
+    user_id: None = Field(description="always null: the logs do not record it")
+    script_id: None = Field(description="always null: the logs do not record it")
+    script_name: None = Field(description="always null: the logs do not record it")
+    log_id: Any = Field(description="the record's log_id")
+    session_id: Any = Field(None, description="the session it was logged in")
+    timestamp: Any = Field(None, description="ISO 8601 as written")
+    code: Any = Field(None, description="the script, cut when long")
+    stdout: Any = Field(None, description="cut when long")
+    stderr: Any = Field(None, description="cut when long")
+    user_prompt: Any = Field(None, description="cut when long")
+    cut_fields: dict[str, int] = Field(description="the text fields that were cut, with their full length")
+
+
+class AnalysisBody(BaseModel):
+    """The original API's analysis keys (summary, recent_executions, generated_at) and the full analysis beside."""
+
+    model_config = ConfigDict(extra="allow")
+    summary: AnalysisSummary
+    recent_executions: list[ExecutionItem] = Field(description="the 100 newest attempts")
+    generated_at: str
 
 
 class AnalysisResponse(Envelope):
-    analysis: dict[str, Any]
+    analysis: AnalysisBody
 
 
 class FailuresResponse(Envelope):
-    failures: list[dict[str, Any]]
+    failures: list[ExecutionItem]
     count: int
 
 
 class SuccessesResponse(Envelope):
-    successes: list[dict[str, Any]]
+    successes: list[ExecutionItem]
     count: int
 
 
+class SessionAttemptEntry(BaseModel):
+    """One attempt as a session file lists it."""
+
+    model_config = ConfigDict(extra="allow")
+    log_id: Any = None
+    timestamp: Any = None
+    status: Any = None
+
+
+class SessionFile(BaseModel):
+    """The session file as written (or made in its shape when there is none)."""
+
+    model_config = ConfigDict(extra="allow")
+    session_id: Any = None
+    created_at: Any = None
+    attempts: Any = Field(None, description="[{log_id, timestamp, status}] as the writer lists them")
+    status: Any = Field(None, description="the writer's words: in_progress or resolved")
+    updated_at: Any = None
+
+
 class SessionResponse(Envelope):
-    session: dict[str, Any]
-    attempts: list[dict[str, Any]]
+    session: SessionFile
+    attempts: list[dict[str, Any]] = Field(description="full attempt records in time order")
+    attempt_count: int
+    missing_attempt_ids: list[str] = Field(description="listed by the session file, with no record")
+    sessions_inferred: bool
+    inferred_session_ids: list[str] = Field(description="when sessions are inferred: the sessions of these attempts")
+    inferred_attempt_ids: list[str] = Field(description="when sessions are inferred: every attempt of those sessions")
 
 
 class LogResponse(Envelope):
@@ -54,11 +147,83 @@ class LogResponse(Envelope):
 
 class ContextResponse(Envelope):
     context: str
+    summary: str = Field(description="the AI learning summary text (the original's _generate_ai_summary())")
+
+
+class PatternExample(BaseModel):
+    log_id: str | None
+    error_message: str
+    timestamp: str | None
+    fixed: bool
+    stored_category: str | None = Field(None, description="the category the writer stored for this failure")
+
+
+class ErrorPattern(BaseModel):
+    category: str = Field(description="derived from the exception class (a NameError is name_error)")
+    stored_category: str | None = Field(None, description="the category the writer stored most often in the group")
+    stored_categories: dict[str, int] = Field(default_factory=dict, description="every stored category and its count")
+    count: int
+    fixed: int
+    examples: list[PatternExample]
+
+
+class CommonErrorExample(BaseModel):
+    log_id: str | None
+    session_id: str | None
+    fixed: bool
+
+
+class CommonError(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    error: str
+    count: int
+    fixed_count: int
+    examples: list[CommonErrorExample]
+    fix_rate: float
+    category: str | None
+    first_seen: str | None
+    last_seen: str | None
+
+
+class LibraryError(BaseModel):
+    log_id: str | None
+    error: str
+    fixed: bool
+
+
+class LibraryIssue(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    library: str
+    count: int
+    errors: list[LibraryError]
+
+
+class LibraryIssues(BaseModel):
+    libraries_with_issues: list[LibraryIssue]
+
+
+class BridgeExample(BaseModel):
+    log_id: str | None
+    category: str | None
+    error: str
+    fixed: bool
+
+
+class BridgeIssues(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    request_type_errors: int
+    stdin_parsing_errors: int
+    output_errors: int
+    channel_errors: int
+    other_errors: int
+    examples: list[BridgeExample]
 
 
 class ErrorPatternsResponse(Envelope):
-    error_patterns: list[dict[str, Any]]
-    common_errors: list[dict[str, Any]]
+    error_patterns: list[ErrorPattern]
+    common_errors: list[CommonError]
+    library_issues: LibraryIssues
+    mapbridge_issues: BridgeIssues
     fingerprints: list[dict[str, Any]]
 
 
@@ -75,6 +240,16 @@ class FixRulesResponse(Envelope):
 class FingerprintsResponse(Envelope):
     fingerprints: list[dict[str, Any]]
     as_of: str
+
+
+class IndexResponse(BaseModel):
+    """What ``/`` answers: where the documentation is, and the endpoints."""
+
+    success: bool = True
+    name: str
+    docs: str
+    openapi: str
+    endpoints: list[str]
 
 
 class ErrorResponse(BaseModel):

@@ -5,11 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from loaders.error_text import key_error_line
+
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
 
 
 RULE_WIDTH = 70
+# How much of an error the lists show, after the runner's boilerplate prefix is dropped.
+ERROR_WIDTH = 100
+
+
+def concise_error(message: Any, width: int = ERROR_WIDTH, default: str = "No message") -> str:
+    """The error's first line without the runner's prefix ("Script exited with code 1. Error: User code
+    error: "), cut to ``width`` characters with "..." only when cut."""
+    line = key_error_line(message, None) if isinstance(message, str) else None
+    if not line:
+        return default
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def section(title: str, char: str = "=") -> str:
@@ -44,20 +57,25 @@ def summary_text(summary: dict[str, Any]) -> str:
     )
 
 
+def _stored_as(stored: dict[str, int]) -> str:
+    return ", ".join(f"{category} {count}" for category, count in stored.items())
+
+
 def error_patterns_text(patterns: list[dict[str, Any]]) -> str:
-    """Numbered error categories with two examples each."""
+    """Numbered error categories (derived from the exception class) with the stored ones and two examples each."""
     lines = [section("COMMON ERROR PATTERNS")]
     if not patterns:
         return "\n".join([*lines, "No error patterns found.", ""])
     for i, pattern in enumerate(patterns[:10], 1):
         lines += [
             f"{i}. {pattern['category'].upper().replace('_', ' ')}",
-            f"   Count: {pattern['count']}",
+            f"   Count: {pattern['count']}"
+            + (f" (stored as {_stored_as(pattern['stored_categories'])})" if pattern.get("stored_categories") else ""),
             "   Examples:",
         ]
         for example in pattern["examples"][:2]:
             status = "FIXED" if example["fixed"] else "UNFIXED"
-            lines.append(f"     - {example['error_message'][:80]}... [{status}]")
+            lines.append(f"     - {concise_error(example['error_message'])} [{status}]")
         lines.append("")
     return "\n".join(lines)
 
@@ -72,7 +90,7 @@ def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | N
             f"{i}. {row.example_error[:80]}",
             f"   Occurrences: {row.count}  |  Fix Rate: {row.fix_rate:.0f}%  |  Sessions: {row.sessions}"
             f"  |  Fingerprint: {row.fingerprint}",
-            f"   To fix: {_mean(row.mean_attempts_to_fix, 'attempts')}, {_mean(row.mean_seconds_to_fix, 's')}",
+            f"   To fix: {_to_fix(row.mean_attempts_to_fix, row.mean_seconds_to_fix)}",
             f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}"
             + _state_text((states or {}).get(row.fingerprint)),
             "",
@@ -80,8 +98,11 @@ def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | N
     return "\n".join(lines)
 
 
-def _mean(value: float, unit: str) -> str:
-    return "never fixed" if value != value else f"{value:.1f} {unit}"  # NaN: no fix yet
+def _to_fix(mean_attempts: float, mean_seconds: float) -> str:
+    """Mean attempts and seconds to the fix; "never fixed" once when neither is known (NaN: no fix yet)."""
+    known = ((mean_attempts, "attempts"), (mean_seconds, "s"))
+    parts = [f"{value:.1f} {unit}" for value, unit in known if value == value]
+    return ", ".join(parts) or "never fixed"
 
 
 def _state_text(state: dict[str, Any] | None) -> str:
@@ -160,7 +181,7 @@ def unfixed_text(unfixed: pd.DataFrame, as_of: datetime, limit: int = 20) -> str
             f"   Log ID: {row.log_id}",
             f"   Session: {row.session_id}",
             f"   Time: {row.timestamp:%Y-%m-%d %H:%M:%S} ({age.days}d {age.seconds // 3600}h ago)",
-            f"   Error: {_text(row.error_message, 'No message')[:80]}",
+            f"   Error: {concise_error(row.error_message)}",
         ]
         if _text(row.user_prompt, ""):
             lines.append(f"   Prompt: {row.user_prompt[:60]}")
@@ -181,35 +202,45 @@ def session_text(
     missing: list[str],
     records: list[dict[str, Any] | None],
 ) -> str:
-    """The session header and its numbered attempt history."""
-    created = (session_file or {}).get("created_at") or (attempts["timestamp"].min() if len(attempts) else None)
+    """The session header and its numbered attempt history, times as the logs write them (ISO 8601)."""
+    first_record = next((r for r in records if r), None)
+    created = (session_file or {}).get("created_at") or (first_record or {}).get("timestamp")
+    if created is None and len(attempts):
+        created = attempts["timestamp"].min()
     resolved = (attempts["status"] == "success").any()
     lines = [
         section(f"SESSION: {session_id}"),
-        f"Created: {created}",
+        f"Created: {iso_text(created)}",
         f"Status: {'RESOLVED' if resolved else 'IN_PROGRESS'}",
     ]
     if session_file and session_file.get("resolved_at"):
-        lines.append(f"Resolved: {session_file['resolved_at']}")
+        lines.append(f"Resolved: {iso_text(session_file['resolved_at'])}")
     lines += [f"Attempts: {len(attempts)}", ""]
     if missing:
         lines += [f"Listed in the session file but missing: {', '.join(missing)}", ""]
     lines += ["Attempt History:", "-" * RULE_WIDTH]
     for i, (row, record) in enumerate(zip(attempts.itertuples(), records, strict=False), 1):
-        symbol = "OK" if row.status == "success" else "NO"
+        written = (record or {}).get("timestamp")
         lines += [
-            f"{i}. {symbol} {row.status.upper()}",
+            f"{i}. {row.status.upper()}",
             f"   Log ID: {row.log_id}",
-            f"   Time: {row.timestamp:%Y-%m-%d %H:%M:%S}",
+            f"   Time: {written if isinstance(written, str) else iso_text(row.timestamp)}",
         ]
         if row.status == "failed":
-            message = (record or {}).get("error_message") or _text(row.error_line, "No message")
-            lines.append(f"   Error: {str(message)[:70]}")
+            message = (record or {}).get("error_message") or _text(row.error_line, "")
+            lines.append(f"   Error: {concise_error(message)}")
         else:
             outputs = row.output_files if row.output_files is not None else []
             lines.append(f"   Output: {', '.join(outputs)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def iso_text(value: Any) -> str:
+    """A time as ISO 8601 text (microseconds kept); text as it is."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    return "" if value is None else str(value)
 
 
 def context_text(context: str) -> str:

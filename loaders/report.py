@@ -24,9 +24,14 @@ from loaders.recipes import fix_rules, instead
 from loaders.states import fingerprint_states
 
 PATTERN_EXAMPLES_SQL = """
-SELECT coalesce(error_category, 'unknown') AS category, log_id, error_message, timestamp, is_fixed
+SELECT category, coalesce(error_category, 'unknown') AS stored_category, log_id, error_message, timestamp, is_fixed
 FROM attempts WHERE status = 'failed' AND {where}
-QUALIFY row_number() OVER (PARTITION BY coalesce(error_category, 'unknown') ORDER BY timestamp, log_id) <= 3
+QUALIFY row_number() OVER (PARTITION BY category ORDER BY timestamp, log_id) <= 3
+"""
+STORED_CATEGORIES_SQL = """
+SELECT category, coalesce(error_category, 'unknown') AS stored_category, count(*) AS count
+FROM attempts WHERE status = 'failed' AND {where}
+GROUP BY ALL ORDER BY category, count DESC, stored_category
 """
 
 BRIDGE_ISSUES_SQL = """
@@ -46,16 +51,26 @@ def _iso(value: Any) -> str | None:
 
 
 def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, Any]]:
-    """The original's error_patterns: top 10 stored categories, each with up to 3 examples."""
-    categories = errors.error_categories(index, flt, which="stored").head(10)
+    """The original's error_patterns, led by the derived categories (from the exception class, so a
+    NameError is ``name_error``, not the original classifier's ``unknown``): the top 10, each with
+    up to 3 examples. ``stored_category`` is the category the writer stored most often in the group
+    (``stored_categories`` has every one with its count); each example carries its own.
+    """
+    categories = errors.error_categories(index, flt, which="derived").head(10)
     where, params = flt.where()
     examples = index.frame(PATTERN_EXAMPLES_SQL.format(where=where), params)
+    stored = index.frame(STORED_CATEGORIES_SQL.format(where=where), params)
     patterns = []
     for row in categories.itertuples():
         rows = examples[examples["category"] == row.category]
+        stored_counts = stored[stored["category"] == row.category]
         patterns.append(
             {
                 "category": row.category,
+                "stored_category": stored_counts["stored_category"].iloc[0] if len(stored_counts) else None,
+                "stored_categories": dict(
+                    zip(stored_counts["stored_category"], map(int, stored_counts["count"]), strict=True)
+                ),
                 "count": int(row.count),
                 "fixed": int(row.fixed),
                 "examples": [
@@ -64,6 +79,7 @@ def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, 
                         "error_message": (ex.error_message or "")[:200],
                         "timestamp": _iso(ex.timestamp),
                         "fixed": bool(ex.is_fixed),
+                        "stored_category": ex.stored_category,
                     }
                     for ex in rows.itertuples()
                 ],

@@ -122,3 +122,14 @@ def test_fingerprints_count_time_and_attempts_to_fix(small_tree, index_of):
     assert list(name_error["models"]) == ["model-a"]
     cv2 = marks.loc["ModuleNotFoundError: No module named 'cv2'"]
     assert pd.isna(cv2["mean_attempts_to_fix"]) and cv2["unfixed"] == 1
+
+
+def test_error_patterns_lead_with_derived_categories_and_keep_the_stored_one(small_tree, index_of):
+    from loaders.report import error_patterns
+
+    patterns = error_patterns(index_of(small_tree))
+    first = patterns[0]
+    assert (first["category"], first["count"], first["stored_category"]) == ("name_error", 2, "unknown")
+    assert first["stored_categories"] == {"unknown": 2}
+    assert {example["stored_category"] for example in first["examples"]} == {"unknown"}
+    assert "unknown" not in [pattern["category"] for pattern in patterns]
