@@ -48,7 +48,7 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"Skipped Files:        {summary['skipped_files']:>6}",
             f"(7-day window ends {summary['as_of']})",
             *(
-                ["(sessions are inferred: the logs do not link attempts; --sessions linked to turn it off)"]
+                [f"(sessions are inferred: {summary.get('sessions_inferred_because')}; --sessions linked turns it off)"]
                 if summary.get("sessions_inferred")
                 else []
             ),

@@ -226,6 +226,15 @@ class LogIndex:
             return self.unlinked_share >= INFERENCE_SINGLE_SHARE
         return self.session_mode == "inferred"
 
+    @property
+    def inference_reason(self) -> str | None:
+        """Why sessions are inferred, in words (None when they are not): chosen, or unlinked logs."""
+        if not self.sessions_inferred:
+            return None
+        if self.session_mode == "inferred":
+            return "inferred sessions were chosen"
+        return "the logs do not link attempts"
+
     def set_session_mode(self, mode: str) -> None:
         """Switch between logged and inferred sessions (``auto``, ``linked``, ``inferred``); reloads."""
         if mode not in SESSION_MODES:

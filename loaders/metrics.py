@@ -36,7 +36,8 @@ SKIPPED_COUNT_SQL = "SELECT count(*) FROM skipped_files"
 class Summary:
     """The original's seven numbers, plus sessions, skipped files and the previous 7-day window.
 
-    ``sessions_inferred``: sessions (and so fixed/unfixed) come from inference, not from the logs.
+    ``sessions_inferred``: sessions (and so fixed/unfixed) come from inference, not from the logs;
+    ``sessions_inferred_because`` says why (chosen, or the logs do not link attempts).
     """
 
     total_failures: int
@@ -52,6 +53,7 @@ class Summary:
     previous_attempts_7d: int
     as_of: datetime
     sessions_inferred: bool = False
+    sessions_inferred_because: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as the original's JSON (seven numbers first), with ``as_of`` as ISO text."""
@@ -102,6 +104,7 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
         previous_attempts_7d=previous,
         as_of=as_of,
         sessions_inferred=index.sessions_inferred,
+        sessions_inferred_because=index.inference_reason,
     )
 
 

@@ -126,3 +126,17 @@ def test_recipes_and_ai_context_say_what_fixed_failures_on_the_original_shape(tm
     assert "cv2 -> skimage" in set(rules["change"]) or "rgb_arr -> rgb_array" in set(rules["change"])
     context = ai_context(index, max_examples=20, max_chars=20_000, as_of=AS_OF)
     assert context.count("Instead: ") >= 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "because"), [("inferred", "inferred sessions were chosen"), ("auto", "the logs do not link attempts")]
+)
+def test_the_note_says_why_sessions_are_inferred(tmp_path, cache_dir, mode, because):
+    from cli.text import summary_text
+
+    logs = tmp_path / "logs"
+    generate_unlinked_tree(logs, sessions=40, seed=3, end=AS_OF)
+    index = LogIndex(logs, cache_dir, session_mode=mode)
+    summary = metrics.summary(index, as_of=AS_OF)
+    assert summary.sessions_inferred and summary.sessions_inferred_because == because
+    assert f"(sessions are inferred: {because};" in summary_text(summary.as_dict())
