@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
@@ -37,7 +38,7 @@ def fix_pairs(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     return index.frame(FIX_PAIRS_SQL.format(where=where), params)
 
 
-def change_summary(pair: pd.Series) -> list[str]:
+def change_summary(pair: Mapping[str, Any]) -> list[str]:
     """Describe one fix in words, as the original's change summary did."""
     words = []
     if len(pair["added_imports"]):

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 
 from loaders.code_text import code_imports, code_tokens
 from loaders.error_text import missing_module
@@ -142,30 +143,41 @@ def _recorded_changes(connection: duckdb.DuckDBPyConnection, paths: list[str]) -
     return {tuple(row[:4]): dict(zip(names, row, strict=True)) for row in rows}
 
 
+_CHANGE_SCHEMA = pa.schema(
+    [
+        ("failure_path", pa.string()),
+        ("failure_mtime", pa.int64()),
+        ("next_path", pa.string()),
+        ("next_mtime", pa.int64()),
+        ("removed_imports", pa.list_(pa.string())),
+        ("added_imports", pa.list_(pa.string())),
+        ("removed_tokens", pa.list_(pa.string())),
+        ("added_tokens", pa.list_(pa.string())),
+        ("diff", pa.string()),
+    ]
+)
+
+
+RECORD_CHANGES_SQL = """
+INSERT INTO idx.transition_changes
+SELECT failure_path, failure_mtime, next_path, next_mtime, removed_imports, added_imports, removed_tokens,
+       added_tokens, diff
+FROM fresh_changes
+"""
+
+
 def _record_changes(connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert worked-out changes as one Arrow table (``executemany`` costs about 1 ms a row)."""
+    connection.register("fresh_changes", pa.Table.from_pylist(rows, schema=_CHANGE_SCHEMA))
     connection.execute("BEGIN TRANSACTION")
     try:
-        connection.executemany(
-            "INSERT INTO idx.transition_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r["failure_path"],
-                    r["failure_mtime"],
-                    r["next_path"],
-                    r["next_mtime"],
-                    r["removed_imports"],
-                    r["added_imports"],
-                    r["removed_tokens"],
-                    r["added_tokens"],
-                    r["diff"],
-                )
-                for r in rows
-            ],
-        )
+        connection.execute(RECORD_CHANGES_SQL)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+    finally:
+        connection.unregister("fresh_changes")
 
 
 @dataclass(frozen=True)

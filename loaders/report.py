@@ -119,7 +119,7 @@ def fix_strategies(pairs: pd.DataFrame) -> list[dict[str, Any]]:
         for pair in group.itertuples():
             changes.update(f"added import {name}" for name in pair.added_imports)
             changes.update(f"removed import {name}" for name in pair.removed_imports)
-            summaries.update(fixes.change_summary(pd.Series(pair._asdict())))
+            summaries.update(fixes.change_summary(pair._asdict()))
         strategies.append(
             {
                 "error_type": category,
