@@ -89,9 +89,9 @@ def _reload_controls(index: LogIndex) -> None:
 
 def _window(newest: datetime | None, flt: AttemptFilter) -> tuple[datetime, str | None, str]:
     """The end of the 7-day window, a note when it is not now, and the tiles' label for it."""
-    # "now" at whole minutes (the end of the current one): results are cached per window end, so
-    # the window moves once a minute rather than on every rerun.
-    now = datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # "now" is the end of the current hour: results are cached per index version and window end, so
+    # the full report is worked out again when logs change or once an hour, not on every rerun.
+    now = datetime.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     if flt.end is not None:
         return flt.as_of(now), None, f"7 days to {flt.end:%Y-%m-%d}"
     if newest is not None and newest < now - timedelta(days=7):
