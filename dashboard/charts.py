@@ -1,23 +1,74 @@
-"""Altair charts of the dashboard (frames in, charts out; no data access)."""
+"""Altair charts of the dashboard (frames in, charts out; no data access).
+
+Every mark has a legend entry, daily data gets daily ticks (fewer when there are many days), counts
+get integer ticks, and a categorical colour scale never has more than MAX_CATEGORY_COLORS colours
+plus "other".
+"""
 
 from __future__ import annotations
+
+import math
 
 import altair as alt
 import pandas as pd
 
-STATUS_COLORS = alt.Scale(domain=["failed", "success"], range=["#dc2626", "#16a34a"])
+from dashboard.formatting import duration_text, gap_text
+
+FAILED, SUCCESS = "#dc2626", "#16a34a"
+STATUS_COLORS = alt.Scale(domain=["failed", "success"], range=[FAILED, SUCCESS])
+FIXED_COLORS = alt.Scale(domain=["fixed", "unfixed"], range=[SUCCESS, FAILED])
+MAX_CATEGORY_COLORS = 8
+CATEGORY_PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16"]
+OTHER, OTHER_COLOR = "other", "#9ca3af"
+MAX_DAY_TICKS = 14
+LEGEND = alt.Legend(orient="top", title=None)
+
+
+def _day_axis(days: pd.Series) -> alt.X:
+    """An x axis of calendar days: one tick a day, or every n-th day when there are many."""
+    span = (days.max() - days.min()).days + 1 if len(days) else 1
+    step = max(1, math.ceil(span / MAX_DAY_TICKS))
+    return alt.X(
+        "yearmonthdate(day):T",
+        title=None,
+        axis=alt.Axis(format="%b %d", tickCount={"interval": "day", "step": step}, labelAngle=0),
+    )
+
+
+def _count_axis(title: str, **kwargs: object) -> alt.Y:
+    """A y axis of counts: whole numbers only."""
+    return alt.Y(title=title, axis=alt.Axis(tickMinStep=1, format="d"), **kwargs)
 
 
 def success_rate_chart(daily: pd.DataFrame) -> alt.Chart:
-    """Daily success rate as points and the rolling 7-day rate as a line over it."""
-    base = alt.Chart(daily).encode(x=alt.X("day:T", title=None))
-    points = base.mark_circle(size=45, opacity=0.55, color="#64748b").encode(
-        y=alt.Y("success_rate:Q", title="Success rate (%)", scale=alt.Scale(domain=[0, 100])),
-        tooltip=["day:T", "attempts:Q", alt.Tooltip("success_rate:Q", format=".1f")],
+    """Daily success rate as points and the rolling 7-day rate as a line over it, with a legend."""
+    series = alt.Scale(domain=["Daily rate", "Rolling 7-day rate"], range=["#64748b", "#c2410c"])
+    base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
+    points = (
+        base.transform_calculate(series="'Daily rate'")
+        .mark_circle(size=45, opacity=0.55)
+        .encode(
+            y=alt.Y("success_rate:Q", title="Success rate (%)", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("series:N", scale=series, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("attempts:Q", title="Attempts"),
+                alt.Tooltip("success_rate:Q", title="Success rate (%)", format=".1f"),
+            ],
+        )
     )
-    rolling = base.mark_line(color="#c2410c", strokeWidth=3).encode(
-        y="rolling_success_rate_7d:Q",
-        tooltip=["day:T", alt.Tooltip("rolling_success_rate_7d:Q", title="7-day rate", format=".1f"), "attempts_7d:Q"],
+    rolling = (
+        base.transform_calculate(series="'Rolling 7-day rate'")
+        .mark_line(strokeWidth=3)
+        .encode(
+            y="rolling_success_rate_7d:Q",
+            color=alt.Color("series:N", scale=series, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("rolling_success_rate_7d:Q", title="7-day rate (%)", format=".1f"),
+                alt.Tooltip("attempts_7d:Q", title="Attempts in 7 days"),
+            ],
+        )
     )
     return (points + rolling).properties(height=280)
 
@@ -30,10 +81,14 @@ def attempts_chart(daily: pd.DataFrame) -> alt.Chart:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None),
-            y=alt.Y("count:Q", title="Attempts", stack="zero"),
-            color=alt.Color("status:N", scale=STATUS_COLORS),
-            tooltip=["day:T", "status:N", "count:Q"],
+            x=_day_axis(long["day"]),
+            y=_count_axis("Attempts", shorthand="count:Q", stack="zero"),
+            color=alt.Color("status:N", scale=STATUS_COLORS, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("status:N", title="Status"),
+                alt.Tooltip("count:Q", title="Attempts"),
+            ],
         )
         .properties(height=220)
     )
@@ -49,37 +104,124 @@ def category_chart(categories: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("category:N", sort="-x", title=None),
-            x=alt.X("failures:Q", title="Failures", stack="zero"),
-            color=alt.Color("state:N", scale=alt.Scale(domain=["fixed", "unfixed"], range=["#16a34a", "#dc2626"])),
-            tooltip=["category:N", "state:N", "failures:Q"],
+            x=alt.X("failures:Q", title="Failures", stack="zero", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color("state:N", scale=FIXED_COLORS, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("category:N", title="Category"),
+                alt.Tooltip("state:N", title="State"),
+                alt.Tooltip("failures:Q", title="Failures"),
+            ],
         )
-        .properties(height=max(160, 26 * len(categories)))
+        .properties(height=alt.Step(24))
     )
 
 
+def top_categories(daily: pd.DataFrame, limit: int = MAX_CATEGORY_COLORS) -> tuple[pd.DataFrame, list[str]]:
+    """The frame with every category but the ``limit`` largest merged into "other", and the order of
+    the categories kept (largest first, "other" last when present)."""
+    totals = daily.groupby("category")["count"].sum().sort_values(ascending=False, kind="stable")
+    if len(totals) <= limit:
+        return daily, list(totals.index)
+    kept = list(totals.index[:limit])
+    merged = daily.assign(category=daily["category"].where(daily["category"].isin(kept), OTHER))
+    return merged.groupby(["day", "category"], as_index=False)["count"].sum(), [*kept, OTHER]
+
+
 def categories_over_time_chart(daily: pd.DataFrame) -> alt.Chart:
-    """Failures per day stacked by category."""
+    """Failures per day stacked by category (the 8 largest, the rest as "other")."""
+    frame, order = top_categories(daily)
+    frame = frame.assign(category_rank=frame["category"].map({name: rank for rank, name in enumerate(order)}))
+    palette = [
+        OTHER_COLOR if name == OTHER else CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i, name in enumerate(order)
+    ]
     return (
-        alt.Chart(daily)
+        alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None),
-            y=alt.Y("count:Q", title="Failures"),
-            color=alt.Color("category:N", legend=alt.Legend(columns=2)),
-            tooltip=["day:T", "category:N", "count:Q"],
+            x=_day_axis(frame["day"]),
+            y=_count_axis("Failures", shorthand="count:Q", stack="zero"),
+            color=alt.Color(
+                "category:N",
+                scale=alt.Scale(domain=order, range=palette),
+                sort=order,
+                legend=alt.Legend(orient="top", title=None, columns=5),
+            ),
+            order=alt.Order("category_rank:Q"),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("category:N", title="Category"),
+                alt.Tooltip("count:Q", title="Failures"),
+            ],
         )
         .properties(height=260)
     )
 
 
-def session_timeline_chart(attempts: pd.DataFrame) -> alt.Chart:
-    """A session's attempts on a time axis, coloured by status."""
-    frame = attempts[["attempt_no", "timestamp", "status", "log_id"]].copy()
-    frame["label"] = frame["attempt_no"].map(lambda n: f"#{n}")
-    base = alt.Chart(frame).encode(x=alt.X("timestamp:T", title=None))
-    line = base.mark_line(color="#94a3b8")
-    dots = base.mark_circle(size=220).encode(
-        color=alt.Color("status:N", scale=STATUS_COLORS), tooltip=["label:N", "status:N", "timestamp:T", "log_id:N"]
+def occurrences_chart(occurrences: pd.DataFrame) -> alt.Chart:
+    """One error's failures per day, fixed and unfixed (from error_occurrences' rows)."""
+    frame = pd.DataFrame(
+        {
+            "day": pd.to_datetime(occurrences["timestamp"]).dt.normalize(),
+            "state": occurrences["is_fixed"].map({True: "fixed", False: "unfixed"}),
+        }
     )
-    labels = base.mark_text(dy=-16).encode(text="label:N")
-    return (line + dots + labels).encode(y=alt.value(40)).properties(height=90)
+    counted = frame.groupby(["day", "state"], as_index=False).size().rename(columns={"size": "count"})
+    return (
+        alt.Chart(counted)
+        .mark_bar()
+        .encode(
+            x=_day_axis(counted["day"]),
+            y=_count_axis("Failures", shorthand="count:Q", stack="zero"),
+            color=alt.Color("state:N", scale=FIXED_COLORS, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("state:N", title="State"),
+                alt.Tooltip("count:Q", title="Failures"),
+            ],
+        )
+        .properties(height=180)
+    )
+
+
+def waterfall_label(row: pd.Series) -> str:
+    """The waterfall's row label: "#2 failed · +46 s · ran 1.5 s"."""
+    parts = [f"#{int(row['attempt_no'])} {row['status']}", gap_text(row["gap_seconds"])]
+    run = duration_text(row["run_seconds"])
+    if run:
+        parts.append(f"ran {run}")
+    return " · ".join(part for part in parts if part)
+
+
+def session_timeline_chart(waterfall: pd.DataFrame) -> alt.Chart:
+    """A session's attempts as a waterfall (from loaders.timeline.attempt_waterfall): one row per
+    attempt, a bar from its start as long as it ran, coloured by status, labelled with the gap to the
+    previous attempt and its run time."""
+    frame = waterfall.copy()
+    span = float(frame["offset_seconds"].max() or 0)
+    # A bar at least 1% of the span wide, so that attempts with no logged run time still show.
+    shortest = max(span * 0.01, 1.0)
+    frame["end"] = frame["timestamp"] + pd.to_timedelta(frame["run_seconds"].fillna(0).clip(lower=shortest), unit="s")
+    frame["label"] = frame.apply(waterfall_label, axis=1)
+    frame["gap"] = frame["gap_seconds"].map(gap_text)
+    frame["run"] = frame["run_seconds"].map(duration_text)
+    order = list(frame["label"])
+    return (
+        alt.Chart(frame)
+        .mark_bar(cornerRadius=3, height=16)
+        .encode(
+            x=alt.X("timestamp:T", title=None, axis=alt.Axis(format="%H:%M:%S", labelAngle=0)),
+            x2="end:T",
+            y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
+            color=alt.Color("status:N", scale=STATUS_COLORS, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("attempt_no:Q", title="Attempt"),
+                alt.Tooltip("status:N", title="Status"),
+                alt.Tooltip("timestamp:T", title="Started", format="%Y-%m-%d %H:%M:%S"),
+                alt.Tooltip("gap:N", title="After the previous"),
+                alt.Tooltip("run:N", title="Run time"),
+                alt.Tooltip("log_id:N", title="Attempt ID"),
+            ],
+        )
+        # A step per row: Streamlit draws a band scale with a fixed height as a single row.
+        .properties(height=alt.Step(28))
+    )

@@ -19,15 +19,15 @@ from dashboard.settings import resolve_logs_dir
 from loaders.domain import DomainConfigError
 from loaders.tree import LogTreeError, check_logs_dir
 
-st.set_page_config(page_title="Fixtrail", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Fixtrail", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/overview.py", title="Overview", icon="📈", default=True),
-    st.Page("app_pages/errors.py", title="Errors", icon="🧨"),
-    st.Page("app_pages/unfixed.py", title="Unfixed failures", icon="🩹"),
-    st.Page("app_pages/sessions.py", title="Sessions", icon="🧵"),
-    st.Page("app_pages/recommendations.py", title="Recommendations", icon="🧠"),
-    st.Page("app_pages/health.py", title="Data health", icon="🩺"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+    st.Page("app_pages/errors.py", title="Errors", icon=":material/bug_report:"),
+    st.Page("app_pages/unfixed.py", title="Unfixed failures", icon=":material/healing:"),
+    st.Page("app_pages/sessions.py", title="Sessions", icon=":material/timeline:"),
+    st.Page("app_pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
+    st.Page("app_pages/health.py", title="Data health", icon=":material/health_and_safety:"),
 ]
 
 navigation = st.navigation(PAGES)

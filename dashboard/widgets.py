@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import columns
 from dashboard.sidebar import current
 from loaders.exports import json_records, safe_csv
+from loaders.filters import ALL
 
 SESSIONS_PAGE = "app_pages/sessions.py"
-# Every character that Streamlit's Markdown gives a meaning to: CommonMark's punctuation, ``$`` for
-# KaTeX, ``:`` for emoji and colour directives, ``~`` for strike-through.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$:~&=\"'])")
-# GFM turns bare URLs, www. names and e-mail addresses into links after escapes are read: an invisible
-# zero-width space breaks each pattern.
-_AUTOLINK_STARTS = re.compile(r"(://|(?<![\w.])www\.|@)", re.IGNORECASE)
-_ZERO_WIDTH_SPACE = "\u200b"
-
-
-def escape_markdown(value: object) -> str:
-    """``value`` as text that Markdown shows literally: for log-derived text in titles, labels,
-    captions, warnings and expanders (links, images and formulas in logs must never render)."""
-    text = "" if value is None else str(value).replace("\n", " ").replace("\r", " ")
-    text = _AUTOLINK_STARTS.sub(lambda m: m.group(0)[:-1] + _ZERO_WIDTH_SPACE + m.group(0)[-1], text)
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def open_session(session_id: str) -> None:
@@ -49,6 +36,44 @@ def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
     )
 
 
+def empty_message(empty: str | None = None) -> str:
+    """What an empty table says: that the filters hide everything, or else what did not happen."""
+    if current().flt != ALL:
+        return "Nothing matches the filters."
+    return empty or "Nothing to show: no attempt in this range."
+
+
+def table(
+    frame: pd.DataFrame,
+    key: str,
+    column_config: dict | None = None,
+    height: int | None = None,
+    empty: str | None = None,
+    **selection: Any,
+) -> Any:
+    """A table with the dashboard's column headers and formats (dashboard.columns); an empty frame
+    shows ``empty`` (or what the filters explain) instead. Returns st.dataframe's result, or None."""
+    if frame.empty:
+        st.info(empty_message(empty))
+        return None
+    return st.dataframe(
+        columns.readable(frame),
+        key=key,
+        hide_index=True,
+        column_config=columns.column_config(list(frame.columns), column_config),
+        width="stretch",
+        height=height or "auto",
+        placeholder=columns.MISSING,
+        **selection,
+    )
+
+
+def selected_row(event: Any) -> int | None:
+    """The position of the row selected in a table drawn with ``on_select``, or None."""
+    rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
+    return rows[0] if rows else None
+
+
 def session_table(
     frame: pd.DataFrame,
     key: str,
@@ -57,24 +82,15 @@ def session_table(
     column_config: dict | None = None,
     height: int | None = None,
     downloadable: bool = True,
+    empty: str | None = None,
 ) -> None:
     """A table whose selected row opens that row's session, with its downloads below."""
-    if frame.empty:
-        st.info("Nothing matches the filters.")
+    event = table(frame, key, column_config, height, empty, on_select="rerun", selection_mode="single-row")
+    if event is None:
         return
-    event = st.dataframe(
-        frame,
-        key=key,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
-        column_config=column_config,
-        width="stretch",
-        height=height or "auto",
-    )
-    rows = event.selection.rows if event and hasattr(event, "selection") else []
-    if rows:
-        value = frame.iloc[rows[0]][session_column]
+    row = selected_row(event)
+    if row is not None:
+        value = frame.iloc[row][session_column]
         session_id = value[0] if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
         if isinstance(session_id, str):
             open_session(session_id)

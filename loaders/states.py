@@ -104,3 +104,19 @@ def what_changed(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | No
         regressed=states[states["state"] == "regressed"].reset_index(drop=True),
         movers=movers.drop(columns="size").reset_index(drop=True),
     )
+
+
+STATE_MEANINGS = {
+    "new": "first seen in the 7 days",
+    "regressed": "every earlier failure had been fixed, and it failed again in the 7 days",
+    "recurring": "seen before the 7 days and again in them",
+    "fixed": "not seen in the 7 days, every failure fixed",
+    "dormant": "not seen in the 7 days, some failure still unfixed",
+}
+
+
+def state_help() -> str:
+    """One line per state saying what it means (for a column's help tooltip)."""
+    return "State over the 7 days to the window's end: " + "; ".join(
+        f"{state}: {meaning}" for state, meaning in STATE_MEANINGS.items()
+    )

@@ -129,7 +129,9 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
             page.screenshot(path=str(Path(shots) / f"{slug or 'overview'}.png"), full_page=True)
 
     page.goto(f"{dashboard_url}/unfixed")
-    grid = page.locator('[data-testid="stDataFrame"]').first
+    # the grouped errors come first; the flat list of failures is one tab away
+    page.get_by_role("tab", name="Every failure").click()
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     heading = page.get_by_role("heading", name="Session timeline")

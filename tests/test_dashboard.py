@@ -48,18 +48,19 @@ def test_overview_shows_the_seven_numbers_and_the_window(app):
     assert metrics["Total failures"] == "4" and metrics["Total successes"] == "3"
     assert metrics["Unfixed failures"] == "1" and metrics["Fixed failures"] == "3"
     assert metrics["Overall success rate"] == "42.9%"
-    assert metrics["Success rate (7 days)"] == "50.0%" and metrics["Attempts (7 days)"] == "4"
+    assert metrics["Success rate (7 days to 2025-12-20)"] == "50.0%"
+    assert metrics["Attempts (7 days to 2025-12-20)"] == "4"
     assert any("newest record" in c.value for c in app.caption)
 
 
 def test_model_filter_changes_the_numbers(app):
-    app.sidebar.multiselect(key="filter_models").set_value(["model-b"]).run()
+    app.sidebar.multiselect(key="model").set_value(["model-b"]).run()
     metrics = _metrics(app)
     assert (metrics["Total failures"], metrics["Total successes"]) == ("0", "1")
 
 
 def test_text_filter_finds_the_cv2_failure(app):
-    app.sidebar.text_input(key="filter_text").input("cv2").run()
+    app.sidebar.text_input(key="q").input("cv2").run()
     assert _metrics(app)["Total failures"] == "1"
 
 
@@ -205,7 +206,7 @@ def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
 def test_timeline_names_what_changed(learning_app):
     learning_app.query_params["session"] = "CV0"
     _open(learning_app, "sessions")
-    from dashboard.widgets import escape_markdown
+    from dashboard.markdown import escape_markdown
 
     assert any(escape_markdown("cv2 -> skimage") in c.value for c in learning_app.caption)
 
@@ -235,7 +236,7 @@ def test_session_mode_switch_uses_inferred_sessions(tmp_path, cache_dir, monkeyp
     at.run()
     assert _metrics(at)["Sessions"] == "25" and _metrics(at)["Fixed failures"] == "25"
     assert any("inferred" in c.value for c in at.caption)
-    at.sidebar.segmented_control(key="filter_session_mode").set_value("linked").run()
+    at.sidebar.segmented_control(key="sessions").set_value("linked").run()
     assert _metrics(at)["Sessions"] == "50" and _metrics(at)["Fixed failures"] == "0"
 
 
@@ -267,7 +268,7 @@ MARKDOWN_PAYLOADS = {
 
 
 def test_log_values_never_render_as_markdown(tmp_path, cache_dir, monkeypatch):
-    from dashboard.widgets import escape_markdown
+    from dashboard.markdown import escape_markdown
 
     logs = tmp_path / "logs"
     image, link, formula = MARKDOWN_PAYLOADS.values()

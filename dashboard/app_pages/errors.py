@@ -1,97 +1,88 @@
-"""Errors: categories (derived and stored), their trend, top errors, fingerprints, libraries."""
+"""Errors: failures grouped into errors (open one with ?error=FINGERPRINT), every failure, categories
+and their trend, states per model, libraries."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, issues
 from dashboard.data import query
+from dashboard.issues import error_table
 from dashboard.sidebar import current
-from dashboard.widgets import downloads, no_data_notice, session_table
-from loaders.errors import error_categories, error_categories_daily, error_fingerprints, library_issues, top_errors
+from dashboard.widgets import downloads, no_data_notice, session_table, table, window_notice
+from loaders.attempts import recent_attempts
+from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
 from loaders.states import fingerprint_states
+
+FLAT_LIMIT = 5000
+FLAT_COLUMNS = ["timestamp", "error_line", "category", "ai_model", "is_fixed", "fixed_by", "session_id", "log_id"]
 
 ctx = current()
 st.title("Errors")
 if no_data_notice():
     st.stop()
+opened = issues.opened_error()
+if opened:
+    issues.issue_detail(opened, list_key="errors_groups")
+    st.stop()
+window_notice()
+
+grouped_tab, flat_tab = st.tabs(["Grouped by error", "Every failure"])
+with grouped_tab:
+    groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of)
+    st.caption(
+        f"{len(groups):,} errors: failures with the same key line, names, numbers and paths aside. "
+        "Daily counts cover the 7 days to the window's end."
+    )
+    issues.issue_list(groups, "errors_groups", "errors", "Failures", "No failure in this range.")
+with flat_tab:
+    failures = query(recent_attempts, ctx.index, replace(ctx.flt, statuses=("failed",)), limit=FLAT_LIMIT)
+    st.caption(
+        f"The newest {len(failures):,} failures" + (f" (at most {FLAT_LIMIT:,})" if len(failures) == FLAT_LIMIT else "")
+    )
+    session_table(
+        failures[FLAT_COLUMNS], key="errors_flat", name="failures", height=520, empty="No failure in this range."
+    )
 
 derived = query(error_categories, ctx.index, ctx.flt)
-stored = query(error_categories, ctx.index, ctx.flt, which="stored")
 if derived.empty:
-    st.info("No failures match the filters.")
     st.stop()
-
+stored = query(error_categories, ctx.index, ctx.flt, which="stored")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Failures by category")
     st.altair_chart(charts.category_chart(derived), width="stretch")
 with right:
-    st.subheader("Derived vs stored category")
+    st.subheader("Derived vs logged category")
     side_by_side = (
         derived[["category", "count", "fixed_share"]]
         .merge(stored[["category", "count"]], on="category", how="outer", suffixes=("_derived", "_stored"))
         .fillna({"count_derived": 0, "count_stored": 0})
+        .astype({"count_derived": int, "count_stored": int})
+        .sort_values(["count_derived", "count_stored"], ascending=False)
     )
-    st.dataframe(
+    table(
         side_by_side,
-        hide_index=True,
-        width="stretch",
-        key="errors_categories_table",
-        column_config={"fixed_share": st.column_config.NumberColumn("fixed %", format="%.0f")},
+        "errors_categories_table",
+        {
+            "count_derived": st.column_config.NumberColumn("Derived", format="%d", help="Failures by derived category"),
+            "count_stored": st.column_config.NumberColumn("Logged", format="%d", help="Failures by logged category"),
+            "fixed_share": st.column_config.NumberColumn("Fixed", format="%.0f%%", help="Of the derived count"),
+        },
     )
     downloads(side_by_side, "error_categories", "errors_categories")
 
 st.subheader("Categories over time")
 st.altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
 
-st.subheader("Top specific errors")
-top = query(top_errors, ctx.index, ctx.flt, limit=50)
-session_table(
-    top[["error", "category", "count", "fix_rate", "first_seen", "last_seen", "sessions", "example_sessions"]],
-    key="errors_top_table",
-    name="top_errors",
-    session_column="example_sessions",
-    column_config={"fix_rate": st.column_config.NumberColumn("fix rate %", format="%.0f")},
-)
-
-st.subheader("Error fingerprints")
-marks = query(error_fingerprints, ctx.index, ctx.flt, limit=100)
-states = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of)
-marks = marks.merge(states[["fingerprint", "state", "count_7d", "change", "regressions"]], on="fingerprint", how="left")
-session_table(
-    marks[
-        [
-            "fingerprint",
-            "signature",
-            "state",
-            "category",
-            "count",
-            "count_7d",
-            "change",
-            "sessions",
-            "fix_rate",
-            "unfixed",
-            "regressions",
-            "mean_attempts_to_fix",
-            "mean_seconds_to_fix",
-            "first_seen",
-            "last_seen",
-            "example_sessions",
-        ]
-    ],
-    key="errors_fingerprint_table",
-    name="error_fingerprints",
-    session_column="example_sessions",
-)
-
 st.subheader("States per model")
 per_model = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)
-session_table(
-    per_model[["ai_model", "example_error", "state", "count_7d", "change", "failures", "unfixed", "example_sessions"]],
+error_table(
+    per_model[["example_error", "ai_model", "state", "count_7d", "change", "failures", "unfixed", "fingerprint"]],
     key="errors_model_states",
-    name="fingerprint_states_by_model",
-    session_column="example_sessions",
+    empty="No failure with an error text.",
 )
 
 st.subheader("Library issues")
@@ -99,5 +90,20 @@ libraries = query(library_issues, ctx.index, ctx.flt)
 if libraries.empty:
     st.info("No library is involved in the filtered failures.")
 else:
-    st.dataframe(libraries, hide_index=True, width="stretch", key="errors_library_table")
+    table(
+        libraries[
+            [
+                "library",
+                "failures",
+                "attempts",
+                "failure_rate",
+                "fixed",
+                "import_failures",
+                "latest_error",
+                "example_log_ids",
+            ]
+        ],
+        "errors_library_table",
+        {"attempts": st.column_config.NumberColumn("Attempts", format="%d", help="Attempts using the library")},
+    )
     downloads(libraries, "library_issues", "errors_libraries")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.data import query
 from dashboard.sidebar import current
-from dashboard.widgets import downloads
+from dashboard.widgets import downloads, table
 from loaders.health import duplicate_log_ids, flagged_records, index_health
 from loaders.report import skipped_files
 
@@ -19,7 +19,7 @@ cols[0].metric("Attempt records", f"{health.attempts:,}")
 cols[1].metric("Session files", f"{health.session_files:,}")
 cols[2].metric("Skipped files", f"{health.skipped_files:,}")
 cols[3].metric("Records with coerced values", f"{health.flagged_records:,}")
-st.dataframe(
+table(
     pd.DataFrame(
         [
             ("Log directory", health.logs_dir),
@@ -38,9 +38,8 @@ st.dataframe(
         ],
         columns=["what", "value"],
     ),
-    hide_index=True,
-    width="stretch",
-    key="health_facts",
+    "health_facts",
+    {"what": st.column_config.TextColumn("What"), "value": st.column_config.TextColumn("Value", width="large")},
 )
 
 st.subheader("Skipped files")
@@ -48,7 +47,11 @@ skipped = pd.DataFrame(query(skipped_files, ctx.index), columns=["path", "folder
 if skipped.empty:
     st.success("Every file under failures/, successes/ and sessions/ is a record.")
 else:
-    st.dataframe(skipped, hide_index=True, width="stretch", key="health_skipped")
+    table(
+        skipped[["path", "reason", "folder", "size"]],
+        "health_skipped",
+        {"reason": st.column_config.TextColumn("Why skipped", width="large"), "folder": "Folder"},
+    )
     downloads(skipped, "skipped_files", "health_skipped")
 
 st.subheader("Records loaded with coerced values")
@@ -56,9 +59,20 @@ flagged = query(flagged_records, ctx.index)
 if flagged.empty:
     st.success("No record needed coercion.")
 else:
-    st.dataframe(flagged, hide_index=True, width="stretch", key="health_flagged")
+    table(
+        flagged[["path", "flags", "log_id"]],
+        "health_flagged",
+        {"flags": st.column_config.TextColumn("What was coerced", width="large")},
+    )
 
 duplicates = query(duplicate_log_ids, ctx.index)
 if not duplicates.empty:
     st.subheader("log_ids found in more than one file")
-    st.dataframe(duplicates, hide_index=True, width="stretch", key="health_duplicates")
+    table(
+        duplicates,
+        "health_duplicates",
+        {
+            "files": st.column_config.NumberColumn("Files", format="%d", help="Files holding this log_id"),
+            "counted_path": st.column_config.TextColumn("File counted", help="The newest file is the one counted"),
+        },
+    )

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.data import query
+from dashboard.issues import error_table
 from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice, session_table, window_notice
 from loaders import metrics
@@ -31,24 +32,42 @@ new_failures = int(this_week["failures"].sum()) if not this_week.empty else 0
 new_successes = int(this_week["successes"].sum()) if not this_week.empty else 0
 
 top = st.columns(4)
-top[0].metric("Total failures", f"{summary.total_failures:,}", f"+{new_failures} in 7 days", delta_color="inverse")
-top[1].metric("Total successes", f"{summary.total_successes:,}", f"+{new_successes} in 7 days")
+# A delta only where there is something to compare: no arrow, no "+0" on empty windows.
+top[0].metric(
+    "Total failures",
+    f"{summary.total_failures:,}",
+    f"+{new_failures} in 7 days" if new_failures else None,
+    delta_color="inverse",
+)
+top[1].metric(
+    "Total successes", f"{summary.total_successes:,}", f"+{new_successes} in 7 days" if new_successes else None
+)
 top[2].metric("Unfixed failures", f"{summary.unfixed_failures:,}")
 top[3].metric("Fixed failures", f"{summary.fixed_failures:,}")
 bottom = st.columns(4)
 bottom[0].metric("Overall success rate", f"{summary.overall_success_rate:.1f}%")
 bottom[1].metric(
-    "Success rate (7 days)",
+    f"Success rate ({ctx.window_label})",
     f"{summary.recent_success_rate_7d:.1f}%",
-    f"{summary.recent_success_rate_7d - summary.previous_success_rate_7d:+.1f} pts vs previous 7 days",
+    f"{summary.recent_success_rate_7d - summary.previous_success_rate_7d:+.1f} pts vs previous 7 days"
+    if summary.recent_attempts_7d and summary.previous_attempts_7d
+    else None,
 )
 bottom[2].metric(
-    "Attempts (7 days)",
+    f"Attempts ({ctx.window_label})",
     f"{summary.recent_attempts_7d:,}",
-    f"{summary.recent_attempts_7d - summary.previous_attempts_7d:+d} vs previous 7 days",
+    f"{summary.recent_attempts_7d - summary.previous_attempts_7d:+d} vs previous 7 days"
+    if summary.recent_attempts_7d or summary.previous_attempts_7d
+    else None,
     delta_color="off",
 )
-bottom[3].metric("Sessions", f"{summary.sessions:,}", f"{summary.skipped_files} files skipped", delta_color="off")
+bottom[3].metric(
+    "Sessions",
+    f"{summary.sessions:,}",
+    f"{summary.skipped_files:,} files skipped" if summary.skipped_files else None,
+    delta_color="off",
+    delta_arrow="off",
+)
 st.caption(f"7-day window: ({ctx.as_of - timedelta(days=7):%Y-%m-%d %H:%M}, {ctx.as_of:%Y-%m-%d %H:%M}]")
 
 st.subheader("Success rate per day, with the rolling 7-day rate")
@@ -58,36 +77,25 @@ st.altair_chart(charts.attempts_chart(daily), width="stretch")
 
 st.subheader("What changed this week")
 week = query(what_changed, ctx.index, ctx.flt, as_of=ctx.as_of)
-WEEK_COLUMNS = ["example_error", "category", "count_7d", "count_previous_7d", "change", "state", "example_sessions"]
+WEEK_COLUMNS = ["example_error", "count_7d", "count_previous_7d", "change", "state", "category", "fingerprint"]
 new_col, regressed_col = st.columns(2)
 with new_col:
     st.caption(f"New errors: {len(week.new)} (first seen in the 7 days)")
-    session_table(
-        week.new[WEEK_COLUMNS],
-        key="overview_new",
-        name="new_errors",
-        session_column="example_sessions",
-        downloadable=False,
-    )
+    error_table(week.new[WEEK_COLUMNS], key="overview_new", empty="No new error in the 7 days.")
 with regressed_col:
     st.caption(f"Regressed: {len(week.regressed)} (all fixed before, back again)")
-    session_table(
-        week.regressed[WEEK_COLUMNS],
-        key="overview_regressed",
-        name="regressed_errors",
-        session_column="example_sessions",
-        downloadable=False,
-    )
+    error_table(week.regressed[WEEK_COLUMNS], key="overview_regressed", empty="No error came back in the 7 days.")
 st.caption("Biggest movers (failures in the 7 days against the 7 before)")
-session_table(week.movers[WEEK_COLUMNS], key="overview_movers", name="movers", session_column="example_sessions")
+error_table(week.movers[WEEK_COLUMNS], key="overview_movers", empty="No error changed in count.")
 
 st.subheader("Recent failures")
 failures_filter = replace(ctx.flt, statuses=("failed",))
 recent = query(recent_attempts, ctx.index, failures_filter, limit=20)
 session_table(
-    recent[["timestamp", "category", "error_line", "ai_model", "is_fixed", "session_id", "log_id"]],
+    recent[["timestamp", "error_line", "category", "ai_model", "is_fixed", "session_id", "log_id"]],
     key="overview_recent_failures",
     name="recent_failures",
+    empty="No failure in this range.",
 )
 
 
@@ -102,5 +110,5 @@ st.download_button(
     "analysis_export.json",
     "application/json",
     key="overview_report",
-    icon="📄",
+    icon=":material/download:",
 )

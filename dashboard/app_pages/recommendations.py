@@ -5,33 +5,58 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.data import query
+from dashboard.issues import ERROR_PARAM, ERRORS_PAGE
+from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import no_data_notice, session_table, window_notice
+from dashboard.widgets import SESSIONS_PAGE, no_data_notice, session_table, window_notice
 from loaders.context import ai_context
 from loaders.recipes import fix_rules
-from loaders.report import analysis_report
+from loaders.report import analysis_report, prioritised_recommendations
+
+LEVEL_ICONS = {
+    "CRITICAL": ":red[:material/priority_high:]",
+    "HIGH": ":orange[:material/warning:]",
+    "MEDIUM": ":blue[:material/info:]",
+    "LOW": ":gray[:material/low_priority:]",
+}
 
 ctx = current()
 st.title("Recommendations")
 if no_data_notice():
     st.stop()
 window_notice()
-report = query(analysis_report, ctx.index, ctx.flt, as_of=ctx.as_of)
-if report["recommendations"]:
-    for number, advice in enumerate(report["recommendations"], 1):
-        st.text(f"{number}. {advice}")
-else:
+advice = query(prioritised_recommendations, ctx.index, ctx.flt)
+if advice.empty:
     st.success("No recommendations: nothing is failing under these filters.")
+for number, item in enumerate(advice.itertuples(), 1):
+    with st.container(border=True, key=f"recommendations_item_{number}"):
+        st.markdown(f"{LEVEL_ICONS[item.level]} {escape_markdown(item.text)}")
+        links = st.container(horizontal=True, gap="small")
+        if isinstance(item.fingerprint, str):
+            links.page_link(
+                ERRORS_PAGE,
+                label="Open the error",
+                icon=":material/bug_report:",
+                query_params={ERROR_PARAM: item.fingerprint},
+            )
+        if isinstance(item.session_id, str):
+            links.page_link(
+                SESSIONS_PAGE,
+                label="Open an example session",
+                icon=":material/timeline:",
+                query_params={"session": item.session_id},
+            )
 
 st.subheader("Fix recipes")
 st.caption("What changed from a failed attempt to the next one, counted where the next one succeeded.")
 rules = query(fix_rules, ctx.index, ctx.flt)
 session_table(
-    rules[["kind", "change", "fixes", "tries", "success_rate", "example_sessions"]],
+    rules[["change", "fixes", "tries", "success_rate", "kind", "example_sessions"]],
     key="recommendations_rules",
     name="fix_recipes",
     session_column="example_sessions",
-    column_config={"success_rate": st.column_config.NumberColumn("success %", format="%.0f")},
+    column_config={"change": st.column_config.TextColumn("Change", width="medium")},
+    empty="No change fixed a failure twice yet.",
 )
 
 st.subheader("AI context")
@@ -40,10 +65,16 @@ examples = left.slider("Examples", 1, 30, 10, key="recommendations_examples")
 budget = right.number_input("Character budget", 500, 50_000, 6000, step=500, key="recommendations_budget")
 context = query(ai_context, ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
 st.caption(f"{len(context):,} characters · copy with the button at the top right of the block")
-st.code(context or "(no failures: nothing to tell the model)", language=None)
+st.code(context or "(no failures: nothing to tell the model)", language=None, wrap_lines=True)
 st.download_button(
-    "Download as text", context.encode("utf-8"), "ai_context.txt", "text/plain", key="recommendations_download"
+    "Download as text",
+    context.encode("utf-8"),
+    "ai_context.txt",
+    "text/plain",
+    key="recommendations_download",
+    icon=":material/download:",
 )
 
 st.subheader("AI learning summary")
-st.code(report["ai_learning_summary"], language=None)
+report = query(analysis_report, ctx.index, ctx.flt, as_of=ctx.as_of)
+st.code(report["ai_learning_summary"], language=None, wrap_lines=True)

@@ -189,11 +189,31 @@ def session_list() -> None:
     with abandoned_tab:
         abandoned = query(abandoned_sessions, ctx.index, ctx.flt, as_of=ctx.as_of)
         st.caption(f"{len(abandoned):,} sessions whose last attempt failed and nothing followed for an hour.")
-        session_table(abandoned, key="sessions_abandoned", name="abandoned_sessions")
+        session_table(
+            abandoned[["last_error", "attempts", "idle_hours", "last_at", "user_prompt", "ai_model", "session_id"]],
+            key="sessions_abandoned",
+            name="abandoned_sessions",
+            empty="No session was left on a failure.",
+        )
     with silent_tab:
         silent = query(silent_successes, ctx.index, ctx.flt)
         st.caption(f"{len(silent):,} successes that produced no output file.")
-        session_table(silent, key="sessions_silent", name="silent_successes")
+        session_table(
+            silent[
+                [
+                    "timestamp",
+                    "user_prompt",
+                    "ai_model",
+                    "execution_time_seconds",
+                    "stdout_chars",
+                    "session_id",
+                    "log_id",
+                ]
+            ],
+            key="sessions_silent",
+            name="silent_successes",
+            empty="Every success produced an output file.",
+        )
     with everything:
         _all_sessions(listed)
 

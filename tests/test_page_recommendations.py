@@ -1,0 +1,72 @@
+"""Recommendations: most urgent first, each with links to its error and an example session."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from loaders.report import LEVELS, prioritised_recommendations
+from tests.conftest import AS_OF, write_record
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
+
+
+def _mixed_tree(root: Path) -> Path:
+    """10 NameErrors (77% of failures: HIGH), 2 KeyErrors (15%: MEDIUM), 1 cv2 import failure
+    (8%: LOW, and a LIBRARY ISSUE, HIGH): the report lists the library last, the page second."""
+    for n in range(10):
+        write_record(root, log_id=f"n{n}", when=AS_OF - timedelta(hours=n + 1))
+    for n in range(2):
+        write_record(
+            root,
+            log_id=f"k{n}",
+            when=AS_OF - timedelta(hours=20 + n),
+            error_message="KeyError: 0",
+            error_type="KeyError",
+            stderr="KeyError: 0\n",
+        )
+    write_record(
+        root,
+        log_id="cv",
+        session_id="CV",
+        when=AS_OF - timedelta(hours=30),
+        code="import cv2\n",
+        error_type="ModuleNotFoundError",
+        stderr="ModuleNotFoundError: No module named 'cv2'\n",
+        tags=["lib:cv2"],
+    )
+    return root
+
+
+def test_recommendations_are_ordered_by_level(tmp_path, index_of):
+    advice = prioritised_recommendations(index_of(_mixed_tree(tmp_path / "logs")))
+    assert list(advice["level"]) == ["HIGH", "HIGH", "MEDIUM", "LOW"]
+    assert advice["text"].iloc[0].startswith("HIGH PRIORITY: 10 name error failures")
+    assert advice["text"].iloc[1].startswith("LIBRARY ISSUE: cv2")
+    assert advice["text"].iloc[3].startswith("LOW PRIORITY: 1 import error failures")
+    assert list(advice["level"].map(LEVELS.index)) == sorted(advice["level"].map(LEVELS.index))
+    assert advice["session_id"].iloc[1] == "CV"  # the library's example failure, found by its log_id
+
+
+def test_each_recommendation_links_to_its_error_and_a_session(tmp_path, cache_dir, monkeypatch):
+    logs = _mixed_tree(tmp_path / "logs")
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/recommendations.py")
+    at.run()
+    assert not at.exception
+    advice = [m.value for m in at.markdown if "PRIORITY" in m.value or "LIBRARY ISSUE" in m.value]
+    assert len(advice) == 4 and "LIBRARY ISSUE" in advice[1] and "LOW PRIORITY" in advice[3]
+    links = [(link.proto.label, link.proto.query_string) for link in at.get("page_link")]
+    error_links = [query for label, query in links if label == "Open the error"]
+    session_links = [query for label, query in links if label == "Open an example session"]
+    assert len(error_links) == 4 and all(q.startswith("error=") for q in error_links)
+    assert "session=CV" in session_links
+    # the link opens the error's page with the numbers of that error
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["error"] = error_links[0].removeprefix("error=")
+    at.switch_page("app_pages/errors.py")
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Occurrences"] == "10"
