@@ -71,7 +71,8 @@ def sessions(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 100_000) ->
 SESSION_ATTEMPTS_SQL = """
 SELECT attempt_no, log_id, timestamp, status, category, error_category, error_type, error_line,
        ai_model, user_prompt, image_filename, return_code, output_files, execution_time_seconds,
-       previous_attempt_id, fixed_by, is_fixed, fixed_by_effective, code_hash, tags, flags, path
+       previous_attempt_id, fixed_by, is_fixed, fixed_by_effective, code_hash, tags, flags,
+       inferred_previous_id, inferred_similarity, path
 FROM attempts WHERE session_id = ?
 ORDER BY timestamp, log_id
 """

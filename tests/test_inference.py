@@ -140,3 +140,24 @@ def test_the_note_says_why_sessions_are_inferred(tmp_path, cache_dir, mode, beca
     summary = metrics.summary(index, as_of=AS_OF)
     assert summary.sessions_inferred and summary.sessions_inferred_because == because
     assert f"(sessions are inferred: {because};" in summary_text(summary.as_dict())
+
+
+def test_the_timeline_says_a_link_was_inferred_and_how_alike_the_code_was(tmp_path, cache_dir, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    logs = tmp_path / "logs"
+    start = AS_OF - timedelta(hours=2)
+    _unlinked(logs, "a1", start, SCRIPT)
+    _unlinked(logs, "a2", start + timedelta(seconds=50), [*SCRIPT[:5], "value5 = image * 2", *SCRIPT[6:]], "success")
+    for n in range(20):
+        _unlinked(logs, f"t{n}", start - timedelta(days=1, minutes=40 * n), OTHER, status="success")
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"))
+    at.query_params["session"] = "a1"
+    at.switch_page("app_pages/sessions.py")
+    at.run(timeout=60)
+    assert not at.exception
+    links = [element.proto.label for element in at.get("page_link")]
+    assert any(label.startswith("Retries (inferred from code similarity 0.8") for label in links), links

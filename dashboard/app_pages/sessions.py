@@ -91,6 +91,12 @@ def _attempt(
         if shown:
             st.caption(" · ".join(shown))
         _attempt_link("Previous attempt", row["previous_attempt_id"], sessions_by_attempt, ":material/undo:")
+        if isinstance(row["inferred_previous_id"], str):
+            similarity = row["inferred_similarity"]
+            how = f"code similarity {similarity:.2f}" if pd.notna(similarity) else "the same prompt"
+            _attempt_link(
+                f"Retries (inferred from {how})", row["inferred_previous_id"], sessions_by_attempt, ":material/link:"
+            )
         _attempt_link("Fixed by", row["fixed_by_effective"], sessions_by_attempt, ":material/check_circle:")
         if record.get("user_prompt"):
             st.caption("Prompt")
@@ -160,7 +166,7 @@ def timeline(session_id: str) -> None:
             "The session file lists attempts whose record is missing: "
             + escape_markdown(", ".join(detail.missing_attempt_ids))
         )
-    linked = list(attempts["previous_attempt_id"]) + list(attempts["fixed_by_effective"])
+    linked = [*attempts["previous_attempt_id"], *attempts["fixed_by_effective"], *attempts["inferred_previous_id"]]
     sessions_by_attempt = query(sessions_of_attempts, ctx.index, [i for i in linked if isinstance(i, str)])
     expanded = _expanded_positions(attempts)
     previous_code = None
