@@ -73,13 +73,19 @@ def success_rate_chart(daily: pd.DataFrame) -> alt.Chart:
     return (points + rolling).properties(height=280)
 
 
+# The name of the click selection of the charts whose marks filter the page (read by url_filters).
+PICK = "pick"
+
+
 def attempts_chart(daily: pd.DataFrame) -> alt.Chart:
-    """Attempts per day stacked by status."""
+    """Attempts per day stacked by status; a click on a day's bar selects its ``day_label``."""
     long = daily[["day", "failures", "successes"]].melt(id_vars="day", var_name="status", value_name="count")
     long["status"] = long["status"].map({"failures": "failed", "successes": "success"})
+    long["day_label"] = long["day"].dt.strftime("%Y-%m-%d")  # what a click reports: no time zone to undo
     return (
         alt.Chart(long)
-        .mark_bar()
+        .mark_bar(cursor="pointer")
+        .add_params(alt.selection_point(name=PICK, fields=["day_label"], on="click"))
         .encode(
             x=_day_axis(long["day"]),
             y=_count_axis("Attempts", shorthand="count:Q", stack="zero"),
@@ -95,13 +101,14 @@ def attempts_chart(daily: pd.DataFrame) -> alt.Chart:
 
 
 def category_chart(categories: pd.DataFrame) -> alt.Chart:
-    """Failures per category, split into fixed and unfixed."""
+    """Failures per category, split into fixed and unfixed; a click on a bar selects its ``category``."""
     long = categories[["category", "fixed", "unfixed"]].melt(
         id_vars="category", var_name="state", value_name="failures"
     )
     return (
         alt.Chart(long)
-        .mark_bar()
+        .mark_bar(cursor="pointer")
+        .add_params(alt.selection_point(name=PICK, fields=["category"], on="click"))
         .encode(
             y=alt.Y("category:N", sort="-x", title=None),
             x=alt.X("failures:Q", title="Failures", stack="zero", axis=alt.Axis(tickMinStep=1, format="d")),

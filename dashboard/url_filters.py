@@ -11,6 +11,7 @@ from datetime import date
 
 import streamlit as st
 
+from dashboard.charts import PICK
 from dashboard.markdown import escape_markdown
 from loaders.filters import FIRST_DAY, LAST_DAY
 
@@ -116,3 +117,25 @@ def draw_filter_bar() -> None:
     bar.button(
         "Clear filters", key="filterbar_clear", icon=":material/filter_alt_off:", type="tertiary", on_click=_clear_all
     )
+
+
+def _picked(chart_key: str, field: str) -> str | None:
+    """The value of ``field`` that a click selected in the chart drawn with ``chart_key``."""
+    event = st.session_state.get(chart_key) or {}
+    points = (event.get("selection") or {}).get(PICK) or []
+    value = points[0].get(field) if points else None
+    return value if isinstance(value, str) else None
+
+
+def filter_to_picked_day(chart_key: str) -> None:
+    """``on_select`` callback of a daily chart: the page shows the clicked day only."""
+    picked = _picked(chart_key, "day_label")
+    if picked:
+        st.session_state[START] = st.session_state[END] = date.fromisoformat(picked)
+
+
+def filter_to_picked_category(chart_key: str) -> None:
+    """``on_select`` callback of a category chart: the page shows that category only."""
+    picked = _picked(chart_key, "category")
+    if picked:
+        st.session_state[CATEGORY] = [picked]

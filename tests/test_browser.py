@@ -156,6 +156,7 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
     assert [row["log_id"] for row in rows] == ["s2-a1"]
     assert rows[0]["status"] == "failed"
+    assert "import cv2" in rows[0]["code"] and "cv2" in rows[0]["stderr"]
 
 
 def _metric(page, label: str):
@@ -224,3 +225,27 @@ def test_a_shared_url_reopens_the_filtered_view_on_every_page(dashboard_url, pag
         assert time.monotonic() < deadline, "Clear filters did not clear them"
         page.wait_for_timeout(300)
     assert "model=" not in page.url
+
+
+def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, request):
+    page.goto(dashboard_url)
+    _metric(page, "Total failures").wait_for(timeout=60_000)
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(1)  # attempts per day
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    box = chart.bounding_box()
+    for x in range(int(box["x"] + 40), int(box["x"] + box["width"] - 10), 6):
+        page.mouse.click(x, box["y"] + box["height"] - 58)
+        page.wait_for_timeout(150)
+        if "start=" in page.url:
+            break
+    deadline = time.monotonic() + 20
+    while "start=" not in page.url and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    if shots := request.config.getoption("--screenshots"):
+        page.screenshot(path=str(Path(shots) / "day_clicked.png"), full_page=True)
+    day = page.url.split("start=")[1].split("&")[0]
+    assert f"end={day}" in page.url
+    total = int(_metric(page, "Total failures").inner_text()) + int(_metric(page, "Total successes").inner_text())
+    per_day = {"2025-12-11": 3, "2025-12-18": 2, "2025-12-19": 1, "2025-12-20": 1}  # the small tree's attempts
+    assert total == per_day[day]

@@ -4,10 +4,11 @@ and their trend, states per model, libraries."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import streamlit as st
 
-from dashboard import charts, issues
+from dashboard import charts, issues, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
@@ -53,7 +54,13 @@ stored = query(error_categories, ctx.index, ctx.flt, which="stored")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Failures by category")
-    st.altair_chart(charts.category_chart(derived), width="stretch")
+    st.altair_chart(
+        charts.category_chart(derived),
+        width="stretch",
+        key="errors_category_chart",
+        on_select=partial(url_filters.filter_to_picked_category, "errors_category_chart"),
+    )
+    st.caption("Click a bar to see that category only.")
 with right:
     st.subheader("Derived vs logged category")
     side_by_side = (

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
@@ -73,7 +74,13 @@ st.caption(f"7-day window: ({ctx.as_of - timedelta(days=7):%Y-%m-%d %H:%M}, {ctx
 st.subheader("Success rate per day, with the rolling 7-day rate")
 st.altair_chart(charts.success_rate_chart(daily), width="stretch")
 st.subheader("Attempts per day")
-st.altair_chart(charts.attempts_chart(daily), width="stretch")
+st.altair_chart(
+    charts.attempts_chart(daily),
+    width="stretch",
+    key="overview_days_chart",
+    on_select=partial(url_filters.filter_to_picked_day, "overview_days_chart"),
+)
+st.caption("Click a day's bar to see that day only.")
 
 st.subheader("What changed this week")
 week = query(what_changed, ctx.index, ctx.flt, as_of=ctx.as_of)
