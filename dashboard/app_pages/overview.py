@@ -32,42 +32,51 @@ this_week = daily[daily["day"].dt.date > window_start] if not daily.empty else d
 new_failures = int(this_week["failures"].sum()) if not this_week.empty else 0
 new_successes = int(this_week["successes"].sum()) if not this_week.empty else 0
 
-top = st.columns(4)
-# A delta only where there is something to compare: no arrow, no "+0" on empty windows.
-top[0].metric(
+# One wrapping row of fixed-width tiles: four abreast on a desktop, two on a 400 px phone screen
+# (columns would stack them one per line there, off the first screen). A delta only where there
+# is something to compare: no arrow, no "+0" on empty windows.
+tiles = st.container(horizontal=True, wrap=True, gap="small")
+TILE_WIDTH = 175
+tiles.metric(
     "Total failures",
     f"{summary.total_failures:,}",
     f"+{new_failures} in 7 days" if new_failures else None,
     delta_color="inverse",
+    width=TILE_WIDTH,
 )
-top[1].metric(
-    "Total successes", f"{summary.total_successes:,}", f"+{new_successes} in 7 days" if new_successes else None
+tiles.metric(
+    "Total successes",
+    f"{summary.total_successes:,}",
+    f"+{new_successes} in 7 days" if new_successes else None,
+    width=TILE_WIDTH,
 )
-top[2].metric("Unfixed failures", f"{summary.unfixed_failures:,}")
-top[3].metric("Fixed failures", f"{summary.fixed_failures:,}")
-bottom = st.columns(4)
-bottom[0].metric("Overall success rate", f"{summary.overall_success_rate:.1f}%")
-bottom[1].metric(
+tiles.metric("Unfixed failures", f"{summary.unfixed_failures:,}", width=TILE_WIDTH)
+tiles.metric("Fixed failures", f"{summary.fixed_failures:,}", width=TILE_WIDTH)
+tiles.metric("Overall success rate", f"{summary.overall_success_rate:.1f}%", width=TILE_WIDTH)
+tiles.metric(
     f"Success rate ({ctx.window_label})",
     f"{summary.recent_success_rate_7d:.1f}%",
     f"{summary.recent_success_rate_7d - summary.previous_success_rate_7d:+.1f} pts vs previous 7 days"
     if summary.recent_attempts_7d and summary.previous_attempts_7d
     else None,
+    width=TILE_WIDTH,
 )
-bottom[2].metric(
+tiles.metric(
     f"Attempts ({ctx.window_label})",
     f"{summary.recent_attempts_7d:,}",
     f"{summary.recent_attempts_7d - summary.previous_attempts_7d:+d} vs previous 7 days"
     if summary.recent_attempts_7d or summary.previous_attempts_7d
     else None,
     delta_color="off",
+    width=TILE_WIDTH,
 )
-bottom[3].metric(
+tiles.metric(
     "Sessions",
     f"{summary.sessions:,}",
     f"{summary.skipped_files:,} files skipped" if summary.skipped_files else None,
     delta_color="off",
     delta_arrow="off",
+    width=TILE_WIDTH,
 )
 st.caption(f"7-day window: ({ctx.as_of - timedelta(days=7):%Y-%m-%d %H:%M}, {ctx.as_of:%Y-%m-%d %H:%M}]")
 
