@@ -35,25 +35,25 @@ new_successes = int(this_week["successes"].sum()) if not this_week.empty else 0
 # One wrapping row of fixed-width tiles: four abreast on a desktop, two on a 400 px phone screen
 # (columns would stack them one per line there, off the first screen). A delta only where there
 # is something to compare: no arrow, no "+0" on empty windows.
-tiles = st.container(horizontal=True, wrap=True, gap="small")
-TILE_WIDTH = 175
-tiles.metric(
+top, bottom = (st.container(horizontal=True, wrap=True, gap="small") for _ in range(2))
+TILE_WIDTH = "stretch"
+top.metric(
     "Total failures",
     f"{summary.total_failures:,}",
     f"+{new_failures} in 7 days" if new_failures else None,
     delta_color="inverse",
     width=TILE_WIDTH,
 )
-tiles.metric(
+top.metric(
     "Total successes",
     f"{summary.total_successes:,}",
     f"+{new_successes} in 7 days" if new_successes else None,
     width=TILE_WIDTH,
 )
-tiles.metric("Unfixed failures", f"{summary.unfixed_failures:,}", width=TILE_WIDTH)
-tiles.metric("Fixed failures", f"{summary.fixed_failures:,}", width=TILE_WIDTH)
-tiles.metric("Overall success rate", f"{summary.overall_success_rate:.1f}%", width=TILE_WIDTH)
-tiles.metric(
+top.metric("Unfixed failures", f"{summary.unfixed_failures:,}", width=TILE_WIDTH)
+top.metric("Fixed failures", f"{summary.fixed_failures:,}", width=TILE_WIDTH)
+bottom.metric("Overall success rate", f"{summary.overall_success_rate:.1f}%", width=TILE_WIDTH)
+bottom.metric(
     f"Success rate ({ctx.window_label})",
     f"{summary.recent_success_rate_7d:.1f}%",
     f"{summary.recent_success_rate_7d - summary.previous_success_rate_7d:+.1f} pts vs previous 7 days"
@@ -61,7 +61,7 @@ tiles.metric(
     else None,
     width=TILE_WIDTH,
 )
-tiles.metric(
+bottom.metric(
     f"Attempts ({ctx.window_label})",
     f"{summary.recent_attempts_7d:,}",
     f"{summary.recent_attempts_7d - summary.previous_attempts_7d:+d} vs previous 7 days"
@@ -70,7 +70,7 @@ tiles.metric(
     delta_color="off",
     width=TILE_WIDTH,
 )
-tiles.metric(
+bottom.metric(
     "Sessions",
     f"{summary.sessions:,}",
     f"{summary.skipped_files:,} files skipped" if summary.skipped_files else None,
