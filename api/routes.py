@@ -11,14 +11,14 @@ from fastapi.responses import Response
 
 from api import schemas
 from api.dependencies import get_as_of, get_filter, get_index
-from loaders import attempts, errors, sessions
+from loaders import attempts, compat, errors
 from loaders.context import ai_context
 from loaders.exports import frame_records, safe_csv
 from loaders.filters import AttemptFilter
 from loaders.index import LogIndex
 from loaders.metrics import summary
 from loaders.recipes import fix_rules
-from loaders.report import analysis_report, common_errors, error_patterns
+from loaders.report import analysis_report, bridge_report, common_errors, error_patterns, library_report
 from loaders.states import fingerprint_states
 
 router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES)
@@ -26,71 +26,86 @@ router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RE
 IndexDep = Annotated[LogIndex, Depends(get_index)]
 FilterDep = Annotated[AttemptFilter, Depends(get_filter)]
 AsOfDep = Annotated[datetime, Depends(get_as_of)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many (1-1000)")]
+# Out-of-range numbers are clamped to these bounds, as the original did, not refused.
+LIST_LIMIT = (1, 1000)
+MAX_EXAMPLES = (0, 100)
+MAX_CHARS = (100, 100_000)
+Limit = Annotated[int, Query(description="at most this many (clamped to 1-1000)")]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
-ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-SessionId = Annotated[str, Path(pattern=ID_REGEX, max_length=128)]
-LogId = Annotated[str, Path(pattern=ID_REGEX, max_length=128)]
+# Ids are checked by the loaders (loaders.attempts.is_valid_id): a badly formed one is unknown, so 404
+# with the original's error (routes take any text, a decoded "/" too, so that none falls through to a bare 404).
+SessionId = Annotated[str, Path(description="a session id (as logged or inferred) or an attempt's log_id")]
+LogId = Annotated[str, Path(description="an attempt's log_id")]
 CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "the list as CSV when format=csv"}}
+SESSION_NOT_FOUND = "Session not found"
+LOG_NOT_FOUND = "Log not found"
+
+
+def clamp(value: int, bounds: tuple[int, int]) -> int:
+    """``value`` moved into ``bounds`` (low, high)."""
+    return max(bounds[0], min(bounds[1], value))
+
+
+def _now() -> str:
+    return datetime.now().isoformat()
 
 
 @router.get("/summary", response_model=schemas.SummaryResponse)
 def get_summary(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
-    """The seven numbers of the original, plus sessions and skipped files."""
-    return {"success": True, "summary": summary(index, flt, as_of).as_dict()}
+    """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
+    body = compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
+    return {"success": True, "summary": body, "generated_at": _now()}
 
 
 @router.get("/analysis", response_model=schemas.AnalysisResponse)
 def get_analysis(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
-    """The full analysis (every key of the original's analyze_all)."""
-    return {"success": True, "analysis": analysis_report(index, flt, as_of)}
+    """The full analysis (every key of the original's analyze_all), its summary also holding the original
+    API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
+    analysis = analysis_report(index, flt, as_of)
+    analysis["summary"] = compat.execution_counts(index, flt).as_dict() | analysis["summary"]
+    analysis["recent_executions"] = compat.recent_executions(index, flt)
+    return {"success": True, "analysis": analysis}
 
 
 def _listing(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str, key: str):
-    frame = attempts.recent_attempts(index, flt, limit=limit, unfixed_only=unfixed_only)
+    frame = attempts.recent_attempts(index, flt, limit=clamp(limit, LIST_LIMIT), unfixed_only=unfixed_only)
     if fmt == "csv":
-        return Response(safe_csv(frame.drop(columns=["path"])), media_type="text/csv")
-    records = attempts.full_records(index, list(frame["path"]))
-    return {"success": True, key: records, "count": len(records)}
+        return Response(safe_csv(compat.cut_frame_texts(frame.drop(columns=["path"]))), media_type="text/csv")
+    items = compat.execution_items(index, list(frame["log_id"]), list(frame["path"]))
+    return {"success": True, key: items, "count": len(items)}
 
 
 @router.get("/failures", response_model=schemas.FailuresResponse, responses=CSV_RESPONSE)
 def get_failures(
     index: IndexDep, flt: FilterDep, limit: Limit = 50, unfixed_only: bool = False, format: Format = "json"
 ):
-    """The newest failures (full records), optionally only unfixed ones."""
+    """The newest failures, optionally only unfixed ones: records with big texts cut (full: /log/{id})."""
     return _listing(index, replace(flt, statuses=("failed",)), limit, unfixed_only, format, "failures")
 
 
 @router.get("/successes", response_model=schemas.SuccessesResponse, responses=CSV_RESPONSE)
 def get_successes(index: IndexDep, flt: FilterDep, limit: Limit = 50, format: Format = "json"):
-    """The newest successes (full records)."""
+    """The newest successes: records with big texts cut (full: /log/{id})."""
     return _listing(index, replace(flt, statuses=("success",)), limit, False, format, "successes")
 
 
-@router.get("/session/{session_id}", response_model=schemas.SessionResponse)
+# Unset: the records' keys are passed on as written, none added as null.
+@router.get("/session/{session_id:path}", response_model=schemas.SessionResponse, response_model_exclude_unset=True)
 def get_session(index: IndexDep, session_id: SessionId) -> dict:
-    """A session and its attempts in time order (failure to fix)."""
-    detail = sessions.session_detail(index, session_id)
-    if detail is None:
-        raise HTTPException(404, f"session not found: {session_id}")
-    meta = dict(detail.session_file or {})
-    meta.pop("path", None)
-    meta.update(
-        session_id=session_id,
-        status=detail.status,
-        attempt_count=len(detail.attempts),
-        missing_attempt_ids=detail.missing_attempt_ids,
-    )
-    return {"success": True, "session": meta, "attempts": [r for r in detail.records if r is not None]}
+    """The session file as written and the session's attempts (full records, time order); Fixtrail's
+    view beside: attempt count, attempts the file lists with no record, inferred sessions."""
+    found = compat.original_session(index, session_id)
+    if found is None:
+        raise HTTPException(404, SESSION_NOT_FOUND)
+    return {"success": True, **vars(found), "attempt_count": len(found.attempts)}
 
 
-@router.get("/log/{log_id}", response_model=schemas.LogResponse)
+@router.get("/log/{log_id:path}", response_model=schemas.LogResponse, response_model_exclude_unset=True)
 def get_log(index: IndexDep, log_id: LogId) -> dict:
     """One attempt record with its full texts."""
     record = attempts.attempt_record(index, log_id)
     if record is None:
-        raise HTTPException(404, f"log not found: {log_id}")
+        raise HTTPException(404, LOG_NOT_FOUND)
     return {"success": True, "log": record}
 
 
@@ -98,21 +113,26 @@ def get_log(index: IndexDep, log_id: LogId) -> dict:
 def get_ai_context(
     index: IndexDep,
     flt: FilterDep,
-    max_examples: Annotated[int, Query(ge=0, le=100)] = 10,
-    max_chars: Annotated[int, Query(ge=100, le=100_000)] = 6000,
+    as_of: AsOfDep,
+    max_examples: Annotated[int, Query(description="entries at most (clamped to 0-100)")] = 10,
+    max_chars: Annotated[int, Query(description="characters at most (clamped to 100-100,000)")] = 6000,
 ) -> dict:
-    """The AI context text for the model's prompt."""
-    return {"success": True, "context": ai_context(index, max_examples, max_chars, flt)}
+    """The AI context text for the model's prompt, and the AI learning summary as ``summary``."""
+    context = ai_context(index, clamp(max_examples, MAX_EXAMPLES), clamp(max_chars, MAX_CHARS), flt)
+    learning = analysis_report(index, flt, as_of)["ai_learning_summary"]
+    return {"success": True, "context": context, "summary": learning}
 
 
 @router.get("/error-patterns", response_model=schemas.ErrorPatternsResponse)
 def get_error_patterns(index: IndexDep, flt: FilterDep) -> dict:
-    """Error categories with examples, the top error lines, and fingerprints."""
+    """Error categories with examples, the top error lines, library and MapsBridge issues, and fingerprints."""
     marks = errors.error_fingerprints(index, flt, limit=50)
     return {
         "success": True,
         "error_patterns": error_patterns(index, flt),
         "common_errors": common_errors(index, flt),
+        "library_issues": library_report(index, flt),
+        "mapbridge_issues": bridge_report(index, flt),
         "fingerprints": frame_records(marks),
     }
 

@@ -62,14 +62,39 @@ class SummaryResponse(Envelope):
     generated_at: str = Field(description="when this answer was computed, ISO 8601 local time")
 
 
-class ExecutionItem(BaseModel):
-    """One attempt in a list: the original's item keys, then the record as written (big texts cut).
+class AttemptRecord(BaseModel):
+    """An attempt record as the writer wrote it (LOG_FORMAT.md): values as read, odd ones included."""
+
+    model_config = ConfigDict(extra="allow")
+    log_id: Any = Field(None, description="UUID4 string; equals the file's stem")
+    session_id: Any = Field(None, description="the session it was logged in")
+    timestamp: Any = Field(None, description="ISO 8601 as written (local time, microseconds)")
+    status: Any = Field(None, description="failed or success")
+    code: Any = Field(None, description="the full script")
+    code_hash: Any = Field(None, description="first 16 hex of md5 of the code, blank lines dropped")
+    user_prompt: Any = Field(None, description="what the user asked for")
+    ai_model: Any = Field(None, description="the model that generated the code")
+    image_filename: Any = Field(None, description="the input file the script ran on")
+    error_message: Any = Field(None, description="failures: the concise error")
+    error_type: Any = Field(None, description="failures: the exception class found in stderr")
+    stderr: Any = Field(None, description="the full stderr")
+    stdout: Any = Field(None, description="the full stdout")
+    return_code: Any = Field(None, description="failures: the exit code")
+    output_files: Any = Field(None, description="successes: the files produced")
+    execution_time_seconds: Any = Field(None, description="successes: wall time")
+    previous_attempt_id: Any = Field(None, description="the attempt this one retried")
+    fixed_by: Any = Field(None, description="failures: log_id of the success that fixed it, as the writer set it")
+    error_category: Any = Field(None, description="failures: the writer's keyword category")
+    tags: Any = Field(None, description="e.g. lib:numpy, request_type:tileset")
+
+
+class ExecutionItem(AttemptRecord):
+    """One attempt in a list: the original's item keys beside the record's own (big texts cut).
 
     Text fields longer than 10,000 characters end with ``... [cut: N characters in all]``;
     ``cut_fields`` names them with their full length. The full record: ``/api/logs/log/{id}``.
     """
 
-    model_config = ConfigDict(extra="allow")
     id: str = Field(description="the attempt's log_id")
     status: str | None = Field(description="failed or success")
     error_message: str | None = Field(description="the concise error (failures), cut when long")
@@ -78,13 +103,6 @@ class ExecutionItem(BaseModel):
     user_id: None = Field(description="always null: the logs do not record it")
     script_id: None = Field(description="always null: the logs do not record it")
     script_name: None = Field(description="always null: the logs do not record it")
-    log_id: Any = Field(description="the record's log_id")
-    session_id: Any = Field(None, description="the session it was logged in")
-    timestamp: Any = Field(None, description="ISO 8601 as written")
-    code: Any = Field(None, description="the script, cut when long")
-    stdout: Any = Field(None, description="cut when long")
-    stderr: Any = Field(None, description="cut when long")
-    user_prompt: Any = Field(None, description="cut when long")
     cut_fields: dict[str, int] = Field(description="the text fields that were cut, with their full length")
 
 
@@ -133,7 +151,7 @@ class SessionFile(BaseModel):
 
 class SessionResponse(Envelope):
     session: SessionFile
-    attempts: list[dict[str, Any]] = Field(description="full attempt records in time order")
+    attempts: list[AttemptRecord] = Field(description="full attempt records in time order")
     attempt_count: int
     missing_attempt_ids: list[str] = Field(description="listed by the session file, with no record")
     sessions_inferred: bool
@@ -142,7 +160,7 @@ class SessionResponse(Envelope):
 
 
 class LogResponse(Envelope):
-    log: dict[str, Any]
+    log: AttemptRecord
 
 
 class ContextResponse(Envelope):

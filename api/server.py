@@ -10,11 +10,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from api.dependencies import IndexProvider
 from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allowed_hosts
 from api.routes import router
+from api.schemas import ERROR_RESPONSES, IndexResponse
 from loaders.tree import check_logs_dir
 
 logger = logging.getLogger("fixtrail.api")
@@ -34,9 +37,17 @@ def create_app(
     ``$FIXTRAIL_ALLOWED_HOSTS`` or of ``extra_hosts``; others are answered 400 (see api.hosts).
     """
     check_logs_dir(logs_dir)
-    app = FastAPI(title="Fixtrail API", version="1.0", description="Script execution log analysis.")
+    # /docs (Swagger UI) and /redoc with their scripts and styles served from the package, not a CDN.
+    app = FastAPIOffline(title="Fixtrail API", version="1.0", description="Script execution log analysis.")
     app.state.index_provider = IndexProvider(logs_dir, cache_dir)
     app.include_router(router)
+    endpoints = sorted(route.path_format for route in router.routes if isinstance(route, APIRoute))
+
+    @app.get("/", response_model=IndexResponse, responses=ERROR_RESPONSES, tags=["about"])
+    def about() -> dict:
+        """Where the documentation is (``/docs``, ``/openapi.json``) and the endpoints."""
+        return {"success": True, "name": app.title, "docs": "/docs", "openapi": "/openapi.json", "endpoints": endpoints}
+
     app.add_middleware(HostCheckMiddleware, hosts=allowed_hosts(bound_to, extra_hosts))
 
     @app.exception_handler(HTTPException)

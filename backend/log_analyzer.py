@@ -32,6 +32,10 @@ class LogAnalyzer:
         cache_dir: str | os.PathLike[str] | None = None,
     ):
         self.logs_dir = Path(logs_dir)
+        # The original's attributes: the tree's folders (read through the index, never listed here).
+        self.failures_dir = self.logs_dir / "failures"
+        self.successes_dir = self.logs_dir / "successes"
+        self.sessions_dir = self.logs_dir / "sessions"
         self.analysis_dir = self.logs_dir / "analysis"
         self.as_of = as_of
         self._cache_dir = cache_dir
@@ -60,3 +64,7 @@ class LogAnalyzer:
     def generate_context_for_ai(self, max_examples: int = 10) -> str:
         """The text block for the model's prompt ("" when nothing has failed)."""
         return ai_context(self.index, max_examples=max_examples)
+
+    def _generate_ai_summary(self) -> str:
+        """The AI learning summary text (the report's ``ai_learning_summary``), as the original app calls it."""
+        return analysis_report(self.index, as_of=self.as_of or datetime.now())["ai_learning_summary"]

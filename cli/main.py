@@ -16,11 +16,16 @@ The dashboard and the API answer only requests naming localhost, 127.0.0.1, ::1 
 they listen on in their Host header; allow other names with --allowed-host NAME or
 FIXTRAIL_ALLOWED_HOSTS=name1,name2.
 
+Commands are case-insensitive (SUMMARY works), and the options above the commands may also
+follow the command (summary --json, unfixed --logs-dir DIR). Run from a clone after `make run`
+or `make test` with .venv/bin/python, or as the installed `fixtrail` command.
+
 Examples:
-  python analyze_logs.py summary
-  python analyze_logs.py --logs-dir /srv/logs --json summary
-  python analyze_logs.py --as-of 2025-12-21T12:00 session 6f1c...
-  python analyze_logs.py serve --host 0.0.0.0 --allowed-host logs.internal
+  .venv/bin/python analyze_logs.py summary
+  .venv/bin/python analyze_logs.py --logs-dir /srv/logs --json summary
+  .venv/bin/python analyze_logs.py summary --json --logs-dir /srv/logs
+  .venv/bin/python analyze_logs.py --as-of 2025-12-21T12:00 session 6f1c...
+  fixtrail serve --host 0.0.0.0 --allowed-host logs.internal
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from typing import Any
 import duckdb
 
 from cli import text
-from loaders import attempts, errors, sessions
+from loaders import attempts, compat, errors, sessions
 from loaders.filters import FIRST_DAY, LAST_DAY
 from loaders.index import CACHE_DIR_ENV, IndexBusyError, LogIndex, default_cache_dir
 from loaders.metrics import summary
@@ -57,33 +62,66 @@ class CommandError(Exception):
     """A failure to report on one line with exit status 1 (no traceback)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: global options, then the command and its arguments."""
-    parser = argparse.ArgumentParser(
-        prog="analyze_logs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--logs-dir", default="logs", help="the log tree (default: ./logs)")
+COMMANDS = (
+    "summary",
+    "errors",
+    "recommendations",
+    "unfixed",
+    "session",
+    "context",
+    "export",
+    "all",
+    "dashboard",
+    "serve",
+)
+# The global options that take a value (to find the command word among the arguments).
+VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes; without ``defaults`` an option not given leaves the namespace alone."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--logs-dir", default=default("logs"), help="the log tree (default: ./logs)")
     parser.add_argument(
-        "--as-of", type=_iso_time, default=None, help="end of the 7-day window, ISO 8601 (default: now)"
+        "--as-of", type=_iso_time, default=default(None), help="end of the 7-day window, ISO 8601 (default: now)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print one JSON document instead of text"
+    )
     parser.add_argument(
         "--sessions",
         choices=("auto", "linked", "inferred"),
-        default="auto",
+        default=default("auto"),
         help="sessions as logged, inferred from prompt/input/model/time, or auto (inferred when the logs "
         "do not link attempts; the default)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: global options (before or after the command), then the command and its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="analyze_logs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _add_global_options(parser, defaults=True)
+    after_the_command = argparse.ArgumentParser(add_help=False)
+    _add_global_options(after_the_command, defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[after_the_command])
+
     for name in ("summary", "errors", "recommendations", "unfixed", "all"):
-        commands.add_parser(name)
-    commands.add_parser("session").add_argument("session_id")
-    commands.add_parser("context").add_argument("max_examples", nargs="?", type=int, default=10)
-    commands.add_parser("export").add_argument("file", nargs="?", default="analysis_export.json")
-    dashboard = commands.add_parser("dashboard")
+        add(name)
+    add("session").add_argument("session_id")
+    add("context").add_argument("max_examples", nargs="?", type=int, default=10)
+    add("export").add_argument("file", nargs="?", default="analysis_export.json")
+    dashboard = add("dashboard")
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8501)
-    serve = commands.add_parser("serve")
+    serve = add("serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     for server in (dashboard, serve):
@@ -95,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
             help="also answer requests naming NAME in their Host header (repeatable)",
         )
     return parser
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """The arguments with the command word in lower case (commands are case-insensitive, as in the original)."""
+    result = list(argv)
+    position = 0
+    while position < len(result):
+        token = result[position]
+        if token in VALUE_OPTIONS:
+            position += 2
+            continue
+        if token.startswith("-"):
+            position += 1
+            continue
+        if token.lower() in COMMANDS:
+            result[position] = token.lower()
+        break
+    return result
 
 
 def _iso_time(value: str) -> datetime:
@@ -124,11 +180,30 @@ def _to_json(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):  # pandas' Timestamp too: microseconds kept, as the logs write them
+        return value.isoformat(timespec="microseconds")
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def _rows(frame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts for --json: missing values as null, times with their microseconds."""
+    return [{key: None if _missing(value) else value for key, value in row.items()} for row in frame.to_dict("records")]
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or NaT (the only values unequal to themselves); lists and texts never."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes)) or hasattr(value, "__len__"):
+        return False
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
 
 
 def run_command(args: argparse.Namespace, index: LogIndex) -> str:
@@ -139,6 +214,9 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         return _to_json(data) if args.json else text.summary_text(data)
     if args.command == "session":
         detail = sessions.session_detail(index, args.session_id)
+        if detail is None or detail.attempts.empty:  # a logged session merged into an inferred one, an attempt id
+            found = compat.fixtrail_session_id(index, args.session_id)
+            detail = sessions.session_detail(index, found) if found else detail
         if detail is None:
             raise CommandError(f"session not found: {args.session_id}")
         if args.json:
@@ -157,16 +235,13 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     if args.command == "unfixed":
         unfixed = attempts.unfixed_failures(index, as_of=as_of)
         if args.json:
-            from loaders.exports import frame_records
-
-            return _to_json(frame_records(unfixed))
+            return _to_json(_rows(unfixed))
         return text.unfixed_text(unfixed, as_of)
     if args.command == "context":
         from loaders.context import ai_context
 
         context = ai_context(index, max_examples=args.max_examples)
         return _to_json({"context": context}) if args.json else text.context_text(context)
-    from loaders.exports import frame_records
     from loaders.report import analysis_report
 
     report = analysis_report(index, as_of=as_of)
@@ -183,7 +258,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         if args.json:
             return _to_json(
                 {key: report[key] for key in ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")}
-                | {"fingerprints": frame_records(marks), "fingerprint_states": report["fingerprints"]}
+                | {"fingerprints": _rows(marks), "fingerprint_states": report["fingerprints"]}
             )
         return _errors_text(report, marks)
     if args.command == "recommendations":
@@ -287,8 +362,16 @@ def run_child(command: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status.
+
+    Without arguments it prints the help and returns 1, as the original did.
+    """
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        parser.print_help()
+        return EXIT_ERROR
+    args = parser.parse_args(normalise_argv(argv))
     try:
         logs_dir = Path(args.logs_dir)
         if args.command in ("dashboard", "serve"):

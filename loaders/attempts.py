@@ -115,3 +115,14 @@ def sessions_of_attempts(index: LogIndex, log_ids: list[str]) -> dict[str, str]:
     if not wanted:
         return {}
     return dict(index.cursor().execute(SESSIONS_OF_ATTEMPTS_SQL, [wanted]).fetchall())
+
+
+FIXED_OF_ATTEMPTS_SQL = "SELECT log_id, is_fixed FROM attempts WHERE list_contains(?, log_id)"
+
+
+def fixed_of_attempts(index: LogIndex, log_ids: list[str]) -> dict[str, bool]:
+    """Whether each of these attempts that the index knows is fixed: {log_id: is_fixed}."""
+    wanted = sorted({log_id for log_id in log_ids if isinstance(log_id, str) and log_id})
+    if not wanted:
+        return {}
+    return {log_id: bool(fixed) for log_id, fixed in index.cursor().execute(FIXED_OF_ATTEMPTS_SQL, [wanted]).fetchall()}

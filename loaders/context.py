@@ -40,12 +40,16 @@ def ranked_mistakes(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     return marks.sort_values(["score", "fingerprint"], ascending=[False, True]).reset_index(drop=True)
 
 
+def _times(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _entry(number: int, mark: pd.Series) -> str:
     lines = [f"### {number}. {mark['category']}: {mark['example_error']}"]
     last_seen = pd.Timestamp(mark["last_seen"]).strftime("%Y-%m-%d")
     lines.append(
-        f"Seen {int(mark['count'])} times in {int(mark['sessions'])} sessions, last on {last_seen}; "
-        f"{mark['fix_rate']:.0f}% fixed, {int(mark['unfixed'])} still unfixed."
+        f"Seen {_times(int(mark['count']), 'time')} in {_times(int(mark['sessions']), 'session')}, "
+        f"last on {last_seen}; {mark['fix_rate']:.0f}% fixed, {int(mark['unfixed'])} still unfixed."
     )
     if isinstance(mark["recipe"], dict):
         lines.append("Instead: " + instead(mark["recipe"], mark["example_error"]))

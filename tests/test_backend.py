@@ -375,3 +375,27 @@ def test_an_unparseable_session_file_is_kept_aside(tmp_path, caplog, content):
     session = json.loads(session_file.read_text(encoding="utf-8"))
     assert [a["log_id"] for a in session["attempts"]] == [attempt]
     assert any(aside[0].name in m for m in _warnings(caplog))
+
+
+def test_a_later_success_in_the_session_fixes_a_failure_as_documented(tmp_path, cache_dir):
+    logger = ScriptLogger(tmp_path / "logs")
+    assert "later success in the same session" in ScriptLogger.get_unfixed_failures.__doc__
+    early_success = logger.log_success("x = 1\n", ["o.png"])
+    after_success = logger.log_failure(
+        "1/0\n", "division by zero", "ZeroDivisionError: division by zero\n", 1, session_id=early_success
+    )
+    fixed_later = logger.log_failure("x = y\n", "name 'y' is not defined", "NameError: name 'y'\n", 1)
+    logger.log_success("x = 2\n", ["o.png"], session_id=fixed_later)  # no previous_attempt_id: no fixed_by
+    assert logger.get_log(fixed_later)["fixed_by"] is None
+    assert [r["log_id"] for r in logger.get_unfixed_failures()] == [after_success]
+    summary = metrics.summary(open_index(tmp_path / "logs", cache_dir))
+    assert (summary.unfixed_failures, summary.fixed_failures) == (1, 1)
+
+
+def test_log_analyzer_keeps_the_original_attributes_and_summary_method(small_tree, cache_dir):
+    analyzer = LogAnalyzer(small_tree, as_of=AS_OF)
+    assert analyzer.failures_dir == small_tree / "failures" and analyzer.successes_dir == small_tree / "successes"
+    assert analyzer.sessions_dir == small_tree / "sessions" and analyzer.analysis_dir == small_tree / "analysis"
+    summary_text = analyzer._generate_ai_summary()
+    assert summary_text == analyzer.analyze_all()["ai_learning_summary"]
+    assert "No module named 'cv2'" in summary_text and summary_text.endswith("=== END LEARNINGS ===")

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -56,7 +57,40 @@ def test_commands_run(small_tree, cache_dir, command):
 def test_session_history(small_tree, cache_dir):
     result = run_cli("--logs-dir", str(small_tree), "session", "S1")
     assert "Attempts: 3" in result.stdout
-    assert "3. OK SUCCESS" in result.stdout and "1. NO FAILED" in result.stdout
+    lines = result.stdout.splitlines()
+    assert "1. FAILED" in lines and "3. SUCCESS" in lines
+    assert "   Time: 2025-12-11T12:00:00.000000" in lines  # as the record writes it
+    assert "   Error: name 'x' is not defined" in lines  # without the runner's prefix
+    assert "Created: 2025-12-21T12:00:00.000000" in lines
+
+
+def test_no_arguments_prints_the_help_and_exits_1():
+    result = run_cli()
+    assert result.returncode == 1
+    assert result.stdout.startswith("usage: analyze_logs.py") and "Commands are case-insensitive" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["SUMMARY", "--json", "--logs-dir", "{logs}", "--as-of", "{as_of}"],
+        ["--logs-dir", "{logs}", "Summary", "--as-of", "{as_of}", "--json"],
+        ["--json", "summary", "--logs-dir", "{logs}", "--as-of", "{as_of}", "--sessions", "linked"],
+        ["--logs-dir", "/no/such/dir", "summary", "--logs-dir", "{logs}", "--json", "--as-of", "{as_of}"],
+    ],
+)
+def test_commands_are_case_insensitive_and_take_options_after_them(small_tree, cache_dir, args):
+    argv = [arg.format(logs=small_tree, as_of=AS_OF.isoformat()) for arg in args]
+    result = run_cli(*argv)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total_failures"] == 4
+
+
+def test_unfixed_with_the_logs_dir_after_it(small_tree, cache_dir):
+    result = run_cli("UNFIXED", "--logs-dir", str(small_tree), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["log_id"] for row in json.loads(result.stdout)] == ["s2-a1"]
+    assert json.loads(result.stdout)[0]["timestamp"] == (AS_OF - timedelta(days=2)).isoformat(timespec="microseconds")
 
 
 def test_export_writes_the_report(small_tree, cache_dir, tmp_path):
@@ -258,3 +292,20 @@ def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree,
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
         server.wait(20)
+
+
+def _readme_commands() -> list[str]:
+    """The ``$ ...`` commands of the README's examples, comments dropped."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    return [line[2:].split("#")[0].strip() for line in lines if line.startswith("$ ")]
+
+
+def test_readme_examples_run_as_written_with_the_virtualenv(cache_dir):
+    commands = _readme_commands()
+    assert commands and all(command.startswith(".venv/bin/python analyze_logs.py ") for command in commands)
+    for command in commands:
+        # As written, from the clone; this interpreter stands for .venv/bin/python (the same one under make).
+        argv = [sys.executable, *command.split()[1:]]
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "=" * 70 in result.stdout
