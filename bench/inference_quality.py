@@ -11,16 +11,13 @@ the session count against the truth.
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from loaders.demo import generate_tree
-from loaders.demo_unlinked import UnlinkedTruth, generate_unlinked_tree
+from loaders.demo_unlinked import UnlinkedTruth, generate_unlinked_tree, same_session_pairs, strip_links
 from loaders.facts import INFERENCE_SIMILARITY, compute_inferred_facts
 from loaders.index import LogIndex
 
@@ -57,13 +54,6 @@ class Quality:
         return 2 * self.pair_precision * self.pair_recall / total if total else 0.0
 
 
-def _pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
-    members: dict[str, list[str]] = {}
-    for item, group in groups.items():
-        members.setdefault(group, []).append(item)
-    return {tuple(sorted(pair)) for group in members.values() for pair in itertools.combinations(group, 2)}
-
-
 def _ratio(found: set, true: set) -> float:
     return len(found & true) / len(found) if found else 1.0
 
@@ -75,7 +65,7 @@ def measure(index: LogIndex, truth: UnlinkedTruth, threshold: float) -> Quality:
         rows = connection.execute(INFERRED_SQL).fetchall()
     inferred = {log_id: session for log_id, session, _ in rows}
     fixed = {log_id for log_id, _, is_fixed in rows if is_fixed}
-    found, true = _pairs(inferred), _pairs(truth.session_of)
+    found, true = same_session_pairs(inferred), same_session_pairs(truth.session_of)
     return Quality(
         pair_precision=_ratio(found, true),
         pair_recall=_ratio(true, found),
@@ -89,17 +79,7 @@ def measure(index: LogIndex, truth: UnlinkedTruth, threshold: float) -> Quality:
 def stripped_demo_tree(root: Path, sessions: int, seed: int) -> UnlinkedTruth:
     """The demo generator's linked tree rewritten as an unlinking service writes it; returns the truth."""
     generate_tree(root, sessions=sessions, days=20, seed=seed)
-    truth = UnlinkedTruth()
-    records = [(path, json.loads(path.read_text())) for path in root.glob("*es/*/*.json")]
-    fixed_sessions = {r["session_id"] for _, r in records if r["status"] == "success"}
-    for path, record in records:
-        truth.session_of[record["log_id"]] = record["session_id"]
-        if record["status"] == "failed" and record["session_id"] in fixed_sessions:
-            truth.fixed.add(record["log_id"])
-        record.update(session_id=record["log_id"], previous_attempt_id=None, fixed_by=None)
-        path.write_text(json.dumps(record))
-    shutil.rmtree(root / "sessions")
-    return truth
+    return strip_links(root)
 
 
 SHAPES: dict[str, Callable[[Path, int, int], UnlinkedTruth]] = {

@@ -16,8 +16,11 @@ Usage: ``python -m loaders.demo_unlinked --out DIR [--sessions 300] [--seed 1] [
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import random
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -74,6 +77,39 @@ class UnlinkedTruth:
 
     session_of: dict[str, str] = field(default_factory=dict)
     fixed: set[str] = field(default_factory=set)  # failures that a later attempt of their session fixed
+
+
+def same_session_pairs(session_of: dict[str, str]) -> set[tuple[str, str]]:
+    """Every pair of attempts that share a session, given attempt -> session (for precision and recall)."""
+    members: dict[str, list[str]] = {}
+    for attempt, session in session_of.items():
+        members.setdefault(session, []).append(attempt)
+    return {tuple(sorted(pair)) for group in members.values() for pair in itertools.combinations(group, 2)}
+
+
+def strip_links(root: Path) -> UnlinkedTruth:
+    """Rewrite a linked tree as a service that never links attempts writes it; return the truth.
+
+    Every attempt becomes a session of its own id with no ``previous_attempt_id`` and no ``fixed_by``,
+    and the session files go. The truth keeps each attempt's session and the failures a later
+    success of their session fixed.
+    """
+    truth = UnlinkedTruth()
+    records = [(path, json.loads(path.read_text())) for path in sorted(root.glob("*es/*/*.json"))]
+    successes = {}
+    for _, record in records:
+        if record["status"] == "success":
+            successes.setdefault(record["session_id"], []).append(record["timestamp"])
+    for path, record in records:
+        truth.session_of[record["log_id"]] = record["session_id"]
+        if record["status"] == "failed" and any(
+            s > record["timestamp"] for s in successes.get(record["session_id"], [])
+        ):
+            truth.fixed.add(record["log_id"])
+        record.update(session_id=record["log_id"], previous_attempt_id=None, fixed_by=None)
+        path.write_text(json.dumps(record))
+    shutil.rmtree(root / "sessions", ignore_errors=True)
+    return truth
 
 
 def _line(rng: random.Random, names: list[str]) -> str:

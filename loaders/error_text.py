@@ -216,11 +216,15 @@ def blamed_libraries(libraries: list[str], key_line: str | None, stderr: str | N
     frames = _FRAME_FILE.findall(stderr) if stderr and 'File "' in stderr else []
     blamed = []
     for library in libraries:
-        named = re.compile(rf"(?<![\w.]){re.escape(library)}(?![\w])")
         if (
             (missing is not None and missing.split(".")[0] == library)
-            or (key_line is not None and library in key_line and named.search(key_line) is not None)
+            or (key_line is not None and library in key_line and _names(library, key_line))
             or any(f"/{library}/" in frame or f"\\{library}\\" in frame for frame in frames)
         ):
             blamed.append(library)
     return blamed
+
+
+def _names(library: str, text: str) -> bool:
+    """True when ``text`` holds ``library`` as a word of its own (``'cv2'``, ``skimage.filters``)."""
+    return re.search(rf"(?<![\w.]){re.escape(library)}(?!\w)", text) is not None

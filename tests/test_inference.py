@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 
 import pytest
 
 from loaders import metrics
 from loaders.context import ai_context
-from loaders.demo_unlinked import generate_unlinked_tree
+from loaders.demo_unlinked import generate_unlinked_tree, same_session_pairs
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules
 from tests.conftest import AS_OF, write_record
@@ -40,13 +39,6 @@ def _unlinked(logs, log_id, when, lines, status="failed", **fields):
 
 def _sessions(index: LogIndex) -> dict[str, str]:
     return dict(index.cursor().execute("SELECT log_id, session_id FROM attempts").fetchall())
-
-
-def _pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
-    members: dict[str, list[str]] = {}
-    for item, group in groups.items():
-        members.setdefault(group, []).append(item)
-    return {tuple(sorted(pair)) for group in members.values() for pair in itertools.combinations(group, 2)}
 
 
 def test_interleaved_retries_on_one_file_are_told_apart_by_their_code(tmp_path, index_of):
@@ -106,7 +98,7 @@ def test_inference_recovers_the_sessions_of_the_original_shape(tmp_path, cache_d
     index.refresh()
     assert index.sessions_inferred
     found = _sessions(index)
-    true_pairs, found_pairs = _pairs(truth.session_of), _pairs(found)
+    true_pairs, found_pairs = same_session_pairs(truth.session_of), same_session_pairs(found)
     assert len(true_pairs & found_pairs) / len(found_pairs) >= 0.95
     fixed = {row[0] for row in index.cursor().execute("SELECT log_id FROM attempts WHERE is_fixed").fetchall()}
     assert len(fixed & truth.fixed) / len(fixed) >= 0.95

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from loaders import metrics, sessions
 from loaders.context import ai_context
 from loaders.demo import generate_tree
+from loaders.demo_unlinked import same_session_pairs, strip_links
 from loaders.errors import error_categories
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules
@@ -219,34 +217,15 @@ def test_abandoned_sessions_and_silent_successes(tmp_path, cache_dir):
     assert list(sessions.silent_successes(index)["log_id"]) == ["quiet"]
 
 
-def _strip_links(root: Path) -> dict[str, str]:
-    """Rewrite every attempt as the unlinking service wrote them; return log_id -> true session."""
-    truth = {}
-    for path in root.glob("*es/*/*.json"):
-        record = json.loads(path.read_text())
-        truth[record["log_id"]] = record["session_id"]
-        record.update(session_id=record["log_id"], previous_attempt_id=None, fixed_by=None)
-        path.write_text(json.dumps(record))
-    shutil.rmtree(root / "sessions")
-    return truth
-
-
-def _pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
-    by_group: dict[str, list[str]] = {}
-    for item, group in groups.items():
-        by_group.setdefault(group, []).append(item)
-    return {tuple(sorted(pair)) for members in by_group.values() for pair in itertools.combinations(members, 2)}
-
-
 def test_inferred_sessions_recover_stripped_links(tmp_path, cache_dir):
     logs = tmp_path / "logs"
     counts = generate_tree(logs, sessions=400, days=20, seed=21)
-    truth = _strip_links(logs)
+    truth = strip_links(logs).session_of
     index = LogIndex(logs, cache_dir)
     index.refresh()
     assert index.sessions_inferred  # almost every attempt stands alone: inference is on by default
     inferred = dict(index.cursor().execute("SELECT log_id, session_id FROM attempts").fetchall())
-    true_pairs, found_pairs = _pairs(truth), _pairs(inferred)
+    true_pairs, found_pairs = same_session_pairs(truth), same_session_pairs(inferred)
     precision = len(true_pairs & found_pairs) / len(found_pairs)
     recall = len(true_pairs & found_pairs) / len(true_pairs)
     print(f"inferred sessions: precision {precision:.3f}, recall {recall:.3f} over {len(true_pairs)} linked pairs")
