@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -20,15 +21,19 @@ def open_session(session_id: str) -> None:
     st.switch_page(SESSIONS_PAGE, query_params={"session": session_id})
 
 
-def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
-    """CSV (formula cells neutralised) and JSON download buttons for a table, made when clicked."""
+def downloads(frame: pd.DataFrame | Callable[[], pd.DataFrame], name: str, key: str) -> None:
+    """CSV (formula cells neutralised) and JSON download buttons for a table, made when clicked.
+
+    ``frame`` may be a function that makes the frame, for a table shown a page at a time.
+    """
+    whole = frame if callable(frame) else lambda: frame
     left, right = st.columns(2)
     left.download_button(
-        "Download CSV", lambda: safe_csv(frame), f"{name}.csv", "text/csv", key=f"{key}_csv", width="stretch"
+        "Download CSV", lambda: safe_csv(whole()), f"{name}.csv", "text/csv", key=f"{key}_csv", width="stretch"
     )
     right.download_button(
         "Download JSON",
-        lambda: json_records(frame),
+        lambda: json_records(whole()),
         f"{name}.json",
         "application/json",
         key=f"{key}_json",

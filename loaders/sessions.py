@@ -50,13 +50,21 @@ SELECT p.session_id,
 FROM per_session p
 LEFT JOIN latest_files f USING (session_id)
 LEFT JOIN missing m USING (session_id)
-ORDER BY p.last_at DESC
-LIMIT ?
+ORDER BY p.last_at DESC, p.session_id
+LIMIT ? OFFSET ?
+"""
+
+SESSION_COUNTS_SQL = """
+WITH chosen AS (SELECT DISTINCT session_id FROM attempts WHERE {where})
+SELECT count(*) AS sessions, count(*) FILTER (WHERE resolved) AS resolved
+FROM (SELECT session_id, bool_or(status = 'success') AS resolved
+      FROM attempts JOIN chosen USING (session_id) GROUP BY session_id)
 """
 
 
-def sessions(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 100_000) -> pd.DataFrame:
-    """Sessions with at least one attempt under the filter, newest activity first.
+def sessions(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 100_000, offset: int = 0) -> pd.DataFrame:
+    """Sessions with at least one attempt under the filter, newest activity first (``limit`` of
+    them from ``offset``: a page).
 
     Output columns: session_id, status (resolved when any success), attempts, failures,
     successes, first_at, last_at, duration_seconds, final_outcome (status of the last attempt),
@@ -65,7 +73,14 @@ def sessions(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 100_000) ->
     lists whose record is missing).
     """
     where, params = flt.where()
-    return index.frame(SESSIONS_SQL.format(where=where), [*params, limit])
+    return index.frame(SESSIONS_SQL.format(where=where), [*params, limit, offset])
+
+
+def session_counts(index: LogIndex, flt: AttemptFilter = ALL) -> tuple[int, int]:
+    """(sessions, resolved sessions) with at least one attempt under the filter."""
+    where, params = flt.where()
+    total, resolved = index.cursor().execute(SESSION_COUNTS_SQL.format(where=where), params).fetchone()
+    return int(total), int(resolved)
 
 
 SESSION_ATTEMPTS_SQL = """

@@ -161,3 +161,22 @@ def test_waterfall_chart_has_a_row_per_attempt_with_gap_and_run_time(small_tree,
     assert spec["encoding"]["y"]["sort"] == ["#1 failed", "#2 failed · +5 min", "#3 success · +4 min · ran 1.5 s"]
     assert spec["height"] == {"step": 28}  # one band per attempt
     assert spec["encoding"]["color"]["scale"]["domain"] == ["failed", "success"]
+
+
+def test_the_sessions_list_is_sent_a_page_at_a_time(tmp_path, cache_dir, monkeypatch):
+    from loaders.demo import generate_tree
+
+    logs = tmp_path / "logs"
+    counts = generate_tree(logs, sessions=620, days=10, seed=3)
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.switch_page("app_pages/sessions.py")
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Sessions"] == f"{counts.sessions:,}"
+    first_page = at.dataframe(key="sessions_table").value
+    assert len(first_page) == 500
+    at.number_input(key="sessions_page").set_value(2).run()
+    second_page = at.dataframe(key="sessions_table").value
+    assert len(second_page) == counts.sessions - 500
+    assert not set(first_page["session_id"]) & set(second_page["session_id"])

@@ -18,6 +18,7 @@ from loaders.sessions import (
     abandoned_sessions,
     code_diff,
     find_session,
+    session_counts,
     session_detail,
     sessions,
     silent_successes,
@@ -25,6 +26,7 @@ from loaders.sessions import (
 from loaders.timeline import attempt_waterfall, session_export
 
 TEXT_LIMIT = 20_000
+SESSIONS_PAGE_SIZE = 500
 
 
 def _clipped(text: str | None) -> str:
@@ -184,12 +186,11 @@ def session_list() -> None:
     if no_data_notice():
         return
     _find_box()
-    listed = query(sessions, ctx.index, ctx.flt)
-    resolved = int((listed["status"] == "resolved").sum()) if not listed.empty else 0
+    total, resolved = query(session_counts, ctx.index, ctx.flt)
     cols = st.columns(3)
-    cols[0].metric("Sessions", f"{len(listed):,}")
+    cols[0].metric("Sessions", f"{total:,}")
     cols[1].metric("Resolved", f"{resolved:,}")
-    cols[2].metric("Unresolved", f"{len(listed) - resolved:,}")
+    cols[2].metric("Unresolved", f"{total - resolved:,}")
     window_notice()
     everything, abandoned_tab, silent_tab = st.tabs(["All sessions", "Abandoned", "Silent successes"])
     with abandoned_tab:
@@ -221,10 +222,20 @@ def session_list() -> None:
             empty="Every success produced an output file.",
         )
     with everything:
-        _all_sessions(listed)
+        _all_sessions(total)
 
 
-def _all_sessions(listed: pd.DataFrame) -> None:
+def _all_sessions(total: int) -> None:
+    """The sessions a page at a time (SESSIONS_PAGE_SIZE rows reach the browser, not every session)."""
+    ctx = current()
+    pages = max(1, -(-total // SESSIONS_PAGE_SIZE))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="sessions_page", width=160))
+    listed = query(sessions, ctx.index, ctx.flt, limit=SESSIONS_PAGE_SIZE, offset=(page - 1) * SESSIONS_PAGE_SIZE)
+    if pages > 1:
+        first = (page - 1) * SESSIONS_PAGE_SIZE + 1
+        st.caption(f"Sessions {first:,} to {first + len(listed) - 1:,} of {total:,}, newest activity first.")
     session_table(
         listed[
             [
@@ -246,7 +257,9 @@ def _all_sessions(listed: pd.DataFrame) -> None:
         key="sessions_table",
         name="sessions",
         height=600,
+        downloadable=False,
     )
+    downloads(lambda: query(sessions, ctx.index, ctx.flt), "sessions", "sessions_table")
 
 
 def _open_found() -> None:
