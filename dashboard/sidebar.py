@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import url_filters
 from dashboard.data import log_index, query
 from dashboard.markdown import escape_markdown
-from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
+from loaders.filters import STATUSES, AttemptFilter
 from loaders.index import IndexBusyError, LogIndex
 from loaders.metrics import date_range, filter_choices
 
@@ -133,11 +133,8 @@ def draw(logs_dir: str) -> PageContext:
     choices = query(filter_choices, index)
     sidebar = st.sidebar
     sidebar.subheader("Filters")
-    url_filters.explain_refused_dates()
-    left, right = sidebar.columns(2)
-    dates = {"min_value": FIRST_DAY, "max_value": LAST_DAY, "value": None, "bind": "query-params"}
-    start = left.date_input("From", key=url_filters.START, format="YYYY-MM-DD", **dates)
-    end = right.date_input("To", key=url_filters.END, format="YYYY-MM-DD", **dates)
+    start = url_filters.date_field(sidebar, url_filters.START)
+    end = url_filters.date_field(sidebar, url_filters.END)
     if start and end and start > end:
         sidebar.warning(f"From ({start}) is after To ({end}): no attempt can match.")
     flt = AttemptFilter(

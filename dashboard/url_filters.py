@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.charts import PICK
 from dashboard.markdown import escape_markdown
@@ -37,8 +38,8 @@ LABELS = {
     SESSIONS: "Sessions",
 }
 DEFAULTS: dict[str, object] = {
-    START: None,
-    END: None,
+    START: "",
+    END: "",
     MODEL: [],
     STATUS: [],
     CATEGORY: [],
@@ -57,19 +58,27 @@ def accept_comma_lists() -> None:
         st.session_state[key] = list(dict.fromkeys(p.strip() for v in values for p in v.split(",") if p.strip()))
 
 
-def explain_refused_dates() -> None:
-    """Say why a date in the URL is not used (the date widgets drop it silently)."""
-    for key in (START, END):
-        text = st.query_params.get(key)
-        if not text or key in st.session_state:
-            continue
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            st.sidebar.warning(f"{LABELS[key]} {escape_markdown(text)} is not a date (YYYY-MM-DD): not applied.")
-            continue
-        if not FIRST_DAY <= day <= LAST_DAY:
-            st.sidebar.warning(f"{LABELS[key]} {day} is outside {FIRST_DAY} to {LAST_DAY}: not applied.")
+def date_field(container: DeltaGenerator, key: str) -> date | None:
+    """A date typed as YYYY-MM-DD (bound to the URL parameter ``key``): applied on Enter or when the
+    field is left, empty for no limit, and refused with the reason shown (never silently dropped)."""
+    text = container.text_input(
+        LABELS[key],
+        key=key,
+        placeholder="YYYY-MM-DD",
+        bind="query-params",
+        help="Empty: no limit. Applied on Enter or when you leave the field.",
+    ).strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        container.warning(f"{LABELS[key]} {escape_markdown(text)} is not a date (YYYY-MM-DD): not applied.")
+        return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        container.warning(f"{LABELS[key]} {day} is outside {FIRST_DAY} to {LAST_DAY}: not applied.")
+        return None
+    return day
 
 
 def active_filters() -> list[tuple[str, str]]:
@@ -131,7 +140,7 @@ def filter_to_picked_day(chart_key: str) -> None:
     """``on_select`` callback of a daily chart: the page shows the clicked day only."""
     picked = _picked(chart_key, "day_label")
     if picked:
-        st.session_state[START] = st.session_state[END] = date.fromisoformat(picked)
+        st.session_state[START] = st.session_state[END] = date.fromisoformat(picked).isoformat()
 
 
 def filter_to_picked_category(chart_key: str) -> None:

@@ -149,8 +149,11 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     if shots:
         page.screenshot(path=str(Path(shots) / "session_timeline.png"), full_page=True)
 
-    with page.expect_download() as download_info:
-        page.get_by_role("button", name="CSV").last.click()
+    button = page.get_by_role("button", name="CSV").last
+    button.scroll_into_view_if_needed()
+    button.wait_for(timeout=30_000)
+    with page.expect_download(timeout=90_000) as download_info:  # the file is made on click: slow on a busy machine
+        button.click()
     target = tmp_path / "session.csv"
     download_info.value.save_as(target)
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
@@ -249,3 +252,20 @@ def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, 
     total = int(_metric(page, "Total failures").inner_text()) + int(_metric(page, "Total successes").inner_text())
     per_day = {"2025-12-11": 3, "2025-12-18": 2, "2025-12-19": 1, "2025-12-20": 1}  # the small tree's attempts
     assert total == per_day[day]
+
+
+def test_a_typed_date_applies_on_enter_and_a_bad_one_says_why(dashboard_url, page):
+    page.goto(dashboard_url)
+    failures = _metric(page, "Total failures")
+    failures.wait_for(timeout=60_000)
+    start = page.get_by_placeholder("YYYY-MM-DD").first
+    start.fill("2025-12-19")
+    start.press("Enter")
+    deadline = time.monotonic() + 30
+    while "start=2025-12-19" not in page.url or failures.inner_text() != "1":
+        assert time.monotonic() < deadline, (page.url, failures.inner_text())
+        page.wait_for_timeout(300)
+    start.fill("2025-13-01")
+    start.press("Enter")
+    page.get_by_text("is not a date (YYYY-MM-DD): not applied").wait_for(timeout=30_000)
+    assert failures.inner_text() == "4"
