@@ -6,7 +6,7 @@ LOGS ?= logs
 PORT ?= 8501
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format screenshots demo browser bench bench-large soak
+.PHONY: install run test lint format screenshots demo browser bench bench-large bench-s3 soak
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ bench: install
 
 bench-large: install
 	$(BIN)/python -m bench.run --sessions 100000 --runs 1 --out bench/results/large.json
+
+# S3 listing/fetching, Delta compaction and the Overview on a 1,000,000-row table (moto's S3 on 127.0.0.1).
+bench-s3: install
+	$(BIN)/python -m bench.bench_s3 --objects 500,2000 --rows 100000,1000000 --out bench/results/s3.json

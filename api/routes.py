@@ -12,10 +12,14 @@ from fastapi.responses import Response
 from api import schemas
 from api.dependencies import get_as_of, get_filter, get_index
 from loaders import attempts, compat, errors
+from loaders.cohorts import parse_cohort
+from loaders.compare import compare
 from loaders.context import ai_context
+from loaders.evals import eval_cases, evals_jsonl
 from loaders.exports import frame_records, safe_csv
 from loaders.filters import AttemptFilter
 from loaders.index import LogIndex
+from loaders.markers import read_markers
 from loaders.metrics import summary
 from loaders.recipes import fix_rules
 from loaders.report import analysis_report, bridge_report, common_errors, error_patterns, library_report
@@ -160,3 +164,39 @@ def get_fingerprints(index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: 
     """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
     states = fingerprint_states(index, flt, as_of, by_model)
     return {"success": True, "fingerprints": frame_records(states), "as_of": as_of.isoformat(timespec="seconds")}
+
+
+Cohort = Annotated[
+    str,
+    Query(
+        max_length=500,
+        description="a cohort as URL filters, e.g. model=gpt-5-mini or start=2026-11-01,end=2026-11-10 "
+        "or before=MARKER / after=MARKER (a change marker's label)",
+    ),
+]
+
+
+def _cohort(index: LogIndex, name: str, text: str) -> AttemptFilter:
+    try:
+        return parse_cohort(text, read_markers(index.root))
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from exc
+
+
+@router.get("/compare", response_model=schemas.CompareResponse)
+def get_compare(index: IndexDep, a: Cohort = "", b: Cohort = "", top: Limit = 10) -> dict:
+    """Did the change help? Cohort B against A (sessions by their first attempt): success, first-try and
+    fix rates and attempts to success, each B - A with its 95 % interval, and the fingerprints that moved."""
+    comparison = compare(index, _cohort(index, "a", a), _cohort(index, "b", b))
+    return {"success": True, "a": a, "b": b, **comparison.as_dict(top=clamp(top, LIST_LIMIT))}
+
+
+EVALS_RESPONSE = {200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"}}
+
+
+@router.get("/evals.jsonl", response_class=Response, responses=EVALS_RESPONSE)
+def get_evals(index: IndexDep, flt: FilterDep) -> Response:
+    """An eval set from real failures: one line per failed session (sessions by their first attempt's
+    filter match) with prompt, input_file, model, failing_code, error_line, fingerprint, fixed, fixed_code,
+    session_id."""
+    return Response(evals_jsonl(eval_cases(index, flt)), media_type="application/x-ndjson")

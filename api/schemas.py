@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from loaders.compat import ExecutionCounts
 from loaders.metrics import Summary
+from loaders.stats import Difference
 
 
 class Envelope(BaseModel):
@@ -283,3 +284,48 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "Invalid parameter"},
     503: {"model": ErrorResponse, "description": "The index could not be loaded (the error says why); retry"},
 }
+
+
+# Compare: each metric's cohorts and difference (loaders.stats.Difference).
+DifferenceBody = create_model(
+    "DifferenceBody",
+    __doc__="Cohort A's and B's value and size, B - A with its 95 % interval, whether it excludes 0.",
+    **_fields_of(Difference),
+)
+
+
+class CompareMetrics(BaseModel):
+    """Rates in percent and their differences in points; attempts to success in attempts."""
+
+    success_rate: DifferenceBody = Field(description="successes / attempts of the cohort's sessions")
+    first_try_success_rate: DifferenceBody = Field(description="sessions whose first attempt succeeded / sessions")
+    fix_rate: DifferenceBody = Field(description="fixed failures / failures")
+    mean_attempts_to_success: DifferenceBody = Field(description="over the sessions that succeeded (Welch)")
+
+
+class CohortSize(BaseModel):
+    sessions: int
+    attempts: int
+    failures: int
+
+
+class FingerprintMove(BaseModel):
+    fingerprint: str
+    example_error: str | None
+    failures_a: int
+    failures_b: int
+    per_100_a: float = Field(description="failures per 100 attempts in cohort A")
+    per_100_b: float = Field(description="failures per 100 attempts in cohort B")
+    change: float = Field(description="per_100_b - per_100_a")
+    movement: str = Field(description="appeared (only in B), disappeared (only in A) or moved")
+
+
+class CompareResponse(Envelope):
+    a: str = Field(description="cohort A as asked (URL-filter syntax)")
+    b: str = Field(description="cohort B as asked")
+    cohorts: dict[str, CohortSize]
+    metrics: CompareMetrics
+    sentences: list[str] = Field(description="each metric's change in words")
+    appeared: list[FingerprintMove]
+    disappeared: list[FingerprintMove]
+    moved: list[FingerprintMove]

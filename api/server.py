@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +17,7 @@ from api.dependencies import IndexProvider
 from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allowed_hosts
 from api.routes import router
 from api.schemas import ERROR_RESPONSES, IndexResponse
-from loaders.tree import check_logs_dir
+from loaders.sources import source_location
 
 logger = logging.getLogger("fixtrail.api")
 # On SIGTERM or SIGINT, requests still running (a first load waiting on a busy index) get this long.
@@ -36,7 +35,7 @@ def create_app(
     Requests must name in ``Host`` a local name, ``bound_to`` (the address served on), a name of
     ``$FIXTRAIL_ALLOWED_HOSTS`` or of ``extra_hosts``; others are answered 400 (see api.hosts).
     """
-    check_logs_dir(logs_dir)
+    logs_dir = source_location(logs_dir)  # a directory that exists, or an s3:// prefix
     # /docs (Swagger UI) and /redoc with their scripts and styles served from the package, not a CDN.
     app = FastAPIOffline(title="Fixtrail API", version="1.0", description="Script execution log analysis.")
     app.state.index_provider = IndexProvider(logs_dir, cache_dir)
@@ -76,7 +75,7 @@ def serve(
     """Serve the API with uvicorn until interrupted (SIGINT or SIGTERM); returns the exit status."""
     import uvicorn
 
-    app = create_app(Path(logs_dir), bound_to=host, extra_hosts=extra_hosts)
+    app = create_app(logs_dir, bound_to=host, extra_hosts=extra_hosts)
     if host in ANY_ADDRESS:
         logger.warning(
             "serving on every interface, but answering only to the host names %s: add the names clients use "

@@ -16,12 +16,14 @@ from typing import Any
 from loaders.context import ai_context
 from loaders.index import LogIndex, open_index
 from loaders.report import analysis_report
+from loaders.sources import is_remote
 
 
 class LogAnalyzer:
     """Analyzes a log tree: ``analyze_all()`` for the report, ``generate_context_for_ai()`` for the model.
 
-    Parameters: ``logs_dir``; ``as_of`` (end of the 7-day window, default now at each call);
+    Parameters: ``logs_dir`` (a directory, or an ``s3://bucket/prefix``: then the report is returned,
+    not saved); ``as_of`` (end of the 7-day window, default now at each call);
     ``cache_dir`` for the index (default: ``$FIXTRAIL_CACHE_DIR`` or the user's cache directory).
     """
 
@@ -31,12 +33,14 @@ class LogAnalyzer:
         as_of: datetime | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
     ):
-        self.logs_dir = Path(logs_dir)
+        self.logs_dir = str(logs_dir) if is_remote(logs_dir) else Path(logs_dir)
+        self._saves_report = isinstance(self.logs_dir, Path)
         # The original's attributes: the tree's folders (read through the index, never listed here).
-        self.failures_dir = self.logs_dir / "failures"
-        self.successes_dir = self.logs_dir / "successes"
-        self.sessions_dir = self.logs_dir / "sessions"
-        self.analysis_dir = self.logs_dir / "analysis"
+        folders = Path(logs_dir) if self._saves_report else Path(".")
+        self.failures_dir = folders / "failures"
+        self.successes_dir = folders / "successes"
+        self.sessions_dir = folders / "sessions"
+        self.analysis_dir = folders / "analysis"
         self.as_of = as_of
         self._cache_dir = cache_dir
         self._index: LogIndex | None = None
@@ -53,6 +57,8 @@ class LogAnalyzer:
     def analyze_all(self) -> dict[str, Any]:
         """The full analysis (every key of the original); also saved as analysis/latest_analysis.json."""
         analysis = analysis_report(self.index, as_of=self.as_of or datetime.now())
+        if not self._saves_report:  # nothing is written into object storage
+            return analysis
         self.analysis_dir.mkdir(parents=True, exist_ok=True)
         target = self.analysis_dir / "latest_analysis.json"
         fd, temp_name = tempfile.mkstemp(prefix=".latest_analysis.", suffix=".tmp", dir=self.analysis_dir)

@@ -16,6 +16,13 @@ are those of the original logger (../shared/LOG_FORMAT.md), written safely:
 - a session file that cannot be parsed is never overwritten: it is renamed to
   ``<id>.json.corrupt-<timestamp>`` (readers list only ``*.json``) and a new one is started.
 
+``ScriptLogger("s3://bucket/prefix")`` writes to S3-compatible storage instead (``_S3Sink``): each
+attempt is one object, put once at ``PREFIX/failures/YYYY-MM-DD/<log_id>.json`` (the UTC date) and
+never rewritten, so no session file and no ``fixed_by`` are written there (readers derive both);
+timestamps carry their UTC offset, and log ids are time-ordered UUIDs (version 7) so that readers can
+list a date prefix from the last key they saw. That sink uses boto3, imported only then; endpoint and
+credentials come from the standard AWS environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
+
 Once ``log_failure`` or ``log_success`` returns, the attempt survives a crash. Once its file is in
 place, nothing raises: a session file that cannot be updated (a full disk, say) or a ``fixed_by``
 that cannot be set is reported as a WARNING on this module's ``logging`` logger (printed to stderr
@@ -33,7 +40,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,10 +211,48 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+S3_SCHEME = "s3://"
+
+
+def _uuid7(moment: datetime) -> str:
+    """A version-7 UUID: the Unix time in milliseconds, then random bits; such ids sort by when they were made."""
+    value = (int(moment.timestamp() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+class _S3Sink:
+    """Puts attempt objects under ``s3://bucket/prefix``; each key is written once, never read back or rewritten."""
+
+    def __init__(self, url: str):
+        bucket, _, prefix = url[len(S3_SCHEME) :].partition("/")
+        if not bucket or any(part in (".", "..") for part in prefix.split("/")):
+            raise ValueError(f"not an s3://bucket/prefix location: {url!r}")
+        import boto3  # only for an s3:// location: the local writer stays on the standard library
+
+        self.url = url.rstrip("/")
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.client = boto3.client("s3")
+
+    def put(self, key: str, payload: bytes) -> None:
+        """Write one object at ``prefix + key``; raises (botocore's errors) when it was not written."""
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=payload, ContentType="application/json")
+
+
 class ScriptLogger:
-    """Handles logging of script execution attempts into ``logs_dir``."""
+    """Handles logging of script execution attempts into ``logs_dir`` (a directory, or ``s3://bucket/prefix``).
+
+    With an ``s3://`` location only ``log_failure`` and ``log_success`` are available: the records
+    are read back through Fixtrail's readers (``LogIndex("s3://...")``), which derive sessions and fixes.
+    """
 
     def __init__(self, logs_dir: str | os.PathLike[str]):
+        self._sink = _S3Sink(os.fspath(logs_dir)) if os.fspath(logs_dir).startswith(S3_SCHEME) else None
+        if self._sink:
+            self.logs_dir = self._sink.url
+            return
         self.logs_dir = Path(logs_dir)
         self.failures_dir = self.logs_dir / "failures"
         self.successes_dir = self.logs_dir / "successes"
@@ -265,9 +310,20 @@ class ScriptLogger:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
-    def _write_attempt(self, entry: ScriptExecutionLog, base: Path, now: datetime) -> None:
+    def _now(self) -> datetime:
+        """Now: local time without offset in a local tree (the original format), with its offset in object storage."""
+        return datetime.now().astimezone() if self._sink else datetime.now()
+
+    def _new_log_id(self, now: datetime) -> str:
+        return _uuid7(now) if self._sink else str(uuid.uuid4())
+
+    def _write_attempt(self, entry: ScriptExecutionLog, folder: str, now: datetime) -> None:
         payload = _json_bytes(asdict(entry))  # a value JSON cannot hold raises here, before any write
-        path = self._date_dir(base, now) / f"{entry.log_id}.json"
+        if self._sink:
+            day = now.astimezone(UTC).strftime("%Y-%m-%d")
+            self._sink.put(f"{folder}/{day}/{entry.log_id}.json", payload)
+            return
+        path = self._date_dir(self.logs_dir / folder, now) / f"{entry.log_id}.json"
         try:
             _write_atomically(path, payload)
         except OSError as exc:
@@ -280,7 +336,12 @@ class ScriptLogger:
             )
 
     def _record_in_session(self, session_id: str, log_id: str, status: str) -> None:
-        """Add the attempt to its session file; a failure is reported, not raised (the attempt is logged)."""
+        """Add the attempt to its session file; a failure is reported, not raised (the attempt is logged).
+
+        Not in object storage, where nothing is rewritten: readers derive sessions from the attempts.
+        """
+        if self._sink:
+            return
         try:
             self._update_session(session_id, log_id, status)
         except Exception as exc:
@@ -308,8 +369,8 @@ class ScriptLogger:
         tags: list[str] | None = None,
     ) -> str:
         """Log a failed script execution; return its log_id for linking the next attempt."""
-        now = datetime.now()
-        log_id = str(uuid.uuid4())
+        now = self._now()
+        log_id = self._new_log_id(now)
         session_id = session_id or log_id
         _check_session_id(session_id)
         entry = ScriptExecutionLog(
@@ -331,7 +392,7 @@ class ScriptLogger:
             error_category=error_category or self._categorize_error(error_message, stderr),
             tags=tags or self._extract_tags(code, error_message, stderr),
         )
-        self._write_attempt(entry, self.failures_dir, now)
+        self._write_attempt(entry, "failures", now)
         self._record_in_session(session_id, log_id, "failed")
         return log_id
 
@@ -348,9 +409,9 @@ class ScriptLogger:
         previous_attempt_id: str | None = None,
         tags: list[str] | None = None,
     ) -> str:
-        """Log a successful execution; with ``previous_attempt_id``, mark that failure fixed by it."""
-        now = datetime.now()
-        log_id = str(uuid.uuid4())
+        """Log a successful execution; with ``previous_attempt_id``, mark that failure fixed by it (local trees)."""
+        now = self._now()
+        log_id = self._new_log_id(now)
         session_id = session_id or log_id
         _check_session_id(session_id)
         entry = ScriptExecutionLog(
@@ -369,9 +430,9 @@ class ScriptLogger:
             previous_attempt_id=previous_attempt_id,
             tags=tags or self._extract_tags(code, "", ""),
         )
-        self._write_attempt(entry, self.successes_dir, now)
+        self._write_attempt(entry, "successes", now)
         self._record_in_session(session_id, log_id, "success")
-        if previous_attempt_id:
+        if previous_attempt_id and not self._sink:
             try:
                 self._mark_failure_as_fixed(previous_attempt_id, log_id)
             except Exception as exc:
@@ -448,14 +509,22 @@ class ScriptLogger:
             failure["fixed_by"] = success_log_id
             write_json_atomically(failure_file, failure)
 
+    def _refuse_reads_from_object_storage(self) -> None:
+        if self._sink:
+            raise NotImplementedError(
+                f"a ScriptLogger on {self.logs_dir} only writes: read the records with LogIndex({self.logs_dir!r})"
+            )
+
     def get_session(self, session_id: str) -> dict[str, Any] | None:
         """The session file's content, or None if there is none (or the id cannot name a file)."""
+        self._refuse_reads_from_object_storage()
         if _name_problem(session_id):
             return None
         return _read_json(self.sessions_dir / f"{session_id}.json")
 
     def get_log(self, log_id: str) -> dict[str, Any] | None:
         """One attempt record by log_id, or None."""
+        self._refuse_reads_from_object_storage()
         path = self._find_log_file(log_id)
         return _read_json(path) if path else None
 
@@ -479,14 +548,17 @@ class ScriptLogger:
 
     def get_recent_failures(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest failures (by timestamp), at most ``limit``."""
+        self._refuse_reads_from_object_storage()
         return self._recent(self.failures_dir, limit)
 
     def get_recent_successes(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest successes (by timestamp), at most ``limit``."""
+        self._refuse_reads_from_object_storage()
         return self._recent(self.successes_dir, limit)
 
     def get_unfixed_failures(self) -> list[dict[str, Any]]:
         """Failures that are not fixed: no ``fixed_by`` and no later success in the same session."""
+        self._refuse_reads_from_object_storage()
         latest_success: dict[str, str] = {}
         for success in self._iter_records(self.successes_dir):
             session, stamp = str(success.get("session_id") or success["log_id"]), str(success.get("timestamp") or "")

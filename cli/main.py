@@ -9,6 +9,12 @@ Commands (as in the original analyze_logs.py, plus dashboard and serve):
   context [MAX]         the AI context text for the model's prompt (default 10 examples)
   export [FILE]         the full analysis as JSON (default analysis_export.json)
   all                   every section above
+  compare --a F --b F   did the change help? cohort B against A, each difference with its 95 % interval
+  mark LABEL [--at ISO] record a change marker ("system_context v12") in the tree's analysis/markers.json
+  markers               the change markers, oldest first
+  check                 alerts since the last check (new/regressed errors, rate drops); exit 1 if any
+  export-evals FILE     one JSON line per failed session (prompt, failing code, fix), for an eval set
+  compact --table URL   merge the slim rows of new attempts under an s3:// --logs-dir into a Delta table
   dashboard             open the Streamlit dashboard on this tree
   serve                 serve the REST API (127.0.0.1:8000 unless told otherwise)
 
@@ -25,12 +31,29 @@ Examples:
   .venv/bin/python analyze_logs.py --logs-dir /srv/logs --json summary
   .venv/bin/python analyze_logs.py summary --json --logs-dir /srv/logs
   .venv/bin/python analyze_logs.py --as-of 2025-12-21T12:00 session 6f1c...
+  .venv/bin/python analyze_logs.py compare --a model=gpt-4.1-mini --b model=claude-sonnet-4
+  .venv/bin/python analyze_logs.py compare --a "before=system_context v12" --b "after=system_context v12"
+  .venv/bin/python analyze_logs.py mark "system_context v12" --at 2026-11-20T09:00
+  .venv/bin/python analyze_logs.py check --window 24 --webhook https://hooks.example.com/T000/B000
+  .venv/bin/python analyze_logs.py export-evals evals.jsonl
   fixtrail serve --host 0.0.0.0 --allowed-host logs.internal
+  .venv/bin/python analyze_logs.py --logs-dir s3://fixtrail-logs/prod summary
+  .venv/bin/python analyze_logs.py --logs-dir s3://fixtrail-logs/prod compact --table s3://fixtrail-tables/attempts
+  .venv/bin/python analyze_logs.py --table s3://fixtrail-tables/attempts summary
+
+--logs-dir also takes s3://bucket/prefix (endpoint and credentials from the standard AWS environment:
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); --table URL (a path or s3:// URL of a Delta table written
+by compact) makes that table the source of every command instead.
+
+Cohorts (--a, --b, export-evals --filter) are written as the dashboard's URL filters: model=NAME,
+start=YYYY-MM-DD,end=YYYY-MM-DD, tag=TAG, category=NAME, status=failed|success, q=TEXT, or a marker:
+before=LABEL, after=LABEL. A session belongs to a cohort when its first attempt matches.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -44,11 +67,15 @@ from typing import Any
 import duckdb
 
 from cli import text
-from loaders import attempts, compat, errors, sessions
+from cli.webhook import FIRST_DELAY_SECONDS, RETRIES, TIMEOUT_SECONDS, WEBHOOK_ENV, post_json
+from loaders import alerts, attempts, compat, errors, markers, sessions
+from loaders.alerts import DEFAULT_WINDOW_HOURS
+from loaders.cohorts import parse_cohort
 from loaders.filters import FIRST_DAY, LAST_DAY
 from loaders.index import CACHE_DIR_ENV, IndexBusyError, LogIndex, default_cache_dir
 from loaders.metrics import summary
-from loaders.tree import LogTreeError
+from loaders.sources import table_location
+from loaders.tree import LogTreeError, check_logs_dir
 
 # loaders.report, loaders.context and loaders.exports need pandas at run time; they are imported by
 # the commands that use them, so that `summary` and `session` start without it.
@@ -73,9 +100,15 @@ COMMANDS = (
     "all",
     "dashboard",
     "serve",
+    "compare",
+    "mark",
+    "markers",
+    "check",
+    "export-evals",
+    "compact",
 )
 # The global options that take a value (to find the command word among the arguments).
-VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions")
+VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions", "--table")
 
 
 def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -84,7 +117,14 @@ def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None
     def default(value: Any) -> Any:
         return value if defaults else argparse.SUPPRESS
 
-    parser.add_argument("--logs-dir", default=default("logs"), help="the log tree (default: ./logs)")
+    parser.add_argument(
+        "--logs-dir", default=default("logs"), help="the log tree: a directory or s3://bucket/prefix (default: ./logs)"
+    )
+    parser.add_argument(
+        "--table",
+        default=default(None),
+        help="a Delta table (path or s3:// URL) to read instead of --logs-dir; where compact writes",
+    )
     parser.add_argument(
         "--as-of", type=_iso_time, default=default(None), help="end of the 7-day window, ISO 8601 (default: now)"
     )
@@ -118,6 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
     add("session").add_argument("session_id")
     add("context").add_argument("max_examples", nargs="?", type=int, default=10)
     add("export").add_argument("file", nargs="?", default="analysis_export.json")
+    compare = add("compare")
+    compare.add_argument("--a", required=True, metavar="FILTER", help="cohort A, e.g. model=gpt-4.1-mini")
+    compare.add_argument("--b", required=True, metavar="FILTER", help="cohort B, e.g. 'after=system_context v12'")
+    mark = add("mark")
+    mark.add_argument("label", help='what changed, e.g. "system_context v12"')
+    mark.add_argument("--at", type=_iso_time, default=None, help="when it changed, ISO 8601 (default: now)")
+    add("markers")
+    add("compact")
+    check = add("check")
+    check.add_argument(
+        "--webhook", default=os.environ.get(WEBHOOK_ENV), metavar="URL", help=f"POST the alerts here (${WEBHOOK_ENV})"
+    )
+    check.add_argument("--window", type=_hours, default=DEFAULT_WINDOW_HOURS, metavar="HOURS", help="default 24")
+    check.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS, help="seconds per webhook try")
+    check.add_argument("--retries", type=int, default=RETRIES, help="webhook retries after a failure")
+    check.add_argument(
+        "--retry-delay", type=float, default=FIRST_DELAY_SECONDS, help="seconds before the first retry (doubling)"
+    )
+    evals = add("export-evals")
+    evals.add_argument("file", help="the JSON Lines file to write")
+    evals.add_argument("--filter", default="", metavar="FILTER", help="only sessions of this cohort")
     dashboard = add("dashboard")
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8501)
@@ -161,6 +222,16 @@ def _iso_time(value: str) -> datetime:
     if not FIRST_DAY <= parsed.date() <= LAST_DAY:
         raise argparse.ArgumentTypeError(f"not a time from {FIRST_DAY} to {LAST_DAY}: {value!r}")
     return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 366:
+        raise argparse.ArgumentTypeError(f"not a number of hours from 0 to 8784: {value!r}")
+    return hours
 
 
 def _progress_printer():
@@ -237,6 +308,18 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         if args.json:
             return _to_json(_rows(unfixed))
         return text.unfixed_text(unfixed, as_of)
+    if args.command == "compare":
+        return _compare(args, index)
+    if args.command == "export-evals":
+        from loaders.evals import eval_cases, evals_jsonl
+
+        cases = eval_cases(index, parse_cohort(args.filter, markers.read_markers(index.root)))
+        path = Path(args.file)
+        path.write_bytes(evals_jsonl(cases))
+        fixed = sum(case["fixed"] for case in cases)
+        if args.json:
+            return _to_json({"path": str(path.resolve()), "cases": len(cases), "fixed": fixed})
+        return f"✓ {len(cases)} eval cases ({fixed} fixed) written to {path.resolve()}"
     if args.command == "context":
         from loaders.context import ai_context
 
@@ -277,6 +360,61 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
             text.unfixed_text(attempts.unfixed_failures(index, as_of=as_of), as_of),
         ]
     )
+
+
+def _compare(args: argparse.Namespace, index: LogIndex) -> str:
+    from loaders.compare import compare
+
+    known = markers.read_markers(index.root)
+    comparison = compare(index, parse_cohort(args.a, known), parse_cohort(args.b, known))
+    data = {"a": args.a, "b": args.b, **comparison.as_dict()}
+    return _to_json(data) if args.json else text.compare_text(data)
+
+
+def run_marker_command(args: argparse.Namespace, logs_dir: Path | str) -> str:
+    """``mark`` (the only command that writes into the tree) and ``markers``: no index needed."""
+    if not isinstance(logs_dir, Path):
+        raise CommandError("change markers are kept in a local tree's analysis/markers.json, not under s3://")
+    root = check_logs_dir(logs_dir)
+    if args.command == "mark":
+        marker = markers.add_marker(root, args.label, args.at)
+        if args.json:
+            return _to_json(marker.as_dict())
+        return f"✓ Marker {marker.label!r} at {marker.at:%Y-%m-%d %H:%M:%S} kept in {markers.markers_file(root)}"
+    found = markers.read_markers(root)
+    if args.json:
+        return _to_json([marker.as_dict() for marker in found])
+    return text.markers_text(found)
+
+
+def find_new_alerts(args: argparse.Namespace, index: LogIndex) -> tuple[list[dict[str, Any]], Path, datetime]:
+    """The alerts of ``check`` that were not reported before, the file that remembers them, and the
+    check's time (``--as-of``, default now)."""
+    as_of = args.as_of or datetime.now()
+    memory = alerts.memory_path(index)
+    found = alerts.find_alerts(index, as_of, args.window, alerts.last_check(memory))
+    return alerts.unreported(found, memory), memory, as_of
+
+
+def report_alerts(
+    args: argparse.Namespace, new: list[dict[str, Any]], memory: Path, checked_at: datetime
+) -> tuple[str, int]:
+    """Print-ready output and exit status of ``check``: post to the webhook, remember what was reported.
+
+    Exit 1 when something was found (reported or not); a webhook that failed is said on stderr and
+    its alerts are not remembered, so the next check tries again.
+    """
+    document = {"text": text.alerts_text(new), "alerts": new}
+    if new and args.webhook:
+        problem = post_json(args.webhook, document, args.timeout, max(0, args.retries), max(0.0, args.retry_delay))
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+        else:
+            alerts.remember(memory, new, checked_at)
+    else:
+        alerts.remember(memory, new, checked_at)
+    output = _to_json(document) if args.json else document["text"]
+    return output, EXIT_ERROR if new else EXIT_OK
 
 
 def _recommendations_text(report: dict[str, Any]) -> str:
@@ -373,17 +511,33 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     args = parser.parse_args(normalise_argv(argv))
     try:
-        logs_dir = Path(args.logs_dir)
+        # An s3:// prefix or a table stays text (a Path would fold its "//"); loaders.sources opens each.
+        logs_dir = args.logs_dir if str(args.logs_dir).startswith("s3://") else Path(args.logs_dir)
+        if args.table and args.command != "compact":
+            logs_dir = table_location(args.table)
+        if args.command == "compact":
+            sys.stdout.write(run_compact(args) + "\n")
+            return EXIT_OK
         if args.command in ("dashboard", "serve"):
-            if not logs_dir.is_dir():
+            if isinstance(logs_dir, Path) and not logs_dir.is_dir():
                 raise LogTreeError(f"log directory not found: {logs_dir}")
             return _launch(args, logs_dir)
-        # One command, one short process: query the index file in place instead of copying it,
-        # and close it (releasing its lock) before writing, which may block on a slow reader.
-        with _open_index(logs_dir, args.sessions) as index:
-            output = run_command(args, index)
+        status = EXIT_OK
+        if args.command in ("mark", "markers"):
+            output = run_marker_command(args, logs_dir)
+        elif args.command == "check":
+            # The webhook is posted after the index is closed: a slow receiver must not hold its lock.
+            with _open_index(logs_dir, args.sessions) as index:
+                new, memory, checked_at = find_new_alerts(args, index)
+            output, status = report_alerts(args, new, memory, checked_at)
+        else:
+            # One command, one short process: query the index file in place instead of copying it,
+            # and close it (releasing its lock) before writing, which may block on a slow reader.
+            with _open_index(logs_dir, args.sessions) as index:
+                output = run_command(args, index)
         sys.stdout.write(output if output.endswith("\n") else output + "\n")
         sys.stdout.flush()
+        return status
     except (duckdb.IOException, duckdb.TransactionException) as exc:  # the index file, while a command ran
         print(f"error: {_index_failure(exc)}", file=sys.stderr)
         return EXIT_ERROR
@@ -394,7 +548,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    return EXIT_OK
+
+
+def run_compact(args: argparse.Namespace) -> str:
+    """Merge the new attempts under ``--logs-dir`` (an s3:// prefix) into the Delta table ``--table``."""
+    from deltalake.exceptions import DeltaError
+
+    from loaders.sources.delta import compact
+
+    if not args.table:
+        raise CommandError("compact needs --table URL (the Delta table to write)")
+    try:
+        report = compact(str(args.logs_dir), args.table, _progress_printer())
+    except DeltaError as exc:
+        raise CommandError(f"the Delta table {args.table} cannot be written: {exc}") from exc
+    if args.json:
+        return _to_json(dataclasses.asdict(report))
+    skipped = "".join(f"\n  skipped {path}: {reason}" for path, reason in report.skipped_reasons[:20])
+    return (
+        f"{report.added} new attempts merged into {args.table} (table version {report.version}; "
+        f"{report.listed} objects listed, {report.skipped} skipped) in {report.seconds:.2f} s{skipped}"
+    )
 
 
 def _open_index(logs_dir: Path, session_mode: str) -> LogIndex:
@@ -413,8 +587,8 @@ def _open_index(logs_dir: Path, session_mode: str) -> LogIndex:
     return index
 
 
-def _inside(path: str, folder: Path) -> bool:
-    return Path(path).resolve().is_relative_to(folder.resolve())
+def _inside(path: str, folder: Path | str) -> bool:
+    return isinstance(folder, Path) and Path(path).resolve().is_relative_to(folder.resolve())
 
 
 def _index_failure(exc: OSError | duckdb.Error) -> str:

@@ -45,6 +45,11 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"Recent Attempts (7d): {summary['recent_attempts_7d']:>6}",
             "",
             f"Sessions:             {summary['sessions']:>6}",
+            f"First-Try Success:    {summary['first_try_success_rate']:>5.1f}%",
+            f"First-Try (7d):       {summary['recent_first_try_success_rate_7d']:>5.1f}%"
+            f"  (previous 7d: {summary['previous_first_try_success_rate_7d']:.1f}%,"
+            f" {summary['recent_sessions_7d']} vs {summary['previous_sessions_7d']} sessions)",
+            f"Attempts to Success:  {_mean(summary['mean_attempts_to_success'])}",
             f"Skipped Files:        {summary['skipped_files']:>6}",
             f"(7-day window ends {summary['as_of']})",
             *(
@@ -55,6 +60,74 @@ def summary_text(summary: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def _mean(value: float | None) -> str:
+    return f"{value:>6.2f}" if value is not None else "     -"
+
+
+COMPARE_ROWS = (
+    ("success_rate", "Success rate", "%"),
+    ("first_try_success_rate", "First-try success", "%"),
+    ("fix_rate", "Fix rate", "%"),
+    ("mean_attempts_to_success", "Attempts to success", ""),
+)
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}{unit}" if unit else f"{value:.2f}"
+
+
+def compare_text(data: dict[str, Any]) -> str:
+    """Two cohorts side by side: each metric's A and B (with counts), B - A and its 95 % interval,
+    the sentences, and the fingerprints that appeared, disappeared or moved (per 100 attempts)."""
+    cohorts = data["cohorts"]
+    lines = [
+        section("COMPARE COHORTS"),
+        f"A: {data['a'] or '(all)'}  ({cohorts['a']['sessions']} sessions, {cohorts['a']['attempts']} attempts)",
+        f"B: {data['b'] or '(all)'}  ({cohorts['b']['sessions']} sessions, {cohorts['b']['attempts']} attempts)",
+        "",
+        f"{'':<20} {'A':>15} {'B':>15} {'B - A':>8}  95% interval",
+    ]
+    for name, label, unit in COMPARE_ROWS:
+        m = data["metrics"][name]
+        a = f"{_value(m['a'], unit)} (n={m['n_a']})"
+        b = f"{_value(m['b'], unit)} (n={m['n_b']})"
+        delta = "-" if m["delta"] is None else f"{m['delta']:+.1f}" if unit else f"{m['delta']:+.2f}"
+        digits = 1 if unit else 2
+        interval = "-" if m["ci_low"] is None else f"{m['ci_low']:+.{digits}f} to {m['ci_high']:+.{digits}f}"
+        mark = "  significant" if m["significant"] else ""
+        lines.append(f"{label:<20} {a:>15} {b:>15} {delta:>8}  {interval}{mark}")
+    lines += ["", *data["sentences"]]
+    for kind in ("appeared", "disappeared", "moved"):
+        rows = data[kind]
+        lines += ["", f"Fingerprints that {kind} (failures per 100 attempts, A -> B):"]
+        if not rows:
+            lines.append("  none")
+        for row in rows:
+            error = concise_error(row["example_error"], 70)
+            lines.append(f"  {row['per_100_a']:5.1f} -> {row['per_100_b']:5.1f}  {row['fingerprint']}  {error}")
+    return "\n".join(lines) + "\n"
+
+
+def markers_text(markers: list[Any]) -> str:
+    """The change markers, oldest first: time and label."""
+    lines = [section("CHANGE MARKERS")]
+    if not markers:
+        lines.append('No markers yet: analyze_logs.py mark "what changed" records one.')
+    lines += [f"{marker.at:%Y-%m-%d %H:%M:%S}  {marker.label}" for marker in markers]
+    return "\n".join(lines) + "\n"
+
+
+def alerts_text(alerts: list[dict[str, Any]]) -> str:
+    """What ``check`` found, one line each with the dashboard path; or that nothing is new."""
+    if not alerts:
+        return "Fixtrail: nothing new since the last check."
+    lines = [f"Fixtrail: {len(alerts)} new alert{'s' if len(alerts) != 1 else ''}"]
+    lines += [f"- {alert['text']} ({alert['link']})" for alert in alerts]
+    return "\n".join(lines)
 
 
 def _stored_as(stored: dict[str, int]) -> str:

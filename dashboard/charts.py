@@ -40,8 +40,100 @@ def _count_axis(title: str, **kwargs: object) -> alt.Y:
     return alt.Y(title=title, axis=alt.Axis(tickMinStep=1, format="d"), **kwargs)
 
 
-def success_rate_chart(daily: pd.DataFrame) -> alt.Chart:
-    """Daily success rate as points and the rolling 7-day rate as a line over it, with a legend."""
+MARKER_COLOR = "#7c3aed"
+
+
+def marker_rules(markers: pd.DataFrame | None) -> list[alt.Chart]:
+    """Change markers (columns ``label``, ``at``) as labelled vertical rules, for layering on a daily chart."""
+    if markers is None or markers.empty:
+        return []
+    frame = markers[["label", "at"]].assign(at=pd.to_datetime(markers["at"]))
+    base = alt.Chart(frame).encode(
+        x="at:T",
+        tooltip=[alt.Tooltip("label:N", title="Change"), alt.Tooltip("at:T", title="At", format="%Y-%m-%d %H:%M")],
+    )
+    rule = base.mark_rule(color=MARKER_COLOR, strokeDash=[4, 3], strokeWidth=2)
+    text = base.mark_text(align="left", baseline="top", dx=4, dy=2, color=MARKER_COLOR, fontSize=11).encode(
+        text="label:N", y=alt.value(0)
+    )
+    return [rule, text]
+
+
+def _with_markers(
+    chart: alt.LayerChart | alt.Chart, markers: pd.DataFrame | None, days: pd.Series
+) -> alt.LayerChart | alt.Chart:
+    """The chart with the markers that fall within its days layered on (others would stretch its axis)."""
+    if markers is not None and not markers.empty and len(days):
+        at = pd.to_datetime(markers["at"])
+        first, last = pd.Timestamp(days.min()), pd.Timestamp(days.max()) + pd.Timedelta(days=1)
+        markers = markers[(at >= first) & (at < last)]
+    layers = marker_rules(markers)
+    return alt.layer(chart, *layers) if layers else chart
+
+
+def first_try_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """First-try success of the sessions started each day (points) and its rolling 7-day rate (line),
+    from loaders.first_try.daily_first_try; change markers as labelled rules."""
+    series = alt.Scale(domain=["Daily first-try rate", "Rolling 7-day first-try rate"], range=["#64748b", "#0f766e"])
+    base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
+    points = (
+        base.transform_calculate(series="'Daily first-try rate'")
+        .mark_circle(size=45, opacity=0.55)
+        .encode(
+            y=alt.Y("first_try_success_rate:Q", title="First-try success (%)", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("series:N", scale=series, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("sessions:Q", title="Sessions started"),
+                alt.Tooltip("first_try_success_rate:Q", title="First-try success (%)", format=".1f"),
+            ],
+        )
+    )
+    rolling = (
+        base.transform_calculate(series="'Rolling 7-day first-try rate'")
+        .mark_line(strokeWidth=3)
+        .encode(
+            y="rolling_first_try_success_rate_7d:Q",
+            color=alt.Color("series:N", scale=series, legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("rolling_first_try_success_rate_7d:Q", title="7-day first-try (%)", format=".1f"),
+                alt.Tooltip("sessions_7d:Q", title="Sessions in 7 days"),
+            ],
+        )
+    )
+    return _with_markers(points + rolling, markers, daily["day"]).properties(height=260)
+
+
+def first_try_by_model_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """The rolling 7-day first-try success rate per model (daily_first_try(by_model=True)), one line each."""
+    models = sorted(daily["ai_model"].unique())
+    palette = [CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i in range(len(models))]
+    lines = (
+        alt.Chart(daily)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=_day_axis(daily["day"]),
+            y=alt.Y(
+                "rolling_first_try_success_rate_7d:Q",
+                title="7-day first-try success (%)",
+                scale=alt.Scale(domain=[0, 100]),
+            ),
+            color=alt.Color("ai_model:N", scale=alt.Scale(domain=models, range=palette), legend=LEGEND),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("ai_model:N", title="Model"),
+                alt.Tooltip("rolling_first_try_success_rate_7d:Q", title="7-day first-try (%)", format=".1f"),
+                alt.Tooltip("sessions_7d:Q", title="Sessions in 7 days"),
+            ],
+        )
+    )
+    return _with_markers(lines, markers, daily["day"]).properties(height=260)
+
+
+def success_rate_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.Chart:
+    """Daily success rate as points and the rolling 7-day rate as a line over it, with a legend;
+    change markers (``label``, ``at``) as labelled rules."""
     series = alt.Scale(domain=["Daily rate", "Rolling 7-day rate"], range=["#64748b", "#c2410c"])
     base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
     points = (
@@ -70,7 +162,7 @@ def success_rate_chart(daily: pd.DataFrame) -> alt.Chart:
             ],
         )
     )
-    return (points + rolling).properties(height=280)
+    return _with_markers(points + rolling, markers, daily["day"]).properties(height=280)
 
 
 # The name of the click selection of the charts whose marks filter the page (read by url_filters).

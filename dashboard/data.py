@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from loaders.index import LogIndex
+from loaders.sources import is_remote
 
 Result = TypeVar("Result")
 
@@ -24,7 +25,8 @@ def log_index(logs_dir: str | Path, session_mode: str = "auto") -> LogIndex:
     The path is resolved first, so ``logs`` and ``/abs/path/logs`` share one index: a relative
     ``--logs-dir`` (as ``make run`` passes it) must not give the pages an index nobody refreshes.
     """
-    return _index_of(str(Path(logs_dir).expanduser().resolve()), session_mode)
+    location = str(logs_dir)  # an s3:// prefix is a name already
+    return _index_of(location if is_remote(location) else str(Path(location).expanduser().resolve()), session_mode)
 
 
 @st.cache_data(ttl=3600, max_entries=256, show_spinner=False)

@@ -17,7 +17,8 @@ from dashboard import sidebar, url_filters
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
 from loaders.domain import DomainConfigError
-from loaders.tree import LogTreeError, check_logs_dir
+from loaders.sources import source_location
+from loaders.tree import LogTreeError
 
 st.set_page_config(page_title="Fixtrail", page_icon=":material/explore:", layout="wide")
 
@@ -26,15 +27,16 @@ PAGES = [
     st.Page("app_pages/errors.py", title="Errors", icon=":material/bug_report:"),
     st.Page("app_pages/unfixed.py", title="Unfixed failures", icon=":material/healing:"),
     st.Page("app_pages/sessions.py", title="Sessions", icon=":material/timeline:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
     st.Page("app_pages/health.py", title="Data health", icon=":material/health_and_safety:"),
 ]
 
 navigation = st.navigation(PAGES)
 try:
-    # Resolved once here: every part of the dashboard names the tree by this one absolute path.
-    logs_dir = str(check_logs_dir(resolve_logs_dir(sys.argv[1:])))
-except LogTreeError as exc:
+    # Resolved once here: every part of the dashboard names the tree by this one absolute path (or URL).
+    logs_dir = source_location(resolve_logs_dir(sys.argv[1:]))
+except (LogTreeError, ValueError) as exc:
     st.title("Fixtrail")
     st.error(f"Cannot open the logs: {escape_markdown(exc)}. Start with `--logs-dir DIR` or set FIXTRAIL_LOGS_DIR.")
     st.stop()
@@ -43,6 +45,9 @@ try:
     sidebar.draw(logs_dir)
 except DomainConfigError as exc:
     st.error(f"Cannot use the domain configuration: {escape_markdown(exc)}")
+    st.stop()
+except LogTreeError as exc:  # object storage unreachable: say so; the next rerun tries again
+    st.error(f"Cannot read the logs: {escape_markdown(exc)}")
     st.stop()
 url_filters.draw_filter_bar()
 navigation.run()

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
-from loaders.records import UnreadableFile, read_json_object
-from loaders.tree import resolve_inside
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -82,14 +80,8 @@ ATTEMPT_PATH_SQL = "SELECT path FROM attempts WHERE log_id = ?"
 
 
 def read_record(index: LogIndex, path: str) -> dict[str, Any] | None:
-    """Read the full JSON record at an indexed path; None if it left the tree or became unreadable."""
-    safe = resolve_inside(index.root, path)
-    if safe is None:
-        return None
-    try:
-        return read_json_object(safe)
-    except UnreadableFile:
-        return None
+    """Read the full JSON record at an indexed path (from the index's source); None if gone or unreadable."""
+    return index.source.read_record(path)
 
 
 def attempt_record(index: LogIndex, log_id: str) -> dict[str, Any] | None:

@@ -46,9 +46,11 @@ def safe_csv(frame: pd.DataFrame) -> bytes:
 
 def frame_records(frame: pd.DataFrame) -> list[dict]:
     """The frame as JSON-safe dicts (ISO dates, lists as lists), for JSON documents that embed it."""
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
+    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"))
 
 
 def json_records(frame: pd.DataFrame) -> bytes:
     """The frame as a JSON array of objects (ISO dates), UTF-8."""
-    return frame.to_json(orient="records", date_format="iso", force_ascii=False, indent=1).encode("utf-8")
+    return frame.to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False, indent=1).encode(
+        "utf-8"
+    )

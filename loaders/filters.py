@@ -18,7 +18,8 @@ class AttemptFilter:
 
     Fields: ``start``/``end`` (inclusive local dates), ``models``, ``statuses`` (failed/success),
     ``categories`` (derived error categories; keeps failures only), ``tags`` (any of),
-    ``text`` (case-insensitive, in error_message, key error line or user_prompt).
+    ``text`` (case-insensitive, in error_message, key error line or user_prompt), ``since``/``until``
+    (local times: ``since <= timestamp < until``; a change marker's cohorts before and after it).
     """
 
     start: date | None = None
@@ -28,10 +29,12 @@ class AttemptFilter:
     categories: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
     def without_dates(self) -> AttemptFilter:
-        """The same filter over all dates (for windows that reach before ``start``)."""
-        return replace(self, start=None, end=None)
+        """The same filter over all dates and times (for windows that reach before ``start``)."""
+        return replace(self, start=None, end=None, since=None, until=None)
 
     def where(self, alias: str = "") -> tuple[str, list[Any]]:
         """Return (SQL condition, parameters) selecting the filtered rows of ``attempts``."""
@@ -44,6 +47,12 @@ class AttemptFilter:
         if self.end is not None:
             clauses.append(f"{col}timestamp < ?")
             params.append(datetime.combine(self.end + timedelta(days=1), time.min))
+        if self.since is not None:
+            clauses.append(f"{col}timestamp >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append(f"{col}timestamp < ?")
+            params.append(self.until)
         if self.models:
             clauses.append(f"{col}ai_model IN ({', '.join('?' * len(self.models))})")
             params.extend(self.models)

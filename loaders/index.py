@@ -1,5 +1,9 @@
 """The persistent DuckDB index of a log tree, and the one connection every query runs on.
 
+Where the rows come from is its source (``loaders.sources``: a local tree, an ``s3://`` prefix, a
+Delta table); what follows describes a local tree, whose source finds changes by mtimes. The index
+stores whatever rows a source yields, the same way for all of them.
+
 One DuckDB file per log tree lives in the cache directory (``$FIXTRAIL_CACHE_DIR`` or the user's
 cache directory, never inside the tree). It holds the slim columns of every attempt file, the
 session files and the skipped files, each with the size and mtime it was read at, and the mtime of
@@ -47,7 +51,7 @@ from loaders.facts import (
     attempts_sql,
     compute_inferred_facts,
 )
-from loaders.parsing import DirectoryTask, WorkerPool, parse_batches, worker_count
+from loaders.parsing import DirectoryTask, WorkerPool, worker_count
 from loaders.records import (
     ATTEMPT_COLUMNS,
     SESSION_COLUMNS,
@@ -58,8 +62,8 @@ from loaders.records import (
     skipped_row,
     utc_now_iso,
 )
-from loaders.scan import ChangeFinder, ChangeSet
-from loaders.tree import check_logs_dir
+from loaders.scan import ChangeSet
+from loaders.sources import Source, open_source
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -82,6 +86,8 @@ CREATE_TABLES_SQL = (
     _table_sql("session_files", SESSION_COLUMNS),
     _table_sql("skipped_files", SKIPPED_COLUMNS),
     "CREATE TABLE IF NOT EXISTS idx.dir_stamps (path VARCHAR PRIMARY KEY, mtime_ns BIGINT)",
+    # Where a source lists from next time (an object-storage prefix's last key, a table's version).
+    "CREATE TABLE IF NOT EXISTS idx.source_marks (scope VARCHAR PRIMARY KEY, mark VARCHAR)",
     # What changed from a failed attempt to the next attempt of its session (loaders.recipes fills it).
     """CREATE TABLE IF NOT EXISTS idx.transition_changes (
         failure_path VARCHAR, failure_mtime BIGINT, next_path VARCHAR, next_mtime BIGINT,
@@ -162,17 +168,20 @@ def default_cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("fixtrail"))
 
 
-def index_path_for(root: Path, cache_dir: Path) -> Path:
-    """Return the index file for a resolved log tree: one per tree, named after its path's hash."""
+def index_path_for(root: Path | str, cache_dir: Path) -> Path:
+    """Return the index file for a resolved log tree (or a source's URL): one per source, named after its hash."""
     digest = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
-    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in root.name)[:40] or "logs"
+    name = root.name if isinstance(root, Path) else str(root).rstrip("/").rpartition("/")[2]
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40] or "logs"
     return cache_dir / f"{safe_name}-{digest}.duckdb"
 
 
 class LogIndex:
     """The index of one log tree and this process's query connection over it.
 
-    Parameters: ``logs_dir`` (the tree; must exist), ``cache_dir`` (default: default_cache_dir()),
+    Parameters: ``logs_dir`` (the tree: a directory that exists, an ``s3://bucket/prefix``, or a
+    ``loaders.sources.Source``), ``table`` (a Delta table's URL: the source instead of ``logs_dir``),
+    ``cache_dir`` (default: default_cache_dir()),
     ``in_memory`` (default True): queries run on an in-memory copy made after each refresh that
     changed something, and the index file is closed between refreshes. With ``in_memory=False``
     (for a short-lived process such as one CLI command) queries run on the file itself, which stays
@@ -183,14 +192,16 @@ class LogIndex:
 
     def __init__(
         self,
-        logs_dir: str | os.PathLike[str],
+        logs_dir: str | os.PathLike[str] | Source,
         cache_dir: str | os.PathLike[str] | None = None,
         in_memory: bool = True,
         session_mode: str = "auto",
+        table: str | None = None,
     ):
-        self.root = check_logs_dir(logs_dir)
+        self.source = open_source(logs_dir, table)
+        self.root = self.source.root
         self.cache_dir = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir().resolve()
-        if self.cache_dir.is_relative_to(self.root):
+        if isinstance(self.root, Path) and self.cache_dir.is_relative_to(self.root):
             raise ValueError(f"the index must not live inside the log tree: {self.cache_dir}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = index_path_for(self.root, self.cache_dir)
@@ -302,7 +313,8 @@ class LogIndex:
         started = time.perf_counter()
         with self._thread_lock:
             # A first load parses every file: start the workers now, their start-up overlaps opening the index.
-            pool = WorkerPool() if worker_count() > 1 and not self._attached and not self.path.exists() else None
+            first_load = self.source.parallel_first_load and not self._attached and not self.path.exists()
+            pool = WorkerPool() if worker_count() > 1 and first_load else None
             try:
                 rebuilt_because = self._open_file()
             except BaseException:
@@ -345,17 +357,15 @@ class LogIndex:
     ) -> tuple[ChangeSet, int, int]:
         """Find what changed and write it to the index; returns (changes, files parsed, files skipped).
 
-        On a first load the workers list the tree (``ChangeFinder.first_load``). Closes ``pool``.
+        On a first load of a local tree the workers list it (``ChangeFinder.first_load``). Closes ``pool``.
         """
         try:
-            finder = ChangeFinder(self.root, self._connection)
-            if self._meta("loaded_at") is None:
-                changes = finder.first_load(pool.size if pool else worker_count())
-                if changes.directories and not pool and worker_count() > 1:
-                    pool = WorkerPool()
-            else:
-                changes = finder.find(full)
-            parsed, skipped = self._apply(changes, finder, progress, pool)
+            first_load = self._meta("loaded_at") is None
+            workers = pool.size if pool else worker_count()
+            changes = self.source.find_changes(self._connection, full, first_load, workers)
+            if changes.directories and not pool and worker_count() > 1:
+                pool = WorkerPool()
+            parsed, skipped = self._apply(changes, progress, pool)
         finally:
             if pool:
                 pool.close()
@@ -482,9 +492,7 @@ class LogIndex:
     def _set_meta(self, key: str, value: str) -> None:
         self._connection.execute("INSERT OR REPLACE INTO idx.meta VALUES (?, ?)", [key, value])
 
-    def _apply(
-        self, changes: ChangeSet, finder: ChangeFinder, progress: Progress | None, pool: WorkerPool | None = None
-    ) -> tuple[int, int]:
+    def _apply(self, changes: ChangeSet, progress: Progress | None, pool: WorkerPool | None = None) -> tuple[int, int]:
         """Replace the rows of stale files, drop removed ones, remember directory mtimes; one transaction.
 
         Returns (files parsed, files skipped). Session files of the sessions whose attempts were
@@ -494,9 +502,18 @@ class LogIndex:
         con.execute("BEGIN TRANSACTION")
         try:
             old_paths = changes.replaced + changes.removed
-            incremental = changes.changed and self._facts_exist() and len(old_paths) + len(changes.stale) < 5000
+            incremental = (
+                changes.changed
+                and changes.items_are_records
+                and not changes.replace_all
+                and self._facts_exist()
+                and len(old_paths) + len(changes.stale) < 5000
+            )
             if incremental:
                 con.execute(AFFECTED_SESSIONS_SQL, [old_paths])
+            if changes.replace_all:
+                for table in DATA_TABLES:
+                    con.execute(f"DELETE FROM idx.{table}")  # noqa: S608 (this module's constants)
             self._delete_paths(old_paths)
             rejected = [skipped_row(s, f, reason) for s, f, reason in changes.stale if reason is not None]
             if rejected:
@@ -504,7 +521,7 @@ class LogIndex:
             to_parse = [(stamp, folder) for stamp, folder, reason in changes.stale if reason is None]
             parsed, skipped, session_ids = self._insert_parsed(to_parse, progress, pool, changes.directories)
             if not changes.every_file_checked:
-                follow_up = finder.rewritten_files_of(sorted(session_ids), not changes.sessions_listed)
+                follow_up = self.source.rewritten_files_of(con, sorted(session_ids), not changes.sessions_listed)
                 if follow_up.changed:
                     self._delete_paths(follow_up.replaced + follow_up.removed)
                     items = [(stamp, folder) for stamp, folder, _ in follow_up.stale]
@@ -525,6 +542,8 @@ class LogIndex:
                     [changes.gone_dirs + [path for path, _ in changes.dir_stamps]],
                 )
                 con.executemany("INSERT INTO idx.dir_stamps VALUES (?, ?)", changes.dir_stamps)
+            if changes.marks:
+                con.executemany("INSERT OR REPLACE INTO idx.source_marks VALUES (?, ?)", changes.marks)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -565,8 +584,10 @@ class LogIndex:
         skipped = files = 0
         with tempfile.TemporaryDirectory(prefix="incoming-", dir=self.cache_dir) as scratch:
             written: dict[str, list[str]] = {table: [] for table in DATA_TABLES}
-            batches = parse_batches(items, progress, pool, directories) if items or directories else ()
+            batches = self.source.parsed_batches(items, progress, pool, directories) if items or directories else ()
             for number, batch in enumerate(batches):
+                if batch.attempt_table is not None:  # rows read from a table come as Arrow: inserted as they are
+                    self._insert_arrow("attempt_files", batch.attempt_table)
                 for table, rows_json in zip(DATA_TABLES, (batch.attempts, batch.sessions, batch.skipped), strict=True):
                     if rows_json != b"[]":
                         path = os.path.join(scratch, f"{table}-{number}.json")
@@ -595,6 +616,15 @@ class LogIndex:
             handle.write(rows_json)
             handle.flush()
             self._insert_json_files(table, [handle.name])
+
+    def _insert_arrow(self, table: str, rows: object) -> None:
+        """Insert the rows of an Arrow table (read from a Delta table) by column name."""
+        self._connection.register("incoming_arrow_rows", rows)
+        try:
+            # table names are this module's constants, never input
+            self._connection.execute(f"INSERT INTO idx.{table} BY NAME SELECT * FROM incoming_arrow_rows")  # noqa: S608
+        finally:
+            self._connection.unregister("incoming_arrow_rows")
 
     def _insert_json_files(self, table: str, paths: list[str]) -> None:
         """Insert the rows of files each holding a JSON array, read with the table's explicit column types."""
@@ -676,13 +706,14 @@ class _EarlyCopy:
 
 
 def open_index(
-    logs_dir: str | os.PathLike[str],
+    logs_dir: str | os.PathLike[str] | Source,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     in_memory: bool = True,
     session_mode: str = "auto",
+    table: str | None = None,
 ) -> LogIndex:
-    """Open the index of a log tree and bring it up to date (the usual way to start)."""
-    index = LogIndex(logs_dir, cache_dir, in_memory, session_mode)
+    """Open the index of a log tree (or of an ``s3://`` prefix, or a Delta ``table``) and bring it up to date."""
+    index = LogIndex(logs_dir, cache_dir, in_memory, session_mode, table)
     index.refresh(progress)
     return index

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
+from loaders.first_try import first_try_counts
 from loaders.index import LogIndex
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
@@ -38,6 +39,10 @@ class Summary:
 
     ``sessions_inferred``: sessions (and so fixed/unfixed) come from inference, not from the logs;
     ``sessions_inferred_because`` says why (chosen, or the logs do not link attempts).
+    First-try numbers count sessions by their first attempt: ``first_try_success_rate`` (percent of
+    the filtered sessions whose first attempt succeeded), the same over the sessions started in the
+    7-day window and in the 7 days before, and ``mean_attempts_to_success`` (attempts until the first
+    success, over the sessions that had one; None when none did).
     """
 
     total_failures: int
@@ -51,6 +56,12 @@ class Summary:
     skipped_files: int
     previous_success_rate_7d: float
     previous_attempts_7d: int
+    first_try_success_rate: float
+    recent_first_try_success_rate_7d: float
+    recent_sessions_7d: int
+    previous_first_try_success_rate_7d: float
+    previous_sessions_7d: int
+    mean_attempts_to_success: float | None
     as_of: datetime
     sessions_inferred: bool = False
     sessions_inferred_because: str | None = None
@@ -90,6 +101,11 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
     recent, recent_ok = window_counts(index, flt, as_of)
     previous, previous_ok = window_counts(index, flt, as_of - timedelta(days=WINDOW_DAYS))
     skipped = cursor.execute(SKIPPED_COUNT_SQL).fetchone()[0]
+    first_try = first_try_counts(index, flt)
+    undated = flt.without_dates()
+    week_start = as_of - timedelta(days=WINDOW_DAYS)
+    recent_first = first_try_counts(index, undated, week_start, as_of)
+    previous_first = first_try_counts(index, undated, week_start - timedelta(days=WINDOW_DAYS), week_start)
     return Summary(
         total_failures=int(failures),
         total_successes=int(successes),
@@ -102,6 +118,12 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
         skipped_files=int(skipped),
         previous_success_rate_7d=success_rate(previous_ok, previous),
         previous_attempts_7d=previous,
+        first_try_success_rate=first_try.rate,
+        recent_first_try_success_rate_7d=recent_first.rate,
+        recent_sessions_7d=recent_first.sessions,
+        previous_first_try_success_rate_7d=previous_first.rate,
+        previous_sessions_7d=previous_first.sessions,
+        mean_attempts_to_success=first_try.mean_attempts_to_success,
         as_of=as_of,
         sessions_inferred=index.sessions_inferred,
         sessions_inferred_because=index.inference_reason,

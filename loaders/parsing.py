@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -42,6 +42,8 @@ class ParsedBatch:
     skipped: bytes
     session_ids: list[str]
     skipped_count: int = 0
+    # Attempt rows as an Arrow table instead of JSON (read from a Delta table); never sent by a worker.
+    attempt_table: Any = None
 
     def to_frame(self) -> bytes:
         """The batch as one length-prefixed frame (how a worker sends it)."""
@@ -104,10 +106,17 @@ def parse_chunk(
             sessions.append(result.row)
         else:
             attempts.append(result.row)
+    return batch_of_rows(len(chunk), attempts, skipped, sessions)
+
+
+def batch_of_rows(
+    files: int, attempts: list[dict], skipped: list[dict], sessions: list[dict] | None = None
+) -> ParsedBatch:
+    """One ParsedBatch of rows already made (attempt, skipped and session rows) for ``files`` files."""
     return ParsedBatch(
-        files=len(chunk),
+        files=files,
         attempts=rows_to_json(attempts),
-        sessions=rows_to_json(sessions),
+        sessions=rows_to_json(sessions or []),
         skipped=rows_to_json(skipped),
         session_ids=sorted({row["session_id"] for row in attempts}),
         skipped_count=len(skipped),

@@ -11,6 +11,7 @@ dropped when either file changes). Rules aggregate the changes: "cv2 -> skimage:
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -23,8 +24,7 @@ from loaders.code_text import code_imports, code_tokens
 from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
-from loaders.records import UnreadableFile, read_json_object
-from loaders.tree import resolve_inside
+from loaders.rows import plain_rows
 
 if TYPE_CHECKING:
     import duckdb
@@ -74,13 +74,8 @@ def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
 
 
 def _code(index: LogIndex, path: str) -> str:
-    safe = resolve_inside(index.root, path)
-    if safe is None:
-        return ""
-    try:
-        code = read_json_object(safe).get("code")
-    except UnreadableFile:
-        return ""
+    record = index.source.read_record(path)  # a file of the tree, or an object fetched by its key
+    code = record.get("code") if record else None
     return code if isinstance(code, str) else ""
 
 
@@ -113,8 +108,8 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
         known = _recorded_changes(connection, list(frame["failure_path"]))
         missing = [
             row
-            for row in frame.itertuples()
-            if (row.failure_path, row.failure_mtime, row.next_path, row.next_mtime) not in known
+            for row in plain_rows(frame, ["failure_path", "failure_mtime", "next_path", "next_mtime"])
+            if tuple(row) not in known
         ]
         if missing:
             fresh = [
@@ -130,8 +125,8 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
             _record_changes(connection, fresh)
             for row in fresh:
                 known[(row["failure_path"], row["failure_mtime"], row["next_path"], row["next_mtime"])] = row
-    keys = zip(frame["failure_path"], frame["failure_mtime"], frame["next_path"], frame["next_mtime"], strict=True)
-    changes = [known[key] for key in keys]
+    keys = plain_rows(frame, ["failure_path", "failure_mtime", "next_path", "next_mtime"])
+    changes = [known[tuple(key)] for key in keys]
     for column in CHANGE_COLUMNS:
         frame[column] = [list(change[column]) if column != "diff" else change[column] for change in changes]
     return frame
@@ -202,16 +197,19 @@ def _paired_names(removed: list[str], added: list[str]) -> list[tuple[str, str]]
     if not removed or not added or len(removed) > MAX_SWAP_NAMES or len(added) > MAX_SWAP_NAMES:
         return []
     pairs, used = [], set()
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, old, new).ratio(), old, new) for old in removed for new in added),
-        reverse=True,
-    )
+    scored = sorted(((_name_similarity(old, new), old, new) for old in removed for new in added), reverse=True)
     for ratio, old, new in scored:
         if ratio < NAME_SIMILARITY or old in used or new in used:
             continue
         pairs.append((old, new))
         used.update((old, new))
     return pairs
+
+
+@functools.lru_cache(maxsize=65_536)
+def _name_similarity(old: str, new: str) -> float:
+    """difflib's ratio of two names (the same pairs come back in transition after transition)."""
+    return difflib.SequenceMatcher(None, old, new).ratio()
 
 
 def changes_of(row: Any) -> list[Change]:
@@ -240,7 +238,16 @@ class _Tally:
 
 def _tally(changed: pd.DataFrame) -> _Tally:
     tally = _Tally(Counter(), Counter(), defaultdict(Counter), defaultdict(list))
-    for row in changed.itertuples():
+    columns = [
+        "removed_imports",
+        "added_imports",
+        "removed_tokens",
+        "added_tokens",
+        "fixed",
+        "fingerprint",
+        "session_id",
+    ]
+    for row in plain_rows(changed, columns):
         for change in set(changes_of(row)):
             tally.tries[change] += 1
             if row.fixed:

@@ -21,6 +21,7 @@ from loaders.exports import frame_records
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules, instead
+from loaders.rows import plain_rows
 from loaders.states import fingerprint_states
 
 PATTERN_EXAMPLES_SQL = """
@@ -110,13 +111,20 @@ def common_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) ->
     ]
 
 
+IMPORT_COLUMNS = ["removed_imports", "added_imports"]
+
+
 def fix_strategies(pairs: pd.DataFrame) -> list[dict[str, Any]]:
     """The original's fix_strategies: per stored category, fixes counted and their import changes."""
+    columns = ["error_category", "added_imports", "removed_imports", "failed_code_lines", "fixed_code_lines"]
+    by_category: dict[str, list[Any]] = {}
+    for pair in plain_rows(pairs, columns):
+        by_category.setdefault(pair.error_category, []).append(pair)
     strategies = []
-    for category, group in pairs.groupby("error_category", sort=True):
+    for category, group in sorted(by_category.items(), key=lambda item: str(item[0])):
         changes: Counter[str] = Counter()
         summaries: Counter[str] = Counter()
-        for pair in group.itertuples():
+        for pair in group:
             changes.update(f"added import {name}" for name in pair.added_imports)
             changes.update(f"removed import {name}" for name in pair.removed_imports)
             summaries.update(fixes.change_summary(pair._asdict()))
@@ -244,13 +252,11 @@ def recommendation_items(
                     session_id=sessions[0] if sessions else None,
                 )
             )
+    import_changes = [(pair.removed_imports, pair.added_imports) for pair in plain_rows(pairs, IMPORT_COLUMNS)]
     for lib in libraries["libraries_with_issues"]:
         if lib["import_failures"]:
             replacements = Counter(
-                name
-                for pair in pairs.itertuples()
-                if lib["library"] in pair.removed_imports
-                for name in pair.added_imports
+                name for removed, added in import_changes if lib["library"] in removed for name in added
             )
             text = (
                 f"LIBRARY ISSUE: {lib['library']} could not be imported in {lib['import_failures']} failures. "
@@ -348,7 +354,8 @@ def ai_learning_summary(
 
 
 def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> dict[str, Any]:
-    """The full analysis with every key of the original's analyze_all(), plus ``skipped_files``.
+    """The full analysis with every key of the original's analyze_all(), plus ``skipped_files`` and
+    ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
 
     Parameters: the filter and ``as_of`` (end of the 7-day window; default now).
     """
@@ -374,6 +381,7 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
         "as_of": summary_dict["as_of"],
         "sessions": summary.sessions,
         "sessions_inferred": summary.sessions_inferred,
+        "first_try": {key: summary_dict[key] for key in FIRST_TRY_KEYS},
         "skipped_files": skipped_files(index),
         "fix_rules": frame_records(rules.drop(columns=["fingerprint_fixes"])),
         "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
@@ -390,6 +398,16 @@ SUMMARY_KEYS = (
     "overall_success_rate",
     "recent_success_rate_7d",
     "recent_attempts_7d",
+)
+
+# Fixtrail's first-try numbers, kept beside the original's summary (whose keys stay the original's).
+FIRST_TRY_KEYS = (
+    "first_try_success_rate",
+    "recent_first_try_success_rate_7d",
+    "recent_sessions_7d",
+    "previous_first_try_success_rate_7d",
+    "previous_sessions_7d",
+    "mean_attempts_to_success",
 )
 
 SKIPPED_SQL = "SELECT path, folder, reason, size FROM skipped_files ORDER BY path"

@@ -64,11 +64,19 @@ class ChangeSet:
     dir_stamps: list[tuple[str, int | None]] = field(default_factory=list)
     gone_dirs: list[str] = field(default_factory=list)
     directories: list[DirectoryTask] = field(default_factory=list)  # to list and parse whole (a first load)
+    # (scope, mark) pairs a source keeps in the index to know where to list from next time (an
+    # object-storage prefix and the last key seen in it, a table and its last version read).
+    marks: list[tuple[str, str]] = field(default_factory=list)
+    # Each stale item is one record whose row has the item's path (files, objects); False when an item
+    # holds many rows (a table's data file): the facts are then derived again for every session.
+    items_are_records: bool = True
+    # Drop every row the index holds before the stale items are added (a source's full reload).
+    replace_all: bool = False
 
     @property
     def changed(self) -> bool:
         """True when anything is to be parsed or dropped."""
-        return bool(self.stale or self.removed or self.directories)
+        return bool(self.stale or self.removed or self.directories or self.replace_all)
 
 
 def tree_dirs(root: Path) -> list[DirState]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -197,3 +198,58 @@ def demo_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoCount
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--screenshots DIR``: the browser test saves a PNG of every page there."""
     parser.addoption("--screenshots", default=None, help="directory for the browser test's page screenshots")
+
+
+def write_sessions(
+    root: Path,
+    model: str,
+    sessions: int,
+    first_try_successes: int,
+    start: datetime,
+    prefix: str | None = None,
+    error: tuple[str, str] = ("NameError", "name 'x' is not defined"),
+    fixed: bool = True,
+    spacing: timedelta = timedelta(hours=1),
+    tags: list[str] | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """Write ``sessions`` linked sessions of ``model``, one every ``spacing`` from ``start``:
+    ``first_try_successes`` of them (picked at random with ``seed``) succeed at once, the others fail
+    with ``error`` (type, message) and, when ``fixed``, succeed on the second attempt. Returns the
+    session ids."""
+    prefix = prefix or model
+    succeeding = set(random.Random(seed).sample(range(sessions), first_try_successes))
+    ids = []
+    for n in range(sessions):
+        session = f"{prefix}-{n}"
+        when = start + n * spacing
+        extra = {"tags": tags} if tags is not None else {}
+        if n in succeeding:
+            write_record(root, log_id=session, session_id=session, status="success", when=when, ai_model=model, **extra)
+        else:
+            kind, message = error
+            write_record(
+                root,
+                log_id=session,
+                session_id=session,
+                when=when,
+                ai_model=model,
+                error_type=kind,
+                error_message=f"Script exited with code 1. Error: User code error: {message}",
+                stderr=f"Traceback (most recent call last):\n{kind}: {message}\n",
+                **extra,
+            )
+            if fixed:
+                write_record(
+                    root,
+                    log_id=f"{session}-fix",
+                    session_id=session,
+                    status="success",
+                    when=when + timedelta(minutes=2),
+                    previous_attempt_id=session,
+                    ai_model=model,
+                    code="import numpy as np\nresult = np.ones(3)\n",
+                    **extra,
+                )
+        ids.append(session)
+    return ids

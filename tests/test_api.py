@@ -18,6 +18,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from filelock import FileLock
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 
 import loaders.index
 from api.server import create_app
@@ -200,11 +201,14 @@ def test_api_conforms_to_its_schema(small_tree, cache_dir):
         def check(case):
             response = case.call()
             assert response.status_code < 500, response.text
-            case.validate_response(response)
+            # A cohort is text in the URL filters' syntax naming dates and markers: the schema cannot
+            # say which texts name a real date or marker, so a text it allows may be refused (422).
+            cohorts = case.operation.path == "/api/logs/compare"
+            case.validate_response(response, excluded_checks=[positive_data_acceptance] if cohorts else None)
 
         check()
         checked += 1
-    assert checked == 12
+    assert checked == 14
 
 
 def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
@@ -287,6 +291,7 @@ def test_a_failed_first_load_answers_503_and_is_tried_again(small_tree, tmp_path
 
 
 DATE_ROUTES = {
+    "evals.jsonl",
     "summary",
     "analysis",
     "failures",

@@ -233,7 +233,7 @@ def test_a_shared_url_reopens_the_filtered_view_on_every_page(dashboard_url, pag
 def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, request):
     page.goto(dashboard_url)
     _metric(page, "Total failures").wait_for(timeout=60_000)
-    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(1)  # attempts per day
+    chart = page.locator('.st-key-overview_days_chart [data-testid="stVegaLiteChart"]')  # attempts per day
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(1500)
     box = chart.bounding_box()
@@ -243,7 +243,7 @@ def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, 
         if "start=" in page.url:
             break
     deadline = time.monotonic() + 20
-    while "start=" not in page.url and time.monotonic() < deadline:
+    while not ("start=" in page.url and "end=" in page.url) and time.monotonic() < deadline:
         page.wait_for_timeout(200)
     if shots := request.config.getoption("--screenshots"):
         page.screenshot(path=str(Path(shots) / "day_clicked.png"), full_page=True)

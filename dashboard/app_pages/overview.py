@@ -1,4 +1,5 @@
-"""Overview: the seven numbers with their change, success-rate trend, attempts per day, full report."""
+"""Overview: the seven numbers with their change, first-try success, success-rate and first-try trends
+(change markers drawn on them), attempts per day, the full report and an eval set to download."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice, session_table, window_notice
 from loaders import metrics
 from loaders.attempts import recent_attempts
+from loaders.evals import eval_cases, evals_jsonl
+from loaders.first_try import daily_first_try
+from loaders.markers import markers_frame
 from loaders.metrics import daily_success_rate
 from loaders.report import analysis_report
 from loaders.states import what_changed
@@ -35,7 +39,7 @@ new_successes = int(this_week["successes"].sum()) if not this_week.empty else 0
 # One wrapping row of fixed-width tiles: four abreast on a desktop, two on a 400 px phone screen
 # (columns would stack them one per line there, off the first screen). A delta only where there
 # is something to compare: no arrow, no "+0" on empty windows.
-top, bottom = (st.container(horizontal=True, wrap=True, gap="small") for _ in range(2))
+top, bottom, first_try_row = (st.container(horizontal=True, wrap=True, gap="small") for _ in range(3))
 TILE_WIDTH = "stretch"
 top.metric(
     "Total failures",
@@ -78,10 +82,57 @@ bottom.metric(
     delta_arrow="off",
     width=TILE_WIDTH,
 )
+first_try_row.metric(
+    "First-try success",
+    f"{summary.first_try_success_rate:.1f}%",
+    help="Sessions whose first attempt succeeded, of the sessions started in the filter",
+    width=TILE_WIDTH,
+)
+first_try_row.metric(
+    f"First-try success ({ctx.window_label})",
+    f"{summary.recent_first_try_success_rate_7d:.1f}%",
+    f"{summary.recent_first_try_success_rate_7d - summary.previous_first_try_success_rate_7d:+.1f} pts vs "
+    f"previous 7 days ({summary.previous_first_try_success_rate_7d:.1f}%)"
+    if summary.recent_sessions_7d and summary.previous_sessions_7d
+    else None,
+    help="Of the sessions started in the 7 days",
+    width=TILE_WIDTH,
+)
+first_try_row.metric(
+    "Mean attempts to success",
+    f"{summary.mean_attempts_to_success:.2f}" if summary.mean_attempts_to_success is not None else "–",
+    help="Attempts until the first success, over the sessions that had one",
+    width=TILE_WIDTH,
+)
+first_try_row.metric(
+    f"New sessions ({ctx.window_label})",
+    f"{summary.recent_sessions_7d:,}",
+    f"{summary.recent_sessions_7d - summary.previous_sessions_7d:+d} vs previous 7 days"
+    if summary.recent_sessions_7d != summary.previous_sessions_7d
+    else None,
+    delta_color="off",
+    width=TILE_WIDTH,
+)
 st.caption(f"7-day window: ({ctx.as_of - timedelta(days=7):%Y-%m-%d %H:%M}, {ctx.as_of:%Y-%m-%d %H:%M}]")
 
+changes = markers_frame(ctx.index.root)
 st.subheader("Success rate per day, with the rolling 7-day rate")
-st.altair_chart(charts.success_rate_chart(daily), width="stretch")
+st.altair_chart(charts.success_rate_chart(daily, changes), width="stretch")
+st.subheader("First-try success per day, with the rolling 7-day rate")
+first_try_daily = query(daily_first_try, ctx.index, ctx.flt)
+if first_try_daily.empty:
+    st.info("No session started in this range.")
+else:
+    by_day_tab, by_model_tab = st.tabs(["All models", "Per model"])
+    with by_day_tab:
+        st.altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")
+    with by_model_tab:
+        by_model = query(daily_first_try, ctx.index, ctx.flt, by_model=True)
+        st.altair_chart(charts.first_try_by_model_chart(by_model, changes), width="stretch")
+st.caption(
+    "Sessions count on the day their first attempt ran. Dashed rules are change markers "
+    '(`analyze_logs.py mark "system_context v12"`); compare before and after one on the Compare page.'
+)
 st.subheader("Attempts per day")
 st.altair_chart(
     charts.attempts_chart(daily),
@@ -120,11 +171,26 @@ def _full_report() -> bytes:
     return json.dumps(report, indent=2, ensure_ascii=False, default=str).encode("utf-8")
 
 
-st.download_button(
+def _eval_set() -> bytes:
+    return evals_jsonl(query(eval_cases, ctx.index, ctx.flt))
+
+
+downloads = st.container(horizontal=True, gap="small")
+downloads.download_button(
     "Download the full report (JSON)",
     _full_report,
     "analysis_export.json",
     "application/json",
     key="overview_report",
     icon=":material/download:",
+)
+downloads.download_button(
+    "Download an eval set of the failed sessions (JSONL)",
+    _eval_set,
+    "evals.jsonl",
+    "application/x-ndjson",
+    key="overview_evals",
+    icon=":material/download:",
+    help="One line per failed session: prompt, input file, model, the first failing code, its error and "
+    "fingerprint, and the code that finally worked",
 )

@@ -1,0 +1,158 @@
+"""Compare: did the change help? Two cohorts side by side, each difference with its 95 % interval, in words."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import query
+from dashboard.issues import error_table
+from dashboard.markdown import escape_markdown
+from dashboard.sidebar import current
+from dashboard.widgets import no_data_notice
+from loaders.cohorts import parse_cohort
+from loaders.compare import METRICS, MOVEMENTS, compare, describe
+from loaders.markers import read_markers
+from loaders.metrics import filter_choices
+
+A_KEY, B_KEY = "compare_a", "compare_b"
+MOVE_COLUMNS = {
+    "example_error": "example_error",
+    "per_100_a": "A per 100 attempts",
+    "per_100_b": "B per 100 attempts",
+    "change": "B − A per 100",
+    "failures_a": "Failures in A",
+    "failures_b": "Failures in B",
+    "fingerprint": "fingerprint",
+}
+MOVE_TITLES = {
+    "appeared": "Appeared (only in B)",
+    "disappeared": "Disappeared (only in A)",
+    "moved": "Moved most",
+}
+
+
+def _set_cohorts(a: str, b: str) -> None:
+    st.session_state[A_KEY], st.session_state[B_KEY] = a, b
+
+
+def _default_cohorts(labels: list[str], models: list[str]) -> tuple[str, str]:
+    """Before/after the newest marker, else the first two models, else everything against everything."""
+    if labels:
+        return f"before={labels[-1]}", f"after={labels[-1]}"
+    if len(models) >= 2:
+        return f"model={models[0]}", f"model={models[1]}"
+    return "", ""
+
+
+def _metric_table(comparison) -> pd.DataFrame:
+    rows = []
+    for name, diff in comparison.metrics.items():
+        rows.append(
+            {
+                "metric": METRICS[name],
+                "a": diff.a,
+                "n_a": diff.n_a,
+                "b": diff.b,
+                "n_b": diff.n_b,
+                "delta": diff.delta,
+                "ci_low": diff.ci_low,
+                "ci_high": diff.ci_high,
+                "significant": diff.significant,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+ctx = current()
+st.title("Compare")
+if no_data_notice():
+    st.stop()
+markers = read_markers(ctx.index.root)
+labels = [marker.label for marker in markers]
+models = query(filter_choices, ctx.index)["models"]
+if A_KEY not in st.session_state or B_KEY not in st.session_state:
+    _set_cohorts(*_default_cohorts(labels, models))
+
+st.caption(
+    "A cohort is written as the URL filters: `model=NAME`, `start=YYYY-MM-DD,end=YYYY-MM-DD`, `tag=TAG`, "
+    "`category=NAME`, `q=TEXT`, or `before=MARKER` / `after=MARKER`. A session belongs to a cohort when its "
+    "first attempt matches; the sidebar's filters do not apply here."
+)
+if markers:
+    quick = st.container(horizontal=True, gap="small")
+    for number, marker in enumerate(reversed(markers[-5:])):
+        quick.button(
+            f"Before/after {escape_markdown(marker.label)} ({marker.at:%Y-%m-%d})",
+            key=f"compare_marker_{number}",
+            icon=":material/flag:",
+            on_click=_set_cohorts,
+            args=(f"before={marker.label}", f"after={marker.label}"),
+        )
+else:
+    st.caption('No change marker yet: `analyze_logs.py mark "system_context v12"` records one.')
+left, right = st.columns(2)
+text_a = left.text_input("Cohort A", key=A_KEY, placeholder="model=gpt-5-mini (empty: every session)")
+text_b = right.text_input("Cohort B", key=B_KEY, placeholder="after=system_context v12")
+try:
+    flt_a, flt_b = parse_cohort(text_a, markers), parse_cohort(text_b, markers)
+except ValueError as exc:
+    st.error(escape_markdown(exc))
+    st.stop()
+
+comparison = query(compare, ctx.index, flt_a, flt_b)
+left.caption(f"{comparison.a.sessions:,} sessions, {comparison.a.attempts:,} attempts")
+right.caption(f"{comparison.b.sessions:,} sessions, {comparison.b.attempts:,} attempts")
+
+tiles = st.container(horizontal=True, wrap=True, gap="small")
+for name in ("first_try_success_rate", "success_rate", "fix_rate"):
+    diff = comparison.metrics[name]
+    tiles.metric(
+        f"{METRICS[name]}: A → B",
+        "–" if diff.a is None or diff.b is None else f"{diff.a:.0f}% → {diff.b:.0f}%",
+        None if diff.delta is None else f"{diff.delta:+.1f} pts" + (" (significant)" if diff.significant else ""),
+        delta_color="normal" if diff.significant else "off",
+        width="stretch",
+    )
+
+for name, diff in comparison.metrics.items():
+    sentence = escape_markdown(describe(name, diff))
+    if not diff.significant:
+        st.info(sentence, icon=":material/help:")
+    elif (diff.delta or 0) * (-1 if name == "mean_attempts_to_success" else 1) > 0:  # fewer attempts is better
+        st.success(sentence, icon=":material/check_circle:")
+    else:
+        st.warning(sentence, icon=":material/warning:")
+
+st.dataframe(
+    _metric_table(comparison),
+    key="compare_metrics",
+    hide_index=True,
+    column_config={
+        "metric": st.column_config.TextColumn("Metric"),
+        "a": st.column_config.NumberColumn("A", format="%.2f"),
+        "n_a": st.column_config.NumberColumn("n A", format="%d", help="attempts, sessions or failures counted"),
+        "b": st.column_config.NumberColumn("B", format="%.2f"),
+        "n_b": st.column_config.NumberColumn("n B", format="%d"),
+        "delta": st.column_config.NumberColumn("B − A", format="%+.2f", help="points for rates"),
+        "ci_low": st.column_config.NumberColumn("95% low", format="%+.2f"),
+        "ci_high": st.column_config.NumberColumn("95% high", format="%+.2f"),
+        "significant": st.column_config.CheckboxColumn("Significant", help="the interval excludes 0"),
+    },
+)
+st.caption(
+    "Rates: Newcombe's interval for the difference of two proportions (from Wilson intervals); "
+    "attempts to success: Welch's interval. Success rate counts attempts, first-try success sessions, "
+    "fix rate failures."
+)
+
+st.subheader("Errors between the cohorts (failures per 100 attempts)")
+moves = comparison.fingerprints
+for kind in MOVEMENTS:
+    st.caption(MOVE_TITLES[kind])
+    shown = moves[moves["movement"] == kind].head(10)[list(MOVE_COLUMNS)].round(2)
+    error_table(
+        shown.rename(columns=MOVE_COLUMNS).reset_index(drop=True),
+        key=f"compare_{kind}",
+        empty=f"No error {kind}.",
+    )

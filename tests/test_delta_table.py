@@ -1,0 +1,207 @@
+"""The Delta table: ``compact`` merges new attempts from an s3:// prefix; ``--table`` reads it for every reader.
+
+Against a real S3 API (moto's server on 127.0.0.1) and real delta-rs commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+from fastapi.testclient import TestClient
+from streamlit.testing.v1 import AppTest
+
+from api.server import create_app
+from cli.main import main as cli_main
+from loaders.attempts import attempt_record
+from loaders.index import LogIndex
+from loaders.metrics import summary
+from loaders.sources import SourceUnavailable, table_location
+from loaders.sources.delta import MARKS_KEY, SOURCE_KEY, compact, storage_options
+from tests.conftest import AS_OF, write_record
+from tests.s3_server import client, free_port, moto_server, new_bucket, upload_tree, use_endpoint
+
+REPO = Path(__file__).resolve().parents[1]
+COMPARED = "SELECT * EXCLUDE (path, dir, size, mtime_ns) FROM attempts ORDER BY log_id, timestamp, status"
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """moto's S3 server for this module's tests."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_env(endpoint, monkeypatch, cache_dir):
+    """The AWS environment pointed at the server; fresh buckets ``logs`` and ``tables``."""
+    use_endpoint(monkeypatch, endpoint)
+    new_bucket(endpoint, "logs")
+    new_bucket(endpoint, "tables")
+    return endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def table_url(request, tmp_path, s3_env) -> str:
+    """A Delta table's location: a local path, or an s3:// URL on the test server."""
+    return str(tmp_path / "attempts-table") if request.param == "local" else "s3://tables/attempts"
+
+
+def _rows(table_url: str) -> tuple[int, int]:
+    """(rows, distinct paths) of the table."""
+    data = DeltaTable(table_url, storage_options=storage_options(table_url)).to_pyarrow_table(columns=["path"])
+    return data.num_rows, len(set(data.column("path").to_pylist()))
+
+
+def test_a_compacted_table_gives_the_same_numbers_as_the_tree(table_url, demo_tree, cache_dir):
+    root, _ = demo_tree
+    uploaded = upload_tree(os.environ["AWS_ENDPOINT_URL"], root, "logs", "fleet")
+    report = compact("s3://logs/fleet", table_url)
+    assert (report.listed, report.added, report.skipped) == (uploaded, uploaded, 0)
+    table = LogIndex("unused", cache_dir, table=table_url)
+    local = LogIndex(root, cache_dir)
+    assert summary(table, as_of=AS_OF) == summary(local, as_of=AS_OF)
+    assert table.frame(COMPARED).equals(local.frame(COMPARED))
+    delta = DeltaTable(table_url, storage_options=storage_options(table_url))
+    assert delta.metadata().partition_columns == ["day"]
+    commit = delta.history(1)[0]
+    assert commit[SOURCE_KEY] == "s3://logs/fleet" and json.loads(commit[MARKS_KEY])  # the watermark is in the commit
+    log_id = table.frame("SELECT log_id FROM attempts ORDER BY log_id LIMIT 1").iloc[0, 0]
+    assert attempt_record(table, log_id)["code"]  # the full record, fetched by its key from object storage
+
+
+def test_a_rerun_adds_nothing_and_the_index_reads_only_new_files(s3_env, tmp_path, cache_dir):
+    url = str(tmp_path / "table")
+    root, now = tmp_path / "logs", AS_OF
+    for n in range(6):
+        write_record(root, log_id=f"a{n}", when=now - timedelta(days=n % 3))
+    upload_tree(s3_env, root, "logs", "p")
+    assert compact("s3://logs/p", url).added == 6
+    rerun = compact("s3://logs/p", url)
+    assert (rerun.listed, rerun.added) == (0, 0)
+    index = LogIndex("unused", cache_dir, table=url)
+    assert index.refresh().files_seen == 6
+    more = tmp_path / "more"
+    write_record(more, log_id="b1", when=now + timedelta(days=1))  # a new date prefix
+    upload_tree(s3_env, more, "logs", "p")
+    assert compact("s3://logs/p", url).added == 1
+    report = index.refresh()
+    assert (report.parsed, report.files_seen) == (1, 7)  # only the new data file was read
+    assert index.refresh().changed is False
+    DeltaTable(url).delete("log_id = 'a0'")  # a data file rewritten, the old one removed: all is read again
+    report = index.refresh()
+    assert (report.parsed, report.files_seen) == (6, 6)
+    assert "a0" not in set(index.frame("SELECT log_id FROM attempts").log_id)
+
+
+def test_two_prefixes_have_their_own_watermarks_in_one_table(s3_env, tmp_path):
+    url = str(tmp_path / "table")
+    for prefix, count in (("host-a", 2), ("host-b", 3)):
+        root = tmp_path / prefix
+        for n in range(count):
+            write_record(root, log_id=f"{prefix}-{n}")
+        upload_tree(s3_env, root, "logs", prefix)
+    assert compact("s3://logs/host-a", url).added == 2
+    assert compact("s3://logs/host-b", url).added == 3
+    assert compact("s3://logs/host-a", url).listed == 0  # its marks come from its own last commit
+    assert _rows(url) == (5, 5)
+
+
+def test_an_object_that_is_not_json_is_skipped_and_reported(s3_env, tmp_path):
+    url = str(tmp_path / "table")
+    root = tmp_path / "logs"
+    write_record(root, log_id="ok")
+    upload_tree(s3_env, root, "logs", "odd")
+    client(s3_env).put_object(Bucket="logs", Key="odd/failures/2025-12-21/bad.json", Body=b"{oops")
+    report = compact("s3://logs/odd", url)
+    assert (report.added, report.skipped) == (1, 1)
+    assert report.skipped_reasons[0][0].endswith("bad.json") and "invalid JSON" in report.skipped_reasons[0][1]
+    assert compact("s3://logs/odd", url).listed == 0  # not tried again: objects do not change
+
+
+def _compactor(url: str) -> subprocess.Popen:
+    command = [sys.executable, "analyze_logs.py", "--logs-dir", "s3://logs/big", "compact", "--table", url]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _upload_many(endpoint: str, tmp_path: Path, count: int) -> None:
+    root = tmp_path / "many"
+    for n in range(count):
+        write_record(root, log_id=f"m{n:04d}", when=AS_OF - timedelta(hours=n % 72))
+    upload_tree(endpoint, root, "logs", "big")
+
+
+def test_a_compactor_killed_mid_run_leaves_no_duplicate(s3_env, tmp_path):
+    url = str(tmp_path / "table")
+    _upload_many(s3_env, tmp_path, 300)
+    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        proc = _compactor(url)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    finish = _compactor(url)
+    _, err = finish.communicate(timeout=120)
+    assert finish.returncode == 0, err
+    assert _rows(url) == (300, 300)
+
+
+def test_two_compactors_at_once_add_each_row_once(s3_env, tmp_path):
+    url = "s3://tables/concurrent"
+    _upload_many(s3_env, tmp_path, 200)
+    procs = [_compactor(url), _compactor(url)]
+    results = [proc.communicate(timeout=180) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in results]
+    added = [int(out.split()[0]) for out, _ in results]
+    assert sum(added) == 200 and _rows(url) == (200, 200)
+
+
+def test_every_reader_takes_the_table(s3_env, demo_tree, tmp_path, cache_dir, monkeypatch, capsys):
+    root, counts = demo_tree
+    upload_tree(s3_env, root, "logs", "readers")
+    url = str(tmp_path / "table")
+    assert cli_main(["--logs-dir", "s3://logs/readers", "compact", "--table", url]) == 0
+    assert capsys.readouterr().out.startswith(f"{counts.failures + counts.successes} new attempts merged")
+    as_of = AS_OF.isoformat()
+    assert cli_main(["--table", url, "--as-of", as_of, "--json", "summary"]) == 0
+    from_table = json.loads(capsys.readouterr().out)
+    assert cli_main(["--logs-dir", str(root), "--as-of", as_of, "--json", "summary"]) == 0
+    assert from_table == json.loads(capsys.readouterr().out)
+    api = TestClient(create_app(table_location(url), cache_dir, extra_hosts=("testserver",)))
+    body = api.get("/api/logs/summary", params={"as_of": as_of}).json()
+    shared = sorted(set(body["summary"]) & set(from_table))
+    assert len(shared) >= 5 and all(body["summary"][key] == from_table[key] for key in shared)
+    monkeypatch.setenv("FIXTRAIL_TABLE", url)
+    at = AppTest.from_file(str(REPO / "dashboard" / "streamlit_app.py"))
+    at.run(timeout=60)
+    assert not at.exception, [e.message for e in at.exception]
+    assert f"{counts.failures + counts.successes} files" in " ".join(str(c.value) for c in at.caption)
+
+
+def test_an_unreachable_table_is_a_clear_error_then_works_when_back(tmp_path, monkeypatch, cache_dir, capsys):
+    with pytest.raises(SourceUnavailable, match="no Delta table at"):
+        LogIndex("unused", cache_dir, table=str(tmp_path / "nothing-here")).refresh()
+    port = free_port()
+    use_endpoint(monkeypatch, f"http://127.0.0.1:{port}")
+    index = LogIndex("unused", cache_dir, table="s3://tables/down")
+    with pytest.raises(SourceUnavailable, match=f"cannot be read: .*endpoint http://127.0.0.1:{port}"):
+        index.refresh()
+    assert cli_main(["--table", "s3://tables/down", "summary"]) == 1
+    assert "error: the Delta table s3://tables/down cannot be read" in capsys.readouterr().err
+    root = tmp_path / "logs"
+    write_record(root, log_id="back")
+    with moto_server(port) as endpoint:
+        new_bucket(endpoint, "logs")
+        new_bucket(endpoint, "tables")
+        upload_tree(endpoint, root, "logs", "down")
+        assert compact("s3://logs/down", "s3://tables/down").added == 1
+        assert index.refresh().files_seen == 1
+    assert cli_main(["--logs-dir", "s3://logs/x", "compact"]) == 1
+    assert "compact needs --table" in capsys.readouterr().err
