@@ -162,6 +162,14 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     assert "import cv2" in rows[0]["code"] and "cv2" in rows[0]["stderr"]
 
 
+def _eventually(page, read, expected, seconds: float = 30):
+    """Wait until ``read()`` gives ``expected`` (a page reruns after each change), then assert it."""
+    deadline = time.monotonic() + seconds
+    while read() != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    assert read() == expected
+
+
 def _metric(page, label: str):
     return page.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')
 
@@ -215,13 +223,11 @@ def test_a_shared_url_reopens_the_filtered_view_on_every_page(dashboard_url, pag
         page.screenshot(path=str(Path(shots) / "filtered_overview.png"), full_page=True)
     page.get_by_role("link", name="Sessions").first.click()
     page.get_by_role("heading", name="Sessions").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
+    _eventually(page, lambda: _metric(page, "Sessions").inner_text(), "1")
     assert "model=model-b" in page.url and "tag=lib" in page.url
-    assert _metric(page, "Sessions").inner_text() == "1"
     page.reload()
     _metric(page, "Sessions").wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    assert _metric(page, "Sessions").inner_text() == "1"
+    _eventually(page, lambda: _metric(page, "Sessions").inner_text(), "1")
     page.get_by_role("button", name="Clear filters").click()
     deadline = time.monotonic() + 30
     while _metric(page, "Sessions").inner_text() != "4":
@@ -249,9 +255,12 @@ def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, 
         page.screenshot(path=str(Path(shots) / "day_clicked.png"), full_page=True)
     day = page.url.split("start=")[1].split("&")[0]
     assert f"end={day}" in page.url
-    total = int(_metric(page, "Total failures").inner_text()) + int(_metric(page, "Total successes").inner_text())
     per_day = {"2025-12-11": 3, "2025-12-18": 2, "2025-12-19": 1, "2025-12-20": 1}  # the small tree's attempts
-    assert total == per_day[day]
+
+    def shown() -> int:
+        return int(_metric(page, "Total failures").inner_text()) + int(_metric(page, "Total successes").inner_text())
+
+    _eventually(page, shown, per_day[day])
 
 
 def test_a_typed_date_applies_on_enter_and_a_bad_one_says_why(dashboard_url, page):
