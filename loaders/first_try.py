@@ -8,7 +8,7 @@ mode (logged or inferred), so first-try numbers hold on trees that never link th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from loaders.filters import ALL, AttemptFilter
@@ -83,6 +83,57 @@ def first_try_counts(
     sql = FIRST_TRY_COUNTS_SQL.format(outcomes=SESSION_OUTCOMES_SQL.format(where=where))
     sessions, first, mean = index.cursor().execute(sql, [*params, after, after, until, until]).fetchone()
     return FirstTryCounts(int(sessions), int(first), None if mean is None else float(mean))
+
+
+# One pass over the attempts for the summary's three first-try numbers: every session with its
+# first attempt's start and outcome, in the filter's cohort ({where}) and in its cohort without
+# dates ({undated}, for the 7-day windows).
+FIRST_TRY_WINDOWS_SQL = """
+WITH per_session AS (
+    SELECT bool_or(attempt_no = 1 AND ({where})) AS in_cohort,
+           bool_or(attempt_no = 1 AND ({undated})) AS in_undated,
+           min(timestamp) FILTER (WHERE attempt_no = 1) AS started_at,
+           bool_or(attempt_no = 1 AND status = 'success') AS first_try_success,
+           min(attempt_no) FILTER (WHERE status = 'success') AS attempts_to_success
+    FROM attempts GROUP BY session_id
+)
+SELECT count(*) FILTER (WHERE in_cohort),
+       count(*) FILTER (WHERE in_cohort AND first_try_success),
+       avg(attempts_to_success) FILTER (WHERE in_cohort),
+       count(*) FILTER (WHERE in_undated AND started_at > $week_start AND started_at <= $as_of),
+       count(*) FILTER (WHERE in_undated AND started_at > $week_start AND started_at <= $as_of AND first_try_success),
+       avg(attempts_to_success) FILTER (WHERE in_undated AND started_at > $week_start AND started_at <= $as_of),
+       count(*) FILTER (WHERE in_undated AND started_at > $previous_start AND started_at <= $week_start),
+       count(*) FILTER (WHERE in_undated AND started_at > $previous_start AND started_at <= $week_start
+                        AND first_try_success),
+       avg(attempts_to_success) FILTER (WHERE in_undated AND started_at > $previous_start
+                                        AND started_at <= $week_start)
+FROM per_session
+"""
+
+
+def first_try_windows(
+    index: LogIndex, flt: AttemptFilter, as_of: datetime, days: int = 7
+) -> tuple[FirstTryCounts, FirstTryCounts, FirstTryCounts]:
+    """The first-try counts of the filter's cohort, of the ``days`` to ``as_of`` and of the ``days``
+    before (those two over the filter without its dates), in one pass: what the summary shows."""
+    where, params = flt.where()
+    undated, undated_params = flt.without_dates().where()
+    named = {f"w{n}": value for n, value in enumerate(params)} | {f"u{n}": v for n, v in enumerate(undated_params)}
+    sql = FIRST_TRY_WINDOWS_SQL.format(where=_named(where, "w"), undated=_named(undated, "u"))
+    week_start = as_of - timedelta(days=days)
+    named |= {"as_of": as_of, "week_start": week_start, "previous_start": week_start - timedelta(days=days)}
+    row = index.cursor().execute(sql, named).fetchone()
+    return tuple(  # type: ignore[return-value]
+        FirstTryCounts(int(row[i]), int(row[i + 1]), None if row[i + 2] is None else float(row[i + 2]))
+        for i in (0, 3, 6)
+    )
+
+
+def _named(condition: str, prefix: str) -> str:
+    """A condition's ``?`` placeholders as ``$<prefix>0``, ``$<prefix>1``, ... (to mix two conditions)."""
+    parts = condition.split("?")
+    return "".join(part + (f"${prefix}{n}" if n < len(parts) - 1 else "") for n, part in enumerate(parts))
 
 
 # {group} is one of GROUPS' expressions (never user input).

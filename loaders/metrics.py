@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loaders.filters import ALL, AttemptFilter
-from loaders.first_try import first_try_counts
+from loaders.first_try import first_try_windows
 from loaders.index import LogIndex
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
@@ -101,11 +101,7 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
     recent, recent_ok = window_counts(index, flt, as_of)
     previous, previous_ok = window_counts(index, flt, as_of - timedelta(days=WINDOW_DAYS))
     skipped = cursor.execute(SKIPPED_COUNT_SQL).fetchone()[0]
-    first_try = first_try_counts(index, flt)
-    undated = flt.without_dates()
-    week_start = as_of - timedelta(days=WINDOW_DAYS)
-    recent_first = first_try_counts(index, undated, week_start, as_of)
-    previous_first = first_try_counts(index, undated, week_start - timedelta(days=WINDOW_DAYS), week_start)
+    first_try, recent_first, previous_first = first_try_windows(index, flt, as_of, WINDOW_DAYS)
     return Summary(
         total_failures=int(failures),
         total_successes=int(successes),

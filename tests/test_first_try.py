@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -111,3 +111,24 @@ def test_first_try_in_the_api(small_tree, cache_dir):
     assert {"first_try_success_rate", "recent_first_try_success_rate_7d", "mean_attempts_to_success"} <= set(
         schema["required"]
     )
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        AttemptFilter(),
+        AttemptFilter(start=date(2025, 12, 12), end=date(2025, 12, 21), models=("model-a",)),
+        AttemptFilter(tags=("lib:cv2", "lib:numpy"), text="cv2"),
+    ],
+)
+def test_the_summarys_one_pass_equals_three_counts(small_tree, index_of, flt):
+    from loaders.first_try import first_try_windows
+
+    index = index_of(small_tree)
+    week = AS_OF - timedelta(days=7)
+    expected = (
+        first_try_counts(index, flt),
+        first_try_counts(index, flt.without_dates(), week, AS_OF),
+        first_try_counts(index, flt.without_dates(), week - timedelta(days=7), week),
+    )
+    assert first_try_windows(index, flt, AS_OF) == expected
