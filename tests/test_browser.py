@@ -149,17 +149,48 @@ def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, reque
     if shots:
         page.screenshot(path=str(Path(shots) / "session_timeline.png"), full_page=True)
 
-    button = page.get_by_role("button", name="CSV").last
-    button.scroll_into_view_if_needed()
-    button.wait_for(timeout=30_000)
-    with page.expect_download(timeout=90_000) as download_info:  # the file is made on click: slow on a busy machine
-        button.click()
     target = tmp_path / "session.csv"
-    download_info.value.save_as(target)
+    _download(page, page.get_by_role("button", name="CSV").last).save_as(target)
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
     assert [row["log_id"] for row in rows] == ["s2-a1"]
     assert rows[0]["status"] == "failed"
     assert "import cv2" in rows[0]["code"] and "cv2" in rows[0]["stderr"]
+
+
+def _wait_until_idle(page, seconds: float = 60) -> None:
+    """Wait until the app's script run has ended: Streamlit shows its status widget only while it runs.
+
+    Idle means no status widget for a whole second, as a run may start just after a click.
+    """
+    deadline = time.monotonic() + seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:
+        if page.locator('[data-testid="stStatusWidget"]').count():
+            quiet_since = time.monotonic()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page was still running after {seconds:.0f} s")
+        page.wait_for_timeout(200)
+
+
+def _download(page, button, seconds: float = 120):
+    """Click a download button once the page is idle and return the download.
+
+    The file is made on click; a click that lands while a rerun replaces the button is lost, so
+    click again (as a user would) until the download starts.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + seconds
+    while True:
+        _wait_until_idle(page)
+        button.scroll_into_view_if_needed()
+        try:
+            with page.expect_download(timeout=20_000) as download_info:
+                button.click()
+            return download_info.value
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _eventually(page, read, expected, seconds: float = 30):
