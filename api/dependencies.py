@@ -115,9 +115,10 @@ def get_as_of(
         Query(description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default now", json_schema_extra=IN_RANGE),
     ] = None,
 ) -> datetime:
-    """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else now."""
+    """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else now (whole seconds,
+    so that the requests of one second share their results)."""
     if as_of is None:
-        return datetime.now()
+        return datetime.now().replace(microsecond=0)
     _check_day("as_of", as_of.date())
     return as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of
 

@@ -24,6 +24,7 @@ from loaders.metrics import summary
 from loaders.recipes import fix_rules
 from loaders.report import analysis_report, bridge_report, common_errors, error_patterns, library_report
 from loaders.states import fingerprint_states
+from loaders.stored_results import remembered
 
 router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES)
 
@@ -57,8 +58,12 @@ def _now() -> str:
 @router.get("/summary", response_model=schemas.SummaryResponse)
 def get_summary(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
     """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
-    body = compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
-    return {"success": True, "summary": body, "generated_at": _now()}
+    body = remembered(index, "api.summary", (flt, as_of), lambda: _summary_body(index, flt, as_of))
+    return {"success": True, "summary": dict(body), "generated_at": _now()}
+
+
+def _summary_body(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
+    return compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
 
 
 @router.get("/analysis", response_model=schemas.AnalysisResponse)

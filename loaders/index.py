@@ -69,7 +69,7 @@ if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is a
     import pandas as pd
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "20"
+SCHEMA_VERSION = "21"
 CACHE_DIR_ENV = "FIXTRAIL_CACHE_DIR"
 
 Progress = Callable[[int, int], None]
@@ -91,8 +91,10 @@ CREATE_TABLES_SQL = (
     # What changed from a failed attempt to the next attempt of its session (loaders.recipes fills it).
     """CREATE TABLE IF NOT EXISTS idx.transition_changes (
         failure_path VARCHAR, failure_mtime BIGINT, next_path VARCHAR, next_mtime BIGINT,
-        removed_imports VARCHAR[], added_imports VARCHAR[], removed_tokens VARCHAR[], added_tokens VARCHAR[],
-        diff VARCHAR)""",
+        removed_imports VARCHAR[], added_imports VARCHAR[], removed_tokens VARCHAR[], added_tokens VARCHAR[])""",
+    # Results computed once per index state (loaders.stored_results): the report's costly sections.
+    """CREATE TABLE IF NOT EXISTS idx.stored_results (
+        name VARCHAR, args VARCHAR, state VARCHAR, payload VARCHAR, PRIMARY KEY (name, args))""",
 )
 
 # Changes recorded for attempts whose file is gone or changed no longer describe anything.

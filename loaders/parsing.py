@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from loaders.code_changes import changes_of_pairs, read_tree_record
 from loaders.records import FileStamp, parse_file, rows_to_json, skipped_row
 from loaders.tree import SESSION_FOLDER, list_candidates
 
@@ -54,18 +55,21 @@ class ParsedBatch:
     @classmethod
     def read_frame(cls, stream: BinaryIO) -> ParsedBatch:
         """Read one frame written by ``to_frame``; raises EOFError when the stream ends early."""
-        parts = []
-        for _ in range(5):
-            header = stream.read(8)
-            if len(header) < 8:
-                raise EOFError("parse worker stopped")
-            size = int.from_bytes(header, "big")
-            part = stream.read(size)
-            if len(part) < size:
-                raise EOFError("parse worker stopped")
-            parts.append(part)
+        parts = [_read_part(stream) for _ in range(5)]
         files, skipped_count = map(int, parts[0].split())
         return cls(files, parts[1], parts[2], parts[3], orjson.loads(parts[4]), skipped_count)
+
+
+def _read_part(stream: BinaryIO) -> bytes:
+    """One length-prefixed part of a worker's answer; raises EOFError when the stream ends early."""
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError("parse worker stopped")
+    size = int.from_bytes(header, "big")
+    part = stream.read(size)
+    if len(part) < size:
+        raise EOFError("parse worker stopped")
+    return part
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,30 @@ def parse_directory(task: DirectoryTask) -> ParsedBatch:
     return parse_chunk(chunk, rejected)
 
 
-Task = list[tuple[FileStamp, str]] | DirectoryTask
+@dataclass(frozen=True)
+class ChangesTask:
+    """Work out what changed in (failure path, next path) pairs of the local tree at ``root`` (fix recipes).
+
+    ``number`` orders the answers: the workers answer tasks as they finish them.
+    """
+
+    number: int
+    root: str
+    pairs: list[tuple[str, str]]
+
+    def to_message(self) -> dict:
+        """The task as the JSON object a worker reads."""
+        return {"changes": self.pairs, "root": self.root, "number": self.number}
+
+    @staticmethod
+    def answer(message: dict) -> bytes:
+        """What a worker sends back for a task's message: one length-prefixed JSON array of changes."""
+        pairs = [(failure, after) for failure, after in message["changes"]]
+        part = orjson.dumps([message["number"], changes_of_pairs(pairs, read_tree_record(message["root"]))])
+        return len(part).to_bytes(8, "big") + part
+
+
+Task = list[tuple[FileStamp, str]] | DirectoryTask | ChangesTask
 
 
 class WorkerPool:
@@ -183,23 +210,39 @@ class WorkerPool:
     def results(self) -> Iterator[ParsedBatch]:
         """A batch for every chunk submitted so far, as they arrive (any order)."""
         while self._submitted:
-            item = self._results.get()
-            self._submitted -= 1
-            if isinstance(item, BaseException):
-                raise RuntimeError("a parse worker failed") from item
-            yield item
+            yield self._next_result()
+
+    def changes(self, tasks: list[ChangesTask]) -> list[list[dict]]:
+        """Each task's changes (``loaders.code_changes.changes_of_pairs``), in the tasks' order."""
+        for task in tasks:
+            self.submit(task)
+        answers: list[list[dict]] = [[] for _ in tasks]
+        while self._submitted:
+            number, changes = self._next_result()
+            answers[number] = changes
+        return answers
+
+    def _next_result(self) -> Any:
+        item = self._results.get()
+        self._submitted -= 1
+        if isinstance(item, BaseException):
+            raise RuntimeError("a parse worker failed") from item
+        return item
 
     def _serve(self, proc: subprocess.Popen) -> None:
         """Feed one worker chunks from the queue and collect its batches (one thread per worker)."""
         while (task := self._tasks.get()) is not None:
             try:
-                if isinstance(task, DirectoryTask):
+                if isinstance(task, (DirectoryTask, ChangesTask)):
                     line = orjson.dumps(task.to_message())
                 else:
                     line = orjson.dumps([[stamp.path, folder] for stamp, folder in task])
                 proc.stdin.write(line + b"\n")
                 proc.stdin.flush()
-                self._results.put(ParsedBatch.read_frame(proc.stdout))
+                if isinstance(task, ChangesTask):
+                    self._results.put(orjson.loads(_read_part(proc.stdout)))
+                else:
+                    self._results.put(ParsedBatch.read_frame(proc.stdout))
             except BaseException as exc:  # reported to the consumer, which raises it
                 self._results.put(exc)
 

@@ -1,9 +1,9 @@
 """Fix recipes: what changed from each failed attempt to the next attempt of its session, and rules.
 
 A transition is a failed attempt and the attempt that followed it in the same session (linked or
-inferred). What changed (imports added and removed, names and constant subscripts replaced, the
-unified diff) needs both codes, which the index does not keep: it is worked out once per pair of
-files, on first demand, from the files themselves, and stored in the index (``transition_changes``,
+inferred). What changed (imports added and removed, names and constant subscripts replaced)
+needs both codes, which the index does not keep: it is worked out once per pair of files, on
+first demand, from the files themselves, and stored in the index (``transition_changes``,
 dropped when either file changes). Rules aggregate the changes: "cv2 -> skimage: 14 fixes, 93%"
 (14 transitions with that change ended in a success, out of 15 that made it).
 """
@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from loaders.code_text import code_imports, code_tokens
+from loaders.code_changes import CHANGE_COLUMNS, changes_of_pairs, describe_change
 from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+from loaders.parsing import ChangesTask, WorkerPool, worker_count
 from loaders.rows import plain_rows
+from loaders.sources.local import LocalTreeSource
+from loaders.stored_results import stored_result
 
 if TYPE_CHECKING:
     import duckdb
 
-DIFF_LIMIT = 20_000
 MAX_SWAP_NAMES = 4  # a transition that renames more than this rewrote the script: no name rule from it
 NAME_SIMILARITY = 0.75  # int -> min (0.67) is a coincidence; rgb_arr -> rgb_array (0.88) a rename
 
@@ -54,12 +56,10 @@ ORDER BY failed_at, failure_id
 
 CACHED_CHANGES_SQL = """
 SELECT failure_path, failure_mtime, next_path, next_mtime,
-       removed_imports, added_imports, removed_tokens, added_tokens, diff
+       removed_imports, added_imports, removed_tokens, added_tokens
 FROM idx.transition_changes
 WHERE list_contains(?, failure_path)
 """
-
-CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens", "diff")
 
 
 def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
@@ -73,28 +73,6 @@ def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     return index.frame(TRANSITIONS_SQL.format(where=where), params)
 
 
-def _code(index: LogIndex, path: str) -> str:
-    record = index.source.read_record(path)  # a file of the tree, or an object fetched by its key
-    code = record.get("code") if record else None
-    return code if isinstance(code, str) else ""
-
-
-def describe_change(before: str, after: str) -> dict[str, Any]:
-    """What changed between two versions of a script: imports, tokens, and the unified diff."""
-    imports_before, imports_after = set(code_imports(before)), set(code_imports(after))
-    tokens_before, tokens_after = code_tokens(before), code_tokens(after)
-    diff = "\n".join(
-        difflib.unified_diff(before.splitlines(), after.splitlines(), "failed attempt", "next attempt", lineterm="")
-    )
-    return {
-        "removed_imports": sorted(imports_before - imports_after),
-        "added_imports": sorted(imports_after - imports_before),
-        "removed_tokens": sorted(tokens_before - tokens_after),
-        "added_tokens": sorted(tokens_after - tokens_before),
-        "diff": diff[:DIFF_LIMIT],
-    }
-
-
 def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     """transitions() with what changed in each: the columns of CHANGE_COLUMNS added.
 
@@ -104,32 +82,51 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
     frame = transitions(index, flt)
     if frame.empty:
         return frame.assign(**{column: [] for column in CHANGE_COLUMNS})
+    key_columns = ["failure_path", "failure_mtime", "next_path", "next_mtime"]
     with index.index_file() as connection:
         known = _recorded_changes(connection, list(frame["failure_path"]))
-        missing = [
-            row
-            for row in plain_rows(frame, ["failure_path", "failure_mtime", "next_path", "next_mtime"])
-            if tuple(row) not in known
-        ]
+        rows = plain_rows(frame, [*key_columns, "session_id", "failed_at"])
+        missing = [row for row in rows if tuple(row[:4]) not in known]
         if missing:
-            fresh = [
-                {
-                    "failure_path": row.failure_path,
-                    "failure_mtime": row.failure_mtime,
-                    "next_path": row.next_path,
-                    "next_mtime": row.next_mtime,
-                    **describe_change(_code(index, row.failure_path), _code(index, row.next_path)),
-                }
-                for row in missing
-            ]
+            fresh = _work_out_changes(index, missing)
             _record_changes(connection, fresh)
             for row in fresh:
                 known[(row["failure_path"], row["failure_mtime"], row["next_path"], row["next_mtime"])] = row
-    keys = plain_rows(frame, ["failure_path", "failure_mtime", "next_path", "next_mtime"])
-    changes = [known[tuple(key)] for key in keys]
+    changes = [known[tuple(key)] for key in plain_rows(frame, key_columns)]
     for column in CHANGE_COLUMNS:
-        frame[column] = [list(change[column]) if column != "diff" else change[column] for change in changes]
+        frame[column] = [list(change[column]) for change in changes]
     return frame
+
+
+PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
+
+
+def _work_out_changes(index: LogIndex, rows: list[Any]) -> list[dict[str, Any]]:
+    """The changes of transitions not recorded yet, read from their files.
+
+    In session order, so the attempt that followed one failure and is the next transition's
+    failure is read once; by the parse workers when there are many in a local tree.
+    """
+    rows = sorted(rows, key=lambda row: (str(row.session_id), str(row.failed_at), row.failure_path))
+    pairs = [(row.failure_path, row.next_path) for row in rows]
+    workers = worker_count()
+    if isinstance(index.source, LocalTreeSource) and workers > 1 and len(pairs) >= PARALLEL_CHANGES:
+        size = len(pairs) // (workers * 4) + 1
+        tasks = [ChangesTask(n, str(index.root), pairs[i : i + size]) for n, i in enumerate(range(0, len(pairs), size))]
+        with WorkerPool(workers) as pool:
+            changes = [change for answer in pool.changes(tasks) for change in answer]
+    else:
+        changes = changes_of_pairs(pairs, index.source.read_record)
+    return [
+        {
+            "failure_path": row.failure_path,
+            "failure_mtime": row.failure_mtime,
+            "next_path": row.next_path,
+            "next_mtime": row.next_mtime,
+            **change,
+        }
+        for row, change in zip(rows, changes, strict=True)
+    ]
 
 
 def _recorded_changes(connection: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[tuple, dict[str, Any]]:
@@ -148,7 +145,6 @@ _CHANGE_SCHEMA = pa.schema(
         ("added_imports", pa.list_(pa.string())),
         ("removed_tokens", pa.list_(pa.string())),
         ("added_tokens", pa.list_(pa.string())),
-        ("diff", pa.string()),
     ]
 )
 
@@ -156,7 +152,7 @@ _CHANGE_SCHEMA = pa.schema(
 RECORD_CHANGES_SQL = """
 INSERT INTO idx.transition_changes
 SELECT failure_path, failure_mtime, next_path, next_mtime, removed_imports, added_imports, removed_tokens,
-       added_tokens, diff
+       added_tokens
 FROM fresh_changes
 """
 
@@ -286,8 +282,14 @@ def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> 
     Output columns: kind, old, new, change (in words), fixes (transitions with the edit that ended
     in a success), tries (all transitions with the edit), success_rate (percent), fingerprints
     (the errors it fixed, most often first), fingerprint_fixes ({fingerprint: fixes}),
-    example_sessions, text ("cv2 -> skimage: 14 fixes, 93%").
+    example_sessions, text ("cv2 -> skimage: 14 fixes, 93%"). Worked out once per index version
+    (loaders.stored_results).
     """
+    records = stored_result(index, "recipes.fix_rules", (flt, min_fixes), lambda: _rule_records(index, flt, min_fixes))
+    return pd.DataFrame(records, columns=RULE_COLUMNS)
+
+
+def _rule_records(index: LogIndex, flt: AttemptFilter, min_fixes: int) -> list[dict[str, Any]]:
     tally = _tally(transition_changes(index, flt))
     rules = []
     for change, count in tally.fixes.items():
@@ -310,11 +312,9 @@ def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> 
                 "text": f"{change.describe()}: {count} fixes, {rate:.0f}%",
             }
         )
-    frame = pd.DataFrame(rules, columns=RULE_COLUMNS)
     # Most fixes first; on a tie, a library swap before the renames it brings along.
-    frame["priority"] = frame["kind"].map(KIND_PRIORITY)
-    frame = frame.sort_values(["fixes", "priority", "success_rate", "change"], ascending=[False, True, False, True])
-    return frame.drop(columns="priority").reset_index(drop=True)
+    rules.sort(key=lambda rule: (-rule["fixes"], KIND_PRIORITY[rule["kind"]], -rule["success_rate"], rule["change"]))
+    return rules
 
 
 def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:

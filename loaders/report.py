@@ -23,6 +23,7 @@ from loaders.index import LogIndex
 from loaders.recipes import fix_rules, instead
 from loaders.rows import plain_rows
 from loaders.states import fingerprint_states
+from loaders.stored_results import stored_result
 
 PATTERN_EXAMPLES_SQL = """
 SELECT category, coalesce(error_category, 'unknown') AS stored_category, log_id, error_message, timestamp, is_fixed
@@ -298,8 +299,13 @@ def prioritised_recommendations(index: LogIndex, flt: AttemptFilter = ALL) -> pd
     order within a level), each with an example to open.
 
     Output columns: level, text, fingerprint (the error it is about, or None), log_id and
-    session_id (an example attempt and its session, or None).
+    session_id (an example attempt and its session, or None). Worked out once per index version.
     """
+    records = stored_result(index, "report.prioritised_recommendations", (flt,), lambda: _prioritised(index, flt))
+    return pd.DataFrame(records, columns=["level", "text", "fingerprint", "log_id", "session_id"])
+
+
+def _prioritised(index: LogIndex, flt: AttemptFilter) -> list[dict[str, Any]]:
     pairs = fixes.fix_pairs(index, flt)
     items = recommendation_items(
         errors.error_categories(index, flt),
@@ -318,8 +324,8 @@ def prioritised_recommendations(index: LogIndex, flt: AttemptFilter = ALL) -> pd
         for session, log_id in zip(frame["session_id"], frame["log_id"], strict=True)
     ]
     frame["rank"] = frame["level"].map(LEVELS.index)
-    frame = frame.sort_values("rank", kind="stable").drop(columns="rank").reset_index(drop=True)
-    return frame[["level", "text", "fingerprint", "log_id", "session_id"]]
+    frame = frame.sort_values("rank", kind="stable").drop(columns="rank")
+    return frame_records(frame[["level", "text", "fingerprint", "log_id", "session_id"]])
 
 
 def ai_learning_summary(
@@ -357,9 +363,48 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     """The full analysis with every key of the original's analyze_all(), plus ``skipped_files`` and
     ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
 
-    Parameters: the filter and ``as_of`` (end of the 7-day window; default now).
+    Parameters: the filter and ``as_of`` (end of the 7-day window; default now). The sections
+    that do not depend on the window are worked out once per index version (report_sections).
     """
     summary = metrics.summary(index, flt, as_of or datetime.now())
+    summary_dict = summary.as_dict()
+    sections = report_sections(index, flt)
+    return {
+        "generated_at": datetime.now().isoformat(),
+        "summary": {key: summary_dict[key] for key in SUMMARY_KEYS},
+        **{key: sections[key] for key in ORIGINAL_SECTIONS},
+        "as_of": summary_dict["as_of"],
+        "sessions": summary.sessions,
+        "sessions_inferred": summary.sessions_inferred,
+        "first_try": {key: summary_dict[key] for key in FIRST_TRY_KEYS},
+        "skipped_files": sections["skipped_files"],
+        "fix_rules": sections["fix_rules"],
+        "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
+        "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
+        "silent_successes": sections["silent_successes"],
+    }
+
+
+# The original's sections, in its order, between "summary" and Fixtrail's own keys.
+ORIGINAL_SECTIONS = (
+    "error_patterns",
+    "common_errors",
+    "fix_strategies",
+    "library_issues",
+    "mapbridge_issues",
+    "recommendations",
+    "ai_learning_summary",
+)
+
+
+def report_sections(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
+    """The report's sections that do not depend on the 7-day window, as JSON-safe values:
+    ORIGINAL_SECTIONS, skipped_files, fix_rules and silent_successes. Kept per index version.
+    """
+    return stored_result(index, "report.sections", (flt,), lambda: _sections(index, flt))
+
+
+def _sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
     pairs = fixes.fix_pairs(index, flt)
     top = common_errors(index, flt)
     libraries = library_report(index, flt)
@@ -367,10 +412,7 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     strategies = fix_strategies(pairs)
     rules = fix_rules(index, flt)
     advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs, rules)
-    summary_dict = summary.as_dict()
     return {
-        "generated_at": datetime.now().isoformat(),
-        "summary": {key: summary_dict[key] for key in SUMMARY_KEYS},
         "error_patterns": error_patterns(index, flt),
         "common_errors": top,
         "fix_strategies": strategies,
@@ -378,14 +420,8 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
         "mapbridge_issues": bridge,
         "recommendations": advice,
         "ai_learning_summary": ai_learning_summary(top, libraries, advice, strategies),
-        "as_of": summary_dict["as_of"],
-        "sessions": summary.sessions,
-        "sessions_inferred": summary.sessions_inferred,
-        "first_try": {key: summary_dict[key] for key in FIRST_TRY_KEYS},
         "skipped_files": skipped_files(index),
         "fix_rules": frame_records(rules.drop(columns=["fingerprint_fixes"])),
-        "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
-        "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
         "silent_successes": frame_records(sessions.silent_successes(index, flt)),
     }
 

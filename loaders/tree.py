@@ -144,7 +144,55 @@ def _is_directory(entry: os.DirEntry[str]) -> bool:
 def resolve_inside(root: Path, path: str | os.PathLike[str]) -> Path | None:
     """Return ``path`` resolved if it lies inside ``root`` (links followed), else None."""
     try:
-        resolved = Path(path).resolve()
-    except (OSError, RuntimeError):
+        resolved = os.path.realpath(path)
+    except (OSError, ValueError):
         return None
-    return resolved if resolved.is_relative_to(root) else None
+    return Path(resolved) if _is_within(resolved, str(root)) else None
+
+
+def _is_within(resolved: str, root: str) -> bool:
+    return resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class InsideResolver:
+    """resolve_inside() for many files of the same few directories (fix recipes read thousands).
+
+    Resolving a path costs an lstat per component. Here a file that is not a link costs one lstat,
+    and its directory one stat, compared with the identity (device, inode) of the directory as it
+    was resolved: a directory, or any directory above it, swapped for a link since then leads
+    elsewhere, so the stat differs and the path is resolved again from scratch.
+    """
+
+    MAX_DIRECTORIES = 4096
+
+    def __init__(self, root: Path):
+        self.root = str(root)
+        self._directories: dict[str, tuple[str, int, int]] = {}
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path | None:
+        """``path`` resolved if it lies inside the root, else None."""
+        text = os.fspath(path)
+        try:
+            if stat_mode.S_ISLNK(os.lstat(text).st_mode):
+                return resolve_inside(Path(self.root), text)
+            directory, name = os.path.split(text)
+            real_directory = self._directory(directory)
+        except (OSError, ValueError):
+            return resolve_inside(Path(self.root), text)  # gone or odd: let the full check decide
+        if real_directory is None:
+            return None
+        resolved = os.path.join(real_directory, name)
+        return Path(resolved) if _is_within(resolved, self.root) else None
+
+    def _directory(self, directory: str) -> str | None:
+        info = os.stat(directory)
+        known = self._directories.get(directory)
+        if known and (known[1], known[2]) == (info.st_dev, info.st_ino):
+            return known[0]
+        real = os.path.realpath(directory)
+        if not _is_within(real, self.root):
+            return None
+        if len(self._directories) >= self.MAX_DIRECTORIES:
+            self._directories.clear()
+        self._directories[directory] = (real, info.st_dev, info.st_ino)
+        return real

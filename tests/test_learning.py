@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from loaders import metrics, sessions
+from loaders import metrics, recipes, sessions
 from loaders.context import ai_context
 from loaders.demo import generate_tree
 from loaders.demo_unlinked import same_session_pairs, strip_links
 from loaders.errors import error_categories
 from loaders.index import LogIndex
-from loaders.recipes import fix_rules
+from loaders.parsing import worker_count
+from loaders.recipes import fix_rules, transition_changes
 from loaders.states import fingerprint_states, what_changed
 from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record
 
@@ -106,7 +107,7 @@ def test_transition_changes_are_recorded_once(recipe_tree, cache_dir):
     index = LogIndex(recipe_tree, cache_dir)
     fix_rules(index)
     with index.index_file() as connection:
-        recorded = connection.execute("SELECT count(*), count(diff) FROM idx.transition_changes").fetchone()
+        recorded = connection.execute("SELECT count(*), count(added_tokens) FROM idx.transition_changes").fetchone()
     assert recorded == (19, 19)
     # Changing the fix's file drops its recorded change; the others stay.
     fixed = next(recipe_tree.glob("successes/*/cv0-ok.json"))
@@ -300,3 +301,14 @@ def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_pat
     finally:
         monkeypatch.delenv("FIXTRAIL_DOMAIN")
         domain.current_domain.cache_clear()
+
+
+@pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
+def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(recipe_tree, tmp_path, monkeypatch):
+    here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
+    monkeypatch.setattr(recipes, "PARALLEL_CHANGES", 1)
+    in_workers = transition_changes(LogIndex(recipe_tree, tmp_path / "workers"))
+    assert len(here) == len(in_workers) == 19
+    columns = ["failure_id", "next_id", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
+    assert here[columns].astype(str).equals(in_workers[columns].astype(str))
+    assert any("skimage" in added for added in in_workers["added_imports"])

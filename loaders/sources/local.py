@@ -8,10 +8,10 @@ from typing import Any
 
 import duckdb
 
+from loaders.code_changes import read_tree_record
 from loaders.parsing import DirectoryTask, ParsedBatch, WorkerPool, parse_batches
-from loaders.records import FileStamp, UnreadableFile, read_json_object
+from loaders.records import FileStamp
 from loaders.scan import ChangeFinder, ChangeSet
-from loaders.tree import resolve_inside
 
 
 class LocalTreeSource:
@@ -21,6 +21,7 @@ class LocalTreeSource:
 
     def __init__(self, root: Path):
         self.root = root
+        self._read = read_tree_record(str(root))
 
     def find_changes(
         self, connection: duckdb.DuckDBPyConnection, full: bool, first_load: bool, workers: int
@@ -47,10 +48,4 @@ class LocalTreeSource:
 
     def read_record(self, path: str) -> dict[str, Any] | None:
         """The JSON object of a file inside the tree; None if it left the tree or became unreadable."""
-        safe = resolve_inside(self.root, path)
-        if safe is None:
-            return None
-        try:
-            return read_json_object(safe)
-        except UnreadableFile:
-            return None
+        return self._read(path)

@@ -1,0 +1,88 @@
+"""What changed between two attempts' code, worked out for many pairs of files (fix recipes).
+
+Light on imports on purpose: the parse workers (``loaders.parse_worker``) run it on chunks of
+pairs when there are thousands, each worker reading its pairs' files itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loaders.code_text import code_imports, code_tokens
+from loaders.records import UnreadableFile, read_json_object
+from loaders.tree import InsideResolver
+
+CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens")
+
+
+@dataclass(frozen=True)
+class CodeFeatures:
+    """What fix recipes compare of one attempt's code: its third-party imports and its tokens."""
+
+    imports: frozenset[str]
+    tokens: frozenset[str]
+
+    @classmethod
+    def of(cls, code: str) -> CodeFeatures:
+        """The features of a piece of code (loaders.code_text)."""
+        return cls(frozenset(code_imports(code)), frozenset(code_tokens(code)))
+
+
+def describe_change(before: str | CodeFeatures, after: str | CodeFeatures) -> dict[str, list[str]]:
+    """What changed between two versions of a script (their code or its features): imports and tokens.
+
+    The unified diff is not part of it: only a session's timeline shows one, and it makes its own
+    (loaders.sessions.code_diff).
+    """
+    old = before if isinstance(before, CodeFeatures) else CodeFeatures.of(before)
+    new = after if isinstance(after, CodeFeatures) else CodeFeatures.of(after)
+    return {
+        "removed_imports": sorted(old.imports - new.imports),
+        "added_imports": sorted(new.imports - old.imports),
+        "removed_tokens": sorted(old.tokens - new.tokens),
+        "added_tokens": sorted(new.tokens - old.tokens),
+    }
+
+
+def changes_of_pairs(
+    pairs: Iterable[tuple[str, str]], read_record: Callable[[str], dict[str, Any] | None]
+) -> list[dict[str, list[str]]]:
+    """describe_change() for each (failure path, next path), reading code with ``read_record``.
+
+    Give the pairs in session order: the attempt that followed one failure is often the next
+    pair's failure, and is then read once.
+    """
+    latest: tuple[str, CodeFeatures] | None = None
+
+    def features(path: str) -> CodeFeatures:
+        nonlocal latest
+        if latest is None or latest[0] != path:
+            record = read_record(path)
+            code = record.get("code") if record else None
+            latest = (path, CodeFeatures.of(code if isinstance(code, str) else ""))
+        return latest[1]
+
+    changes = []
+    for failure_path, next_path in pairs:
+        before = features(failure_path)
+        changes.append(describe_change(before, features(next_path)))
+    return changes
+
+
+def read_tree_record(root: str) -> Callable[[str], dict[str, Any] | None]:
+    """A reader of the records of the local tree at ``root`` (files that left it, or unreadable, read as None)."""
+    inside = InsideResolver(Path(root))
+
+    def read(path: str) -> dict[str, Any] | None:
+        safe = inside.resolve(path)
+        if safe is None:
+            return None
+        try:
+            return read_json_object(safe)
+        except UnreadableFile:
+            return None
+
+    return read

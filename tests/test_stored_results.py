@@ -1,0 +1,80 @@
+"""Results kept per index version: computed once, shared by the next process, dropped when the tree changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from loaders.filters import AttemptFilter
+from loaders.index import LogIndex
+from loaders.recipes import fix_rules
+from loaders.report import analysis_report
+from loaders.stored_results import remembered, stored_result
+from tests.conftest import AS_OF, write_record
+
+
+def _counting():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"rows": [1, 2, 3], "when": "2025-12-20T10:00:00", "rate": 0.5}
+
+    return calls, compute
+
+
+def test_a_result_is_computed_once_per_index_version_even_across_processes(small_tree, cache_dir):
+    calls, compute = _counting()
+    first = stored_result(LogIndex(small_tree, cache_dir), "test.thing", (AttemptFilter(),), compute)
+    with LogIndex(small_tree, cache_dir, in_memory=False) as other_process:
+        again = stored_result(other_process, "test.thing", (AttemptFilter(),), compute)
+    assert first == again == {"rows": [1, 2, 3], "when": "2025-12-20T10:00:00", "rate": 0.5}
+    assert len(calls) == 1
+
+
+def test_arguments_key_the_result(small_tree, cache_dir):
+    index = LogIndex(small_tree, cache_dir)
+    calls, compute = _counting()
+    stored_result(index, "test.thing", (AttemptFilter(),), compute)
+    stored_result(index, "test.thing", (AttemptFilter(models=("model-b",)),), compute)
+    stored_result(index, "test.thing", (AttemptFilter(models=("model-b",)),), compute)
+    assert len(calls) == 2
+
+
+def test_a_change_to_the_tree_computes_again(small_tree, cache_dir):
+    index = LogIndex(small_tree, cache_dir)
+    calls, compute = _counting()
+    stored_result(index, "test.thing", (), compute)
+    write_record(small_tree, log_id="late-1", status="success", when=AS_OF - timedelta(minutes=5))
+    index.refresh()
+    stored_result(index, "test.thing", (), compute)
+    assert len(calls) == 2
+
+
+def test_callers_cannot_change_what_the_next_caller_gets(small_tree, cache_dir):
+    index = LogIndex(small_tree, cache_dir)
+    _, compute = _counting()
+    stored_result(index, "test.thing", (), compute)["rows"].append(99)
+    assert stored_result(index, "test.thing", (), compute)["rows"] == [1, 2, 3]
+
+
+def test_remembered_keeps_results_in_memory_only_until_the_tree_changes(small_tree, cache_dir):
+    index = LogIndex(small_tree, cache_dir)
+    calls = []
+    assert remembered(index, "test.count", (), lambda: calls.append(1) or len(calls)) == 1
+    assert remembered(index, "test.count", (), lambda: calls.append(1) or len(calls)) == 1
+    assert remembered(LogIndex(small_tree, cache_dir), "test.count", (), lambda: calls.append(1) or len(calls)) == 2
+    write_record(small_tree, log_id="late-2", status="failed", when=AS_OF - timedelta(minutes=5))
+    index.refresh()
+    assert remembered(index, "test.count", (), lambda: calls.append(1) or len(calls)) == 3
+
+
+def test_the_report_and_the_fix_rules_are_the_same_computed_or_stored(cv2_fix_tree, cache_dir):
+    computed = analysis_report(LogIndex(cv2_fix_tree, cache_dir), as_of=AS_OF)
+    with LogIndex(cv2_fix_tree, cache_dir, in_memory=False) as later:
+        stored = analysis_report(later, as_of=AS_OF)
+        rules = fix_rules(later)
+    computed.pop("generated_at"), stored.pop("generated_at")
+    assert stored == computed
+    assert list(stored) == list(computed)
+    assert rules.iloc[0]["change"] == "cv2 -> skimage" and rules.iloc[0]["fixes"] >= 2
+    assert isinstance(rules.iloc[0]["fingerprint_fixes"], dict)
