@@ -8,6 +8,7 @@ plus "other".
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
@@ -74,35 +75,21 @@ def _with_markers(
 def first_try_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
     """First-try success of the sessions started each day (points) and its rolling 7-day rate (line),
     from loaders.first_try.daily_first_try; change markers as labelled rules."""
-    series = alt.Scale(domain=["Daily first-try rate", "Rolling 7-day first-try rate"], range=["#64748b", "#0f766e"])
-    base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
-    points = (
-        base.transform_calculate(series="'Daily first-try rate'")
-        .mark_circle(size=45, opacity=0.55)
-        .encode(
-            y=alt.Y("first_try_success_rate:Q", title="First-try success (%)", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("series:N", scale=series, legend=LEGEND),
-            tooltip=[
-                alt.Tooltip("yearmonthdate(day):T", title="Day"),
-                alt.Tooltip("sessions:Q", title="Sessions started"),
-                alt.Tooltip("first_try_success_rate:Q", title="First-try success (%)", format=".1f"),
-            ],
-        )
+    chart = _daily_and_rolling(
+        daily,
+        RateSeries(
+            "first_try_success_rate", "Daily first-try rate", "First-try success (%)", "sessions", "Sessions started"
+        ),
+        RateSeries(
+            "rolling_first_try_success_rate_7d",
+            "Rolling 7-day first-try rate",
+            "7-day first-try (%)",
+            "sessions_7d",
+            "Sessions in 7 days",
+        ),
+        colours=("#64748b", "#0f766e"),
     )
-    rolling = (
-        base.transform_calculate(series="'Rolling 7-day first-try rate'")
-        .mark_line(strokeWidth=3)
-        .encode(
-            y="rolling_first_try_success_rate_7d:Q",
-            color=alt.Color("series:N", scale=series, legend=LEGEND),
-            tooltip=[
-                alt.Tooltip("yearmonthdate(day):T", title="Day"),
-                alt.Tooltip("rolling_first_try_success_rate_7d:Q", title="7-day first-try (%)", format=".1f"),
-                alt.Tooltip("sessions_7d:Q", title="Sessions in 7 days"),
-            ],
-        )
-    )
-    return _with_markers(points + rolling, markers, daily["day"]).properties(height=260)
+    return _with_markers(chart, markers, daily["day"]).properties(height=260)
 
 
 def first_try_by_model_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
@@ -134,35 +121,50 @@ def first_try_by_model_chart(daily: pd.DataFrame, markers: pd.DataFrame | None =
 def success_rate_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.Chart:
     """Daily success rate as points and the rolling 7-day rate as a line over it, with a legend;
     change markers (``label``, ``at``) as labelled rules."""
-    series = alt.Scale(domain=["Daily rate", "Rolling 7-day rate"], range=["#64748b", "#c2410c"])
+    chart = _daily_and_rolling(
+        daily,
+        RateSeries("success_rate", "Daily rate", "Success rate (%)", "attempts", "Attempts"),
+        RateSeries(
+            "rolling_success_rate_7d", "Rolling 7-day rate", "7-day rate (%)", "attempts_7d", "Attempts in 7 days"
+        ),
+        colours=("#64748b", "#c2410c"),
+    )
+    return _with_markers(chart, markers, daily["day"]).properties(height=280)
+
+
+@dataclass(frozen=True)
+class RateSeries:
+    """One series of a daily rate chart: its column, its legend name, its tooltip title and count."""
+
+    column: str
+    name: str
+    title: str
+    count_column: str
+    count_title: str
+
+
+def _daily_and_rolling(
+    daily: pd.DataFrame, points: RateSeries, line: RateSeries, colours: tuple[str, str]
+) -> alt.LayerChart:
+    """A daily rate as points and its rolling 7-day rate as a line over it, in percent, with a legend."""
+    series = alt.Scale(domain=[points.name, line.name], range=list(colours))
     base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
-    points = (
-        base.transform_calculate(series="'Daily rate'")
-        .mark_circle(size=45, opacity=0.55)
-        .encode(
-            y=alt.Y("success_rate:Q", title="Success rate (%)", scale=alt.Scale(domain=[0, 100])),
+
+    def layer(rate: RateSeries, mark: alt.Chart, y: alt.Y | str) -> alt.Chart:
+        return mark.encode(
+            y=y,
             color=alt.Color("series:N", scale=series, legend=LEGEND),
             tooltip=[
                 alt.Tooltip("yearmonthdate(day):T", title="Day"),
-                alt.Tooltip("attempts:Q", title="Attempts"),
-                alt.Tooltip("success_rate:Q", title="Success rate (%)", format=".1f"),
+                alt.Tooltip(f"{rate.count_column}:Q", title=rate.count_title),
+                alt.Tooltip(f"{rate.column}:Q", title=rate.title, format=".1f"),
             ],
         )
-    )
-    rolling = (
-        base.transform_calculate(series="'Rolling 7-day rate'")
-        .mark_line(strokeWidth=3)
-        .encode(
-            y="rolling_success_rate_7d:Q",
-            color=alt.Color("series:N", scale=series, legend=LEGEND),
-            tooltip=[
-                alt.Tooltip("yearmonthdate(day):T", title="Day"),
-                alt.Tooltip("rolling_success_rate_7d:Q", title="7-day rate (%)", format=".1f"),
-                alt.Tooltip("attempts_7d:Q", title="Attempts in 7 days"),
-            ],
-        )
-    )
-    return _with_markers(points + rolling, markers, daily["day"]).properties(height=280)
+
+    dots = base.transform_calculate(series=f"'{points.name}'").mark_circle(size=45, opacity=0.55)
+    rolling = base.transform_calculate(series=f"'{line.name}'").mark_line(strokeWidth=3)
+    y_axis = alt.Y(f"{points.column}:Q", title=points.title, scale=alt.Scale(domain=[0, 100]))
+    return layer(points, dots, y_axis) + layer(line, rolling, f"{line.column}:Q")
 
 
 # The name of the click selection of the charts whose marks filter the page (read by url_filters).

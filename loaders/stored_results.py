@@ -31,6 +31,8 @@ RESULTS_RELEASE = "1"
 
 _memos: weakref.WeakKeyDictionary[LogIndex, OrderedDict[tuple[str, str], tuple[str, Any]]] = weakref.WeakKeyDictionary()
 _memos_lock = threading.Lock()
+_key_locks: dict[tuple[int, str, str], threading.Lock] = {}
+MAX_KEY_LOCKS = 1024
 
 
 def stored_result(index: LogIndex, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
@@ -44,13 +46,17 @@ def stored_result(index: LogIndex, name: str, args: tuple, compute: Callable[[],
     key = (f"{name}@{RESULTS_RELEASE}", repr(args))
     state = _state(index)
     known = _recall(index, key, state)
-    payload = known[0] if known is not None else _read(index, key, state)
-    if payload is None:
-        payload = orjson.dumps(compute(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-        _write(index, key, state, payload)
     if known is None:
-        _remember(index, key, state, payload)
-    return orjson.loads(payload)  # decoded on each call: a caller may change what it is given
+        with _computing(index, key):  # requests asking at once wait for one computation
+            known = _recall(index, key, state)
+            if known is None:
+                payload = _read(index, key, state)
+                if payload is None:
+                    payload = orjson.dumps(compute(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+                    _write(index, key, state, payload)
+                _remember(index, key, state, payload)
+                known = (payload,)
+    return orjson.loads(known[0])  # decoded on each call: a caller may change what it is given
 
 
 def remembered(index: LogIndex, name: str, args: tuple, compute: Callable[[], Result]) -> Result:
@@ -63,11 +69,21 @@ def remembered(index: LogIndex, name: str, args: tuple, compute: Callable[[], Re
     key = (name, repr(args))
     state = _state(index)
     known = _recall(index, key, state)
-    if known is not None:
-        return known[0]
-    value = compute()
-    _remember(index, key, state, value)
-    return value
+    if known is None:
+        with _computing(index, key):
+            known = _recall(index, key, state)
+            if known is None:
+                known = (compute(),)
+                _remember(index, key, state, known[0])
+    return known[0]
+
+
+def _computing(index: LogIndex, key: tuple[str, str]) -> threading.Lock:
+    """The lock held while one thread computes this result (forgotten in bulk: at worst computed twice)."""
+    with _memos_lock:
+        if len(_key_locks) >= MAX_KEY_LOCKS:
+            _key_locks.clear()
+        return _key_locks.setdefault((id(index), *key), threading.Lock())
 
 
 def _state(index: LogIndex) -> str:

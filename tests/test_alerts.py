@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 from cli.webhook import post_json
 from loaders.alerts import find_alerts, memory_path
 from tests.conftest import AS_OF, write_record, write_sessions
+from tests.ports import free_port
 from tests.test_cli import ROOT
 
 
@@ -171,9 +171,7 @@ def test_a_failing_webhook_is_retried_said_in_one_line_and_not_forgotten(tmp_pat
 
 
 def test_an_unreachable_webhook_is_one_line():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     problem = post_json(f"http://127.0.0.1:{port}/hook", {"text": "x"}, timeout=1, retries=1, first_delay=0.01)
     assert problem is not None and problem.startswith(f"webhook at 127.0.0.1:{port} failed after 2 tries: ")
     assert "\n" not in problem

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import loaders.index
 from api.server import create_app
 from loaders.index import index_path_for
 from tests.conftest import AS_OF, write_record
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,14 +159,8 @@ def test_openapi_describes_every_endpoint(client):
         assert "200" in item["get"]["responses"] and "404" in item["get"]["responses"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_real_server_over_http(small_tree, cache_dir):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "analyze_logs.py"), "--logs-dir", str(small_tree), "serve", "--port", str(port)],
         stdout=subprocess.PIPE,

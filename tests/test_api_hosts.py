@@ -18,24 +18,9 @@ from filelock import FileLock
 from api.hosts import ALLOWED_HOSTS_ENV, allowed_hosts, host_name
 from loaders.index import index_path_for
 from tests.conftest import AS_OF
+from tests.ports import free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no server
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _serve(logs: Path, port: int, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -61,7 +46,7 @@ def _get(port: int, host: str, path: str = "/api/logs/summary", **params: str) -
 
 
 def test_the_server_answers_only_the_host_names_it_serves(small_tree, cache_dir):
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if key != ALLOWED_HOSTS_ENV}
     server = _serve(
         small_tree, port, "--allowed-host", "logs.internal", env=env | {ALLOWED_HOSTS_ENV: "a.example, B.Example"}
@@ -88,7 +73,7 @@ def test_the_server_answers_only_the_host_names_it_serves(small_tree, cache_dir)
 
 
 def test_serve_stops_on_sigterm_and_frees_its_port(small_tree, cache_dir):
-    port = _free_port()
+    port = free_port()
     server = _serve(small_tree, port)
     try:
         _wait_until_listening(server, port)
@@ -96,7 +81,7 @@ def test_serve_stops_on_sigterm_and_frees_its_port(small_tree, cache_dir):
         server.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then ends by the signal it was sent (as the shell reports it).
         assert server.wait(20) in (0, -signal.SIGTERM)
-        assert _port_is_free(port)
+        assert port_is_free(port)
     finally:
         if server.poll() is None:
             server.kill()
@@ -107,7 +92,7 @@ def test_serve_stops_on_sigterm_while_a_first_load_waits_on_a_busy_index(small_t
     """A request blocked on the index's lock (held by another process) does not hold up the shutdown."""
     cache_dir.mkdir(parents=True)
     lock = FileLock(str(index_path_for(small_tree.resolve(), cache_dir.resolve())) + ".lock")
-    port = _free_port()
+    port = free_port()
     server = _serve(small_tree, port)
     answers: list[object] = []
     try:
@@ -124,7 +109,7 @@ def test_serve_stops_on_sigterm_while_a_first_load_waits_on_a_busy_index(small_t
             server.wait(30)
             assert time.monotonic() - started < 15
             request.join(10)
-        assert _port_is_free(port)
+        assert port_is_free(port)
         assert answers, "the waiting request was answered or cut, not left hanging"
     finally:
         if server.poll() is None:

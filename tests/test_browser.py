@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import AS_OF, write_record, write_session_file
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,16 +36,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_dashboard(logs: Path, cache_dir: Path) -> Iterator[str]:
     """``streamlit run`` as ``make run`` starts it (from the repository, ``--logs-dir`` relative); yields its URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FIXTRAIL_CACHE_DIR": str(cache_dir)}
     server = subprocess.Popen(
         [

@@ -20,6 +20,7 @@ import pytest
 from loaders.demo import generate_tree
 from loaders.index import index_path_for
 from tests.conftest import AS_OF
+from tests.ports import free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,22 +204,6 @@ def test_pipe_into_head_does_not_raise(tmp_path, cache_dir):
     assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no server
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (from /proc)."""
     found = []
@@ -252,7 +237,7 @@ def _websocket_answer(port: int, host: str) -> str:
 
 def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree, cache_dir, tmp_path):
     """The dashboard answers only local host names, and SIGTERM to the CLI stops Streamlit too."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -288,7 +273,7 @@ def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree,
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         assert not [pid for pid in children if _running(pid)], "Streamlit outlived the CLI"
-        assert _port_is_free(port)
+        assert port_is_free(port)
     finally:
         for pid in [server.pid, *children]:
             if _running(pid):

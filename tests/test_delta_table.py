@@ -27,7 +27,8 @@ from loaders.metrics import summary
 from loaders.sources import SourceUnavailable, table_location
 from loaders.sources.delta import MARKS_KEY, SOURCE_KEY, compact, storage_options
 from tests.conftest import AS_OF, write_record
-from tests.s3_server import client, free_port, moto_server, new_bucket, upload_tree, use_endpoint
+from tests.ports import free_port
+from tests.s3_server import client, moto_server, new_bucket, upload_tree, use_endpoint
 
 REPO = Path(__file__).resolve().parents[1]
 COMPARED = "SELECT * EXCLUDE (path, dir, size, mtime_ns) FROM attempts ORDER BY log_id, timestamp, status"

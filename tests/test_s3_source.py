@@ -21,7 +21,8 @@ from loaders.metrics import summary
 from loaders.sources import SourceUnavailable
 from loaders.sources.s3 import LATE_WRITE_SECONDS, S3PrefixSource
 from tests.conftest import AS_OF, write_record
-from tests.s3_server import client, free_port, moto_server, new_bucket, upload_tree, use_endpoint
+from tests.ports import free_port
+from tests.s3_server import client, moto_server, new_bucket, upload_tree, use_endpoint
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

@@ -13,7 +13,8 @@ import pytest
 
 from backend.script_logger import ScriptLogger
 from loaders.index import LogIndex
-from tests.s3_server import client, free_port, moto_server, new_bucket, use_endpoint
+from tests.ports import free_port
+from tests.s3_server import client, moto_server, new_bucket, use_endpoint
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 REPO = Path(__file__).resolve().parents[1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from loaders.filters import AttemptFilter
@@ -78,3 +81,23 @@ def test_the_report_and_the_fix_rules_are_the_same_computed_or_stored(cv2_fix_tr
     assert list(stored) == list(computed)
     assert rules.iloc[0]["change"] == "cv2 -> skimage" and rules.iloc[0]["fixes"] >= 2
     assert isinstance(rules.iloc[0]["fingerprint_fixes"], dict)
+
+
+def test_requests_asking_at_once_wait_for_one_computation(small_tree, cache_dir):
+    index = LogIndex(small_tree, cache_dir)
+    index.refresh()
+    calls = []
+    started = threading.Event()
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return {"n": len(calls)}
+
+    with ThreadPoolExecutor(8) as pool:
+        stored = list(pool.map(lambda _: stored_result(index, "test.slow", (), slow), range(8)))
+        kept = list(pool.map(lambda _: remembered(index, "test.slow_memory", (), slow), range(8)))
+    assert started.is_set()
+    assert stored == [{"n": 1}] * 8 and kept == [{"n": 2}] * 8
+    assert len(calls) == 2
