@@ -1,0 +1,236 @@
+"""Times the dashboard's pages in a real browser: `streamlit run` and Debian's Chromium driven by Playwright.
+
+Usage: python -m bench.browser_timing LOGS_DIR RUNS  (prints JSON; FIXTRAIL_CACHE_DIR is passed on,
+the index is expected warm)
+
+A page is "fully drawn" once, for SETTLE_SECONDS without a break: the script has finished (the
+app's ``data-test-script-state`` is ``notRunning`` and the status widget is gone), the page's title
+is a visible heading, no element is stale or still a loading skeleton, the page's charts and grids
+are there (where it has them) and every visible one has drawn its canvas. A visit's time runs from
+navigation start (the page's ``performance.timeOrigin``) to the start of that quiet period. (The
+status widget alone would not do: Streamlit shows it only once a run has lasted 500 ms, and charts
+and grids are still loading their code after the run has ended.)
+
+Measured: the first visit of each page right after a server (re)start, the repeat visits (median
+of RUNS), the Overview with ``?model=NAME`` (a model not asked for before, then the same URL again),
+and the server's resident memory (VmRSS after the visits, VmHWM: its peak). ``script_done`` holds, for the
+same visits, when the script's last run ended: what follows is the browser loading and drawing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bench.api_timing import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# (title, URL slug, has charts, has grids): the pages of dashboard/streamlit_app.py
+PAGES: tuple[tuple[str, str, bool, bool], ...] = (
+    ("Overview", "", True, True),
+    ("Errors", "errors", True, True),
+    ("Unfixed failures", "unfixed", False, True),
+    ("Sessions", "sessions", False, True),
+    ("Compare", "compare", False, True),
+    ("Recommendations", "recommendations", False, False),
+    ("Data health", "health", False, False),
+)
+STREAMLIT = (sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py")
+SETTLE_SECONDS = 0.5
+VISIT_TIMEOUT_MS = 300_000
+# Polled on every animation frame; once the quiet period has lasted, returns [its start, when the script's
+# last run ended] (ms since navigation start).
+DRAWN = """([title, charts, grids, settleMs]) => {
+  const state = window.__fixtrailBench || (window.__fixtrailBench = {since: null, scriptDone: null});
+  const now = performance.now();
+  const visible = (el) => el.offsetParent !== null;
+  const all = (selector) => [...document.querySelectorAll(selector)];
+  const app = document.querySelector('[data-testid="stApp"]');
+  const chartEls = all('[data-testid="stVegaLiteChart"]').filter(visible);
+  const gridEls = all('[data-testid="stDataFrame"]').filter(visible);
+  const scriptDone = app !== null && app.getAttribute("data-test-script-state") === "notRunning";
+  state.scriptDone = scriptDone ? (state.scriptDone ?? now) : null;
+  const drawn =
+    scriptDone &&
+    document.querySelector('[data-testid="stStatusWidget"]') === null &&
+    all("h1").some((h) => visible(h) && h.textContent.trim() === title) &&
+    document.querySelector('[data-testid="stSkeleton"], [data-stale="true"]') === null &&
+    (!charts || chartEls.length > 0) && (!grids || gridEls.length > 0) &&
+    chartEls.every((el) => el.querySelector("canvas, svg") !== null) &&
+    gridEls.every((el) => el.querySelector("canvas") !== null);
+  if (!drawn) {
+    state.since = null;
+    return false;
+  }
+  if (state.since === null) state.since = now;
+  return now - state.since >= settleMs ? [state.since, state.scriptDone] : false;
+}"""
+
+
+@contextlib.contextmanager
+def dashboard(logs: str, port: int) -> Iterator[subprocess.Popen]:
+    """``streamlit run`` on ``port`` until the block ends (the environment passed on); yields the process."""
+    with tempfile.TemporaryFile() as err:
+        server = subprocess.Popen(
+            [*STREAMLIT, "--server.headless", "true", "--server.port", str(port), "--", "--logs-dir", logs],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", server, err)
+            yield server
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def wait_healthy(url: str, server: subprocess.Popen, err: Any, limit: float = 120) -> None:
+    """Return once Streamlit's health check answers; raise with its stderr if it exits or ``limit`` passes."""
+    deadline = time.monotonic() + limit
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/_stcore/health", timeout=5).text == "ok":
+                return
+        if time.monotonic() > deadline or server.poll() is not None:
+            err.seek(0)
+            raise RuntimeError(f"streamlit did not start: {err.read().decode(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+
+
+def drawn_seconds(page: Any, url: str, title: str, charts: bool, grids: bool) -> tuple[float, float]:
+    """Open ``url``: the seconds from navigation start until the page is fully drawn, and until the
+    script's last run ended (the rest is the browser's: loading and drawing charts and grids)."""
+    page.goto(url, wait_until="commit")
+    try:
+        handle = page.wait_for_function(
+            DRAWN, arg=[title, charts, grids, SETTLE_SECONDS * 1000], polling="raf", timeout=VISIT_TIMEOUT_MS
+        )
+    except Exception as exc:
+        main = page.locator('[data-testid="stMain"]')
+        shown = main.inner_text()[:500] if main.count() else page.content()[:500]
+        raise RuntimeError(f"{url} was never fully drawn; it shows: {shown!r}") from exc
+    drawn, script = handle.json_value()
+    return drawn / 1000, script / 1000
+
+
+def visit(page: Any, base: str, spec: tuple[str, str, bool, bool], query: str = "") -> tuple[float, float]:
+    """drawn_seconds of one page of PAGES (``spec``), with ``query`` after its URL."""
+    title, slug, charts, grids = spec
+    return drawn_seconds(page, f"{base}/{slug}{query}", title, charts, grids)
+
+
+def leave(page: Any) -> None:
+    """Close the page's Streamlit session (a page left open would reconnect to a restarted server)."""
+    page.goto("about:blank")
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"steady": int(fields["VmRSS"].split()[0]) / 1024, "peak": int(fields["VmHWM"].split()[0]) / 1024}
+
+
+def models_of(logs: str) -> list[str]:
+    """The models the tree's attempts name (the sidebar's choices)."""
+    from loaders.index import open_index
+    from loaders.metrics import filter_choices
+
+    with open_index(logs, in_memory=False) as index:
+        return filter_choices(index)["models"]
+
+
+def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median of each element of the samples."""
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def first_visits(page: Any, logs: str, port: int) -> dict[str, tuple[float, float]]:
+    """Each page's first visit on a freshly started server (one start per page)."""
+    base = f"http://127.0.0.1:{port}"
+    with dashboard(logs, port):  # a visit before the timed ones: the browser caches the static files
+        visit(page, base, PAGES[0])
+        leave(page)
+    seconds = {}
+    for spec in PAGES:
+        with dashboard(logs, port):
+            seconds[spec[0]] = visit(page, base, spec)
+            leave(page)
+    return seconds
+
+
+def repeat_visits(page: Any, base: str, runs: int) -> dict[str, tuple[float, float]]:
+    """Each page's medians over ``runs`` visits, after one visit that is not counted."""
+    seconds = {}
+    for spec in PAGES:
+        visit(page, base, spec)
+        seconds[spec[0]] = medians([visit(page, base, spec) for _ in range(runs)])
+    return seconds
+
+
+def filter_visits(page: Any, base: str, models: list[str], runs: int) -> dict:
+    """The Overview with ``?model=NAME``: the first visit with each model (at most ``runs``), then again."""
+    first, again = [], []
+    for model in models[:runs]:
+        first.append(visit(page, base, PAGES[0], f"?model={quote(model)}"))
+        again.append(visit(page, base, PAGES[0], f"?model={quote(model)}"))
+    (first_drawn, first_script), (again_drawn, again_script) = medians(first), medians(again)
+    return {
+        "models": models[:runs],
+        "first": first_drawn,
+        "again": again_drawn,
+        "script_done": {"first": first_script, "again": again_script},
+    }
+
+
+def measure(logs: str, runs: int) -> dict:
+    """Every browser figure (see the module's docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    models = models_of(logs)
+    port = free_port()  # one port throughout: the browser's cache is per origin
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        first = first_visits(page, logs, port)
+        with dashboard(logs, port) as server:
+            base = f"http://127.0.0.1:{port}"
+            repeat = repeat_visits(page, base, runs)
+            filtered = filter_visits(page, base, models, runs)
+            leave(page)
+            time.sleep(1)
+            memory = memory_mib(server.pid)
+        browser.close()
+    filtered["unfiltered"] = repeat["Overview"][0]
+    return {
+        "runs": runs,
+        "settle_seconds": SETTLE_SECONDS,
+        "first_visit": {title: drawn for title, (drawn, _) in first.items()},
+        "repeat_visit": {title: drawn for title, (drawn, _) in repeat.items()},
+        "filter": filtered,
+        "server_mib": memory,
+        # when the script's last run ended, on the same visits: the rest of each figure is the browser's
+        "script_done": {
+            "first_visit": {title: script for title, (_, script) in first.items()},
+            "repeat_visit": {title: script for title, (_, script) in repeat.items()},
+        },
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]))))
