@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request
@@ -112,13 +112,17 @@ def get_filter(
 def get_as_of(
     as_of: Annotated[
         datetime | None,
-        Query(description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default now", json_schema_extra=IN_RANGE),
+        Query(
+            description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default the end of the current minute",
+            json_schema_extra=IN_RANGE,
+        ),
     ] = None,
 ) -> datetime:
-    """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else now (whole seconds,
-    so that the requests of one second share their results)."""
+    """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else the end of the
+    current minute (as the dashboard's window ends at the end of the current hour): every attempt
+    logged so far is in it, and the requests of one minute share their results until the logs change."""
     if as_of is None:
-        return datetime.now().replace(microsecond=0)
+        return datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     _check_day("as_of", as_of.date())
     return as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of
 

@@ -22,7 +22,7 @@ from loaders.index import LogIndex
 from loaders.markers import read_markers
 from loaders.metrics import summary
 from loaders.recipes import fix_rules
-from loaders.report import analysis_report, bridge_report, common_errors, error_patterns, library_report
+from loaders.report import analysis_report, report_sections
 from loaders.states import fingerprint_states
 from loaders.stored_results import remembered
 
@@ -70,18 +70,31 @@ def _summary_body(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
 def get_analysis(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
     """The full analysis (every key of the original's analyze_all), its summary also holding the original
     API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
-    analysis = analysis_report(index, flt, as_of)
-    analysis["summary"] = compat.execution_counts(index, flt).as_dict() | analysis["summary"]
-    analysis["recent_executions"] = compat.recent_executions(index, flt)
+    analysis = remembered(index, "api.analysis", (flt, as_of), lambda: _analysis(index, flt, as_of))
     return {"success": True, "analysis": analysis}
 
 
+def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
+    analysis = analysis_report(index, flt, as_of)
+    analysis["summary"] = compat.execution_counts(index, flt).as_dict() | analysis["summary"]
+    analysis["recent_executions"] = compat.recent_executions(index, flt)
+    return analysis
+
+
 def _listing(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str, key: str):
-    frame = attempts.recent_attempts(index, flt, limit=clamp(limit, LIST_LIMIT), unfixed_only=unfixed_only)
+    args = (flt, clamp(limit, LIST_LIMIT), unfixed_only, fmt)
+    body = remembered(index, f"api.listing.{key}", args, lambda: _list_body(index, *args))
     if fmt == "csv":
-        return Response(safe_csv(compat.cut_frame_texts(frame.drop(columns=["path"]))), media_type="text/csv")
-    items = compat.execution_items(index, list(frame["log_id"]), list(frame["path"]))
-    return {"success": True, key: items, "count": len(items)}
+        return Response(body, media_type="text/csv")
+    return {"success": True, key: body, "count": len(body)}
+
+
+def _list_body(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str) -> bytes | list[dict]:
+    """The listing as CSV bytes, or as the original's items (records with big texts cut)."""
+    frame = attempts.recent_attempts(index, flt, limit=limit, unfixed_only=unfixed_only)
+    if fmt == "csv":
+        return safe_csv(compat.cut_frame_texts(frame.drop(columns=["path"])))
+    return compat.execution_items(index, list(frame["log_id"]), list(frame["path"]))
 
 
 @router.get("/failures", response_model=schemas.FailuresResponse, responses=CSV_RESPONSE)
@@ -122,38 +135,31 @@ def get_log(index: IndexDep, log_id: LogId) -> dict:
 def get_ai_context(
     index: IndexDep,
     flt: FilterDep,
-    as_of: AsOfDep,
     max_examples: Annotated[int, Query(description="entries at most (clamped to 0-100)")] = 10,
     max_chars: Annotated[int, Query(description="characters at most (clamped to 100-100,000)")] = 6000,
 ) -> dict:
     """The AI context text for the model's prompt, and the AI learning summary as ``summary``."""
     context = ai_context(index, clamp(max_examples, MAX_EXAMPLES), clamp(max_chars, MAX_CHARS), flt)
-    learning = analysis_report(index, flt, as_of)["ai_learning_summary"]
-    return {"success": True, "context": context, "summary": learning}
+    return {"success": True, "context": context, "summary": report_sections(index, flt)["ai_learning_summary"]}
 
 
 @router.get("/error-patterns", response_model=schemas.ErrorPatternsResponse)
 def get_error_patterns(index: IndexDep, flt: FilterDep) -> dict:
     """Error categories with examples, the top error lines, library and MapsBridge issues, and fingerprints."""
     marks = errors.error_fingerprints(index, flt, limit=50)
-    return {
-        "success": True,
-        "error_patterns": error_patterns(index, flt),
-        "common_errors": common_errors(index, flt),
-        "library_issues": library_report(index, flt),
-        "mapbridge_issues": bridge_report(index, flt),
-        "fingerprints": frame_records(marks),
-    }
+    sections = report_sections(index, flt)
+    keys = ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")
+    return {"success": True, **{key: sections[key] for key in keys}, "fingerprints": frame_records(marks)}
 
 
 @router.get("/recommendations", response_model=schemas.RecommendationsResponse)
-def get_recommendations(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
+def get_recommendations(index: IndexDep, flt: FilterDep) -> dict:
     """Recommendations for the model's system context, and the AI learning summary."""
-    report = analysis_report(index, flt, as_of)
+    sections = report_sections(index, flt)
     return {
         "success": True,
-        "recommendations": report["recommendations"],
-        "ai_learning_summary": report["ai_learning_summary"],
+        "recommendations": sections["recommendations"],
+        "ai_learning_summary": sections["ai_learning_summary"],
     }
 
 
@@ -167,8 +173,13 @@ def get_fix_rules(index: IndexDep, flt: FilterDep, min_fixes: Annotated[int, Que
 @router.get("/fingerprints", response_model=schemas.FingerprintsResponse)
 def get_fingerprints(index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: bool = False) -> dict:
     """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
-    states = fingerprint_states(index, flt, as_of, by_model)
-    return {"success": True, "fingerprints": frame_records(states), "as_of": as_of.isoformat(timespec="seconds")}
+    states = remembered(
+        index,
+        "api.fingerprints",
+        (flt, as_of, by_model),
+        lambda: frame_records(fingerprint_states(index, flt, as_of, by_model)),
+    )
+    return {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
 
 
 Cohort = Annotated[
