@@ -16,6 +16,7 @@ from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
 from loaders.index import LogIndex
 
 REFRESH_INTERVAL_SECONDS = 1.0
+REFRESH_SHARE_LIMIT = 5  # the interval is at least this many times the last refresh's duration
 DATE_RANGE = f"{FIRST_DAY} to {LAST_DAY}"
 # The range in /openapi.json: JSON Schema bounds numbers, not dates, so the years (1900-2999) are a pattern.
 IN_RANGE = {"pattern": "^(19|2[0-9])[0-9][0-9]-"}
@@ -33,7 +34,9 @@ class IndexProvider:
     One LogIndex per session mode asked for. The first request of a mode waits for its load;
     after that, a request that finds the last check older than the interval starts a refresh in
     a background thread and is answered at once from the state already loaded: new files show
-    within about a second, and no request waits for a refresh.
+    within about a second, and no request waits for a refresh. The interval grows to
+    REFRESH_SHARE_LIMIT times what the last refresh took, so that on a big tree (a check of
+    100,000 sessions takes about 0.3 s) refreshing never takes more than a fifth of the time.
     """
 
     def __init__(self, logs_dir: str | os.PathLike[str], cache_dir=None, interval: float = REFRESH_INTERVAL_SECONDS):
@@ -41,6 +44,7 @@ class IndexProvider:
         self._indexes: dict[str, LogIndex] = {}
         self._checked: dict[str, float] = {}
         self._refreshing: set[str] = set()
+        self._took: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def __call__(self, mode: str = "auto") -> LogIndex:
@@ -49,7 +53,7 @@ class IndexProvider:
             if index is None:
                 index = self._indexes[mode] = self._load(mode)
                 self._checked[mode] = time.monotonic()
-            elif time.monotonic() - self._checked[mode] >= self.interval and mode not in self._refreshing:
+            elif time.monotonic() - self._checked[mode] >= self.interval_for(mode) and mode not in self._refreshing:
                 self._refreshing.add(mode)
                 threading.Thread(target=self._refresh, args=(mode, index), daemon=True).start()
         return index
@@ -65,7 +69,12 @@ class IndexProvider:
             raise IndexUnavailable(f"the index could not be loaded: {reason}") from exc
         return index
 
+    def interval_for(self, mode: str) -> float:
+        """Seconds between two refreshes of this mode: the interval, or REFRESH_SHARE_LIMIT times the last refresh."""
+        return max(self.interval, REFRESH_SHARE_LIMIT * self._took.get(mode, 0.0))
+
     def _refresh(self, mode: str, index: LogIndex) -> None:
+        started = time.monotonic()
         try:
             index.refresh()
         except Exception:
@@ -73,6 +82,7 @@ class IndexProvider:
         finally:
             with self._lock:
                 self._checked[mode] = time.monotonic()
+                self._took[mode] = self._checked[mode] - started
                 self._refreshing.discard(mode)
 
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 import loaders.index
+from api.dependencies import IndexProvider
 from api.server import create_app
 from loaders.index import index_path_for
 from tests.conftest import AS_OF, write_record
@@ -428,3 +429,19 @@ def test_odd_session_files_and_records_are_answered_not_500(small_tree, cache_di
     assert made.status_code == 200, made.text
     assert made.json()["session"]["attempts"][0]["log_id"] == "nostamp"
     assert made.json()["session"]["status"] == "resolved"
+
+
+def test_background_refreshes_are_spaced_by_what_they_take(small_tree, cache_dir):
+    provider = IndexProvider(small_tree, cache_dir, interval=0.0)
+    index = provider()
+    assert provider.interval_for("auto") == 0.0
+    write_record(small_tree, log_id="spaced-1", status="success", when=AS_OF)
+    provider()  # the interval has passed: starts a refresh in the background
+    deadline = time.monotonic() + 60
+    while index.cursor().execute("SELECT count(*) FROM attempts WHERE log_id = 'spaced-1'").fetchone()[0] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    while provider.interval_for("auto") == 0.0:  # the refresh's duration is noted once it has finished
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert provider.interval_for("auto") > 0.0
