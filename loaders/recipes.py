@@ -54,12 +54,19 @@ WHERE status = 'failed' AND next_id IS NOT NULL AND {where}
 ORDER BY failed_at, failure_id
 """
 
-CACHED_CHANGES_SQL = """
-SELECT failure_path, failure_mtime, next_path, next_mtime,
-       removed_imports, added_imports, removed_tokens, added_tokens
-FROM idx.transition_changes
-WHERE failure_path IN (SELECT unnest(?::VARCHAR[]))
-"""  # a hash semi-join: list_contains(?, failure_path) scans the whole list for each row (7 s at 100,000 sessions)
+# The transitions with their recorded changes (NULL lists where none is recorded yet): a hash join in
+# DuckDB, where a dict per recorded change in Python cost seconds at 100,000 sessions.
+CHANGED_TRANSITIONS_SQL = """
+WITH moves AS ({transitions}),
+recorded AS (
+    SELECT DISTINCT ON (failure_path, failure_mtime, next_path, next_mtime) * FROM idx.transition_changes
+)
+SELECT m.*, r.removed_imports, r.added_imports, r.removed_tokens, r.added_tokens
+FROM moves m LEFT JOIN recorded r
+  ON r.failure_path = m.failure_path AND r.failure_mtime = m.failure_mtime
+ AND r.next_path = m.next_path AND r.next_mtime = m.next_mtime
+ORDER BY m.failed_at, m.failure_id
+"""
 
 
 def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
@@ -74,27 +81,25 @@ def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
 
 
 def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
-    """transitions() with what changed in each: the columns of CHANGE_COLUMNS added.
+    """transitions() with what changed in each: the columns of CHANGE_COLUMNS added (lists of text).
 
     Changes already recorded in the index are reused; the others are worked out from the two
     files and recorded.
     """
-    frame = transitions(index, flt)
-    if frame.empty:
-        return frame.assign(**{column: [] for column in CHANGE_COLUMNS})
-    key_columns = ["failure_path", "failure_mtime", "next_path", "next_mtime"]
+    where, params = flt.where()
+    sql = CHANGED_TRANSITIONS_SQL.format(transitions=TRANSITIONS_SQL.format(where=where))
+    index.cursor()  # loads the index on first use
     with index.index_file() as connection:
-        known = _recorded_changes(connection, list(frame["failure_path"]))
-        rows = plain_rows(frame, [*key_columns, "session_id", "failed_at"])
-        missing = [row for row in rows if tuple(row[:4]) not in known]
-        if missing:
-            fresh = _work_out_changes(index, missing)
-            _record_changes(connection, fresh)
-            for row in fresh:
-                known[(row["failure_path"], row["failure_mtime"], row["next_path"], row["next_mtime"])] = row
-    changes = [known[tuple(key)] for key in plain_rows(frame, key_columns)]
+        frame = connection.execute(sql, params).df()
+        unknown = frame["removed_imports"].isna()
+        if unknown.any():
+            missing = plain_rows(
+                frame[unknown], ["failure_path", "failure_mtime", "next_path", "next_mtime", "session_id", "failed_at"]
+            )
+            _record_changes(connection, _work_out_changes(index, missing))
+            frame = connection.execute(sql, params).df()
     for column in CHANGE_COLUMNS:
-        frame[column] = [list(change[column]) for change in changes]
+        frame[column] = [list(values) for values in frame[column].tolist()]
     return frame
 
 
@@ -127,12 +132,6 @@ def _work_out_changes(index: LogIndex, rows: list[Any]) -> list[dict[str, Any]]:
         }
         for row, change in zip(rows, changes, strict=True)
     ]
-
-
-def _recorded_changes(connection: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[tuple, dict[str, Any]]:
-    rows = connection.execute(CACHED_CHANGES_SQL, [paths]).fetchall()
-    names = ("failure_path", "failure_mtime", "next_path", "next_mtime", *CHANGE_COLUMNS)
-    return {tuple(row[:4]): dict(zip(names, row, strict=True)) for row in rows}
 
 
 _CHANGE_SCHEMA = pa.schema(

@@ -311,3 +311,25 @@ def test_readme_examples_run_as_written_with_the_virtualenv(cache_dir, tmp_path)
             assert "=" * 70 in result.stdout, command
         else:
             assert result.stdout.splitlines()[0].split(" /")[0] == shown.split(" /")[0], command
+
+
+def test_no_progress_bar_reaches_standard_output(small_tree, cache_dir):
+    # DuckDB draws one on stdout for queries over 2 s (a first load of 100,000 sessions): --json must
+    # stay JSON. The setting is read in a process of its own (pytest's captured output turns it off).
+    script = (
+        "import sys\nfrom loaders.index import LogIndex\n"
+        "setting = \"SELECT current_setting('enable_progress_bar')\"\n"
+        "for in_memory in (False, True):\n"
+        "    with LogIndex(sys.argv[1], sys.argv[2], in_memory=in_memory) as index:\n"
+        "        print(index.cursor().execute(setting).fetchone()[0])\n"
+        "        with index.index_file() as connection:\n"
+        "            print(connection.execute(setting).fetchone()[0])\n"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-c", script, str(small_tree), str(cache_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert probe.stdout.split() == ["False"] * 4, probe.stdout + probe.stderr

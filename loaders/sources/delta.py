@@ -31,6 +31,7 @@ from urllib.parse import unquote
 import duckdb
 import orjson
 
+from loaders.index import quiet_connection
 from loaders.parsing import DirectoryTask, ParsedBatch, WorkerPool
 from loaders.records import ATTEMPT_COLUMNS, FileStamp, UnreadableFile, parse_json_object, read_json_object
 from loaders.scan import ChangeSet
@@ -150,7 +151,7 @@ def _compact_once(
     except OSError as exc:
         raise SourceUnavailable(f"the Delta table {table_url} cannot be used: {_first_line(exc)}") from exc
     marks = last_marks(table, source.root)
-    with duckdb.connect() as con:
+    with quiet_connection() as con:
         changes = source.find_changes(marks_connection(con, marks), full=False, first_load=False, workers=1)
         new_marks = {**marks, **dict(changes.marks)}
         if new_marks == marks:
