@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,15 @@ def index_of(cache_dir: Path) -> Callable[[Path], LogIndex]:
         return index
 
     return open_it
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server (a process of its own on 127.0.0.1) for one test module; yields its URL."""
+    from tests.s3_server import moto_server  # boto3 and moto only for the modules that use S3
+
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -34,20 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 COMPARED = "SELECT * EXCLUDE (path, dir, size, mtime_ns) FROM attempts ORDER BY log_id, timestamp, status"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    """moto's S3 server for this module's tests."""
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def s3_env(endpoint, monkeypatch, cache_dir):
+def s3_env(s3_endpoint, monkeypatch, cache_dir):
     """The AWS environment pointed at the server; fresh buckets ``logs`` and ``tables``."""
-    use_endpoint(monkeypatch, endpoint)
-    new_bucket(endpoint, "logs")
-    new_bucket(endpoint, "tables")
-    return endpoint
+    use_endpoint(monkeypatch, s3_endpoint)
+    new_bucket(s3_endpoint, "logs")
+    new_bucket(s3_endpoint, "tables")
+    return s3_endpoint
 
 
 @pytest.fixture(params=["local", "s3"])

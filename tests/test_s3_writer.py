@@ -14,25 +14,18 @@ import pytest
 from backend.script_logger import ScriptLogger
 from loaders.index import LogIndex
 from tests.ports import free_port
-from tests.s3_server import client, moto_server, new_bucket, use_endpoint
+from tests.s3_server import client, new_bucket, use_endpoint
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    """moto's S3 server for this module's tests."""
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def s3_env(endpoint, monkeypatch, cache_dir):
+def s3_env(s3_endpoint, monkeypatch, cache_dir):
     """The AWS environment pointed at the server, and a fresh bucket ``logs``."""
-    use_endpoint(monkeypatch, endpoint)
-    new_bucket(endpoint, "logs")
-    return endpoint
+    use_endpoint(monkeypatch, s3_endpoint)
+    new_bucket(s3_endpoint, "logs")
+    return s3_endpoint
 
 
 def _objects(endpoint: str, prefix: str) -> dict[str, dict]:
