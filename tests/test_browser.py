@@ -169,8 +169,9 @@ def _wait_until_idle(page, seconds: float = 60) -> None:
 def _download(page, button, seconds: float = 120):
     """Click a download button once the page is idle and return the download.
 
-    The file is made on click; a click that lands while a rerun replaces the button is lost, so
-    click again (as a user would) until the download starts.
+    The file is made on click; a click that lands while a rerun replaces the button is lost, and
+    a lost answer leaves the button disabled, so reload and click again (as a user would) until
+    the download starts.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -180,11 +181,12 @@ def _download(page, button, seconds: float = 120):
         button.scroll_into_view_if_needed()
         try:
             with page.expect_download(timeout=20_000) as download_info:
-                button.click()
+                button.click(timeout=20_000)
             return download_info.value
         except PlaywrightTimeout:
             if time.monotonic() > deadline:
                 raise
+            page.reload()  # a lost answer leaves the button disabled: reload, as a user would
 
 
 def _eventually(page, read, expected, seconds: float = 30):
