@@ -99,7 +99,7 @@ def get_index(
         raise HTTPException(503, str(exc)) from exc
 
 
-def get_filter(
+async def get_filter(
     model: Annotated[list[str] | None, Query(description="ai_model, repeatable")] = None,
     status: Annotated[list[str] | None, Query(description="failed or success, repeatable")] = None,
     category: Annotated[list[str] | None, Query(description="derived error category, repeatable")] = None,
@@ -112,14 +112,14 @@ def get_filter(
         date | None, Query(description=f"last day, YYYY-MM-DD ({DATE_RANGE})", json_schema_extra=IN_RANGE)
     ] = None,
 ) -> AttemptFilter:
-    """The dashboard's filters, from the query string."""
+    """The dashboard's filters, from the query string (async: run on the event loop, no thread hop)."""
     _check_day("start", start)
     _check_day("end", end)
     statuses = tuple(s for s in (status or []) if s in STATUSES)
     return AttemptFilter(start, end, tuple(model or ()), statuses, tuple(category or ()), tuple(tag or ()), q)
 
 
-def get_as_of(
+async def get_as_of(
     as_of: Annotated[
         datetime | None,
         Query(

@@ -6,11 +6,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from api import schemas
 from api.dependencies import get_as_of, get_filter, get_index
+from api.encoded import encoded_answer, json_response, serialised
 from loaders import attempts, compat, errors
 from loaders.cohorts import parse_cohort
 from loaders.compare import compare
@@ -56,10 +57,17 @@ def _now() -> str:
 
 
 @router.get("/summary", response_model=schemas.SummaryResponse)
-def get_summary(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
+def get_summary(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> Response:
     """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
-    body = remembered(index, "api.summary", (flt, as_of), lambda: _summary_body(index, flt, as_of))
-    return {"success": True, "summary": dict(body), "generated_at": _now()}
+    answer = remembered(
+        index,
+        "api.summary",
+        (flt, as_of),
+        lambda: serialised(
+            schemas.SummaryResponse, {"success": True, "summary": _summary_body(index, flt, as_of), "generated_at": ""}
+        ),
+    )
+    return json_response({**answer, "generated_at": _now()})
 
 
 def _summary_body(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
@@ -67,11 +75,17 @@ def _summary_body(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
 
 
 @router.get("/analysis", response_model=schemas.AnalysisResponse)
-def get_analysis(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> dict:
+def get_analysis(request: Request, index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> Response:
     """The full analysis (every key of the original's analyze_all), its summary also holding the original
     API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
-    analysis = remembered(index, "api.analysis", (flt, as_of), lambda: _analysis(index, flt, as_of))
-    return {"success": True, "analysis": analysis}
+    return encoded_answer(
+        request,
+        index,
+        "api.analysis",
+        (flt, as_of),
+        schemas.AnalysisResponse,
+        lambda: {"success": True, "analysis": _analysis(index, flt, as_of)},
+    )
 
 
 def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
@@ -81,12 +95,26 @@ def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
     return analysis
 
 
-def _listing(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str, key: str):
+def _listing(
+    request: Request,
+    index: LogIndex,
+    flt: AttemptFilter,
+    limit: int,
+    unfixed_only: bool,
+    fmt: str,
+    key: str,
+    model: type,
+) -> Response:
     args = (flt, clamp(limit, LIST_LIMIT), unfixed_only, fmt)
-    body = remembered(index, f"api.listing.{key}", args, lambda: _list_body(index, *args))
     if fmt == "csv":
+        body = remembered(index, f"api.listing.{key}", args, lambda: _list_body(index, *args))
         return Response(body, media_type="text/csv")
-    return {"success": True, key: body, "count": len(body)}
+
+    def answer() -> dict:
+        items = _list_body(index, *args)
+        return {"success": True, key: items, "count": len(items)}
+
+    return encoded_answer(request, index, f"api.listing.{key}", args, model, answer)
 
 
 def _list_body(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str) -> bytes | list[dict]:
@@ -99,16 +127,23 @@ def _list_body(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bo
 
 @router.get("/failures", response_model=schemas.FailuresResponse, responses=CSV_RESPONSE)
 def get_failures(
-    index: IndexDep, flt: FilterDep, limit: Limit = 50, unfixed_only: bool = False, format: Format = "json"
+    request: Request,
+    index: IndexDep,
+    flt: FilterDep,
+    limit: Limit = 50,
+    unfixed_only: bool = False,
+    format: Format = "json",
 ):
     """The newest failures, optionally only unfixed ones: records with big texts cut (full: /log/{id})."""
-    return _listing(index, replace(flt, statuses=("failed",)), limit, unfixed_only, format, "failures")
+    failed = replace(flt, statuses=("failed",))
+    return _listing(request, index, failed, limit, unfixed_only, format, "failures", schemas.FailuresResponse)
 
 
 @router.get("/successes", response_model=schemas.SuccessesResponse, responses=CSV_RESPONSE)
-def get_successes(index: IndexDep, flt: FilterDep, limit: Limit = 50, format: Format = "json"):
+def get_successes(request: Request, index: IndexDep, flt: FilterDep, limit: Limit = 50, format: Format = "json"):
     """The newest successes: records with big texts cut (full: /log/{id})."""
-    return _listing(index, replace(flt, statuses=("success",)), limit, False, format, "successes")
+    succeeded = replace(flt, statuses=("success",))
+    return _listing(request, index, succeeded, limit, False, format, "successes", schemas.SuccessesResponse)
 
 
 # Unset: the records' keys are passed on as written, none added as null.
@@ -133,53 +168,76 @@ def get_log(index: IndexDep, log_id: LogId) -> dict:
 
 @router.get("/ai-context", response_model=schemas.ContextResponse)
 def get_ai_context(
+    request: Request,
     index: IndexDep,
     flt: FilterDep,
     max_examples: Annotated[int, Query(description="entries at most (clamped to 0-100)")] = 10,
     max_chars: Annotated[int, Query(description="characters at most (clamped to 100-100,000)")] = 6000,
-) -> dict:
+) -> Response:
     """The AI context text for the model's prompt, and the AI learning summary as ``summary``."""
-    context = ai_context(index, clamp(max_examples, MAX_EXAMPLES), clamp(max_chars, MAX_CHARS), flt)
-    return {"success": True, "context": context, "summary": report_sections(index, flt)["ai_learning_summary"]}
+    sizes = (clamp(max_examples, MAX_EXAMPLES), clamp(max_chars, MAX_CHARS))
+
+    def answer() -> dict:
+        context = ai_context(index, *sizes, flt)
+        return {"success": True, "context": context, "summary": report_sections(index, flt)["ai_learning_summary"]}
+
+    return encoded_answer(request, index, "api.ai_context", (flt, *sizes), schemas.ContextResponse, answer)
 
 
 @router.get("/error-patterns", response_model=schemas.ErrorPatternsResponse)
-def get_error_patterns(index: IndexDep, flt: FilterDep) -> dict:
+def get_error_patterns(request: Request, index: IndexDep, flt: FilterDep) -> Response:
     """Error categories with examples, the top error lines, library and MapsBridge issues, and fingerprints."""
-    marks = errors.error_fingerprints(index, flt, limit=50)
-    sections = report_sections(index, flt)
-    keys = ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")
-    return {"success": True, **{key: sections[key] for key in keys}, "fingerprints": frame_records(marks)}
+
+    def answer() -> dict:
+        marks = errors.error_fingerprints(index, flt, limit=50)
+        sections = report_sections(index, flt)
+        keys = ("error_patterns", "common_errors", "library_issues", "mapbridge_issues")
+        return {"success": True, **{key: sections[key] for key in keys}, "fingerprints": frame_records(marks)}
+
+    return encoded_answer(request, index, "api.error_patterns", (flt,), schemas.ErrorPatternsResponse, answer)
 
 
 @router.get("/recommendations", response_model=schemas.RecommendationsResponse)
-def get_recommendations(index: IndexDep, flt: FilterDep) -> dict:
+def get_recommendations(request: Request, index: IndexDep, flt: FilterDep) -> Response:
     """Recommendations for the model's system context, and the AI learning summary."""
-    sections = report_sections(index, flt)
-    return {
-        "success": True,
-        "recommendations": sections["recommendations"],
-        "ai_learning_summary": sections["ai_learning_summary"],
-    }
+
+    def answer() -> dict:
+        sections = report_sections(index, flt)
+        return {
+            "success": True,
+            "recommendations": sections["recommendations"],
+            "ai_learning_summary": sections["ai_learning_summary"],
+        }
+
+    return encoded_answer(request, index, "api.recommendations", (flt,), schemas.RecommendationsResponse, answer)
 
 
 @router.get("/fix-rules", response_model=schemas.FixRulesResponse)
-def get_fix_rules(index: IndexDep, flt: FilterDep, min_fixes: Annotated[int, Query(ge=1, le=1000)] = 2) -> dict:
+def get_fix_rules(
+    request: Request, index: IndexDep, flt: FilterDep, min_fixes: Annotated[int, Query(ge=1, le=1000)] = 2
+) -> Response:
     """Fix recipes: the edits that turned failures into successes, with support and success rate."""
-    rules = fix_rules(index, flt, min_fixes).drop(columns=["fingerprint_fixes"])
-    return {"success": True, "rules": frame_records(rules), "sessions_inferred": index.sessions_inferred}
+
+    def answer() -> dict:
+        rules = fix_rules(index, flt, min_fixes).drop(columns=["fingerprint_fixes"])
+        return {"success": True, "rules": frame_records(rules), "sessions_inferred": index.sessions_inferred}
+
+    return encoded_answer(request, index, "api.fix_rules", (flt, min_fixes), schemas.FixRulesResponse, answer)
 
 
 @router.get("/fingerprints", response_model=schemas.FingerprintsResponse)
-def get_fingerprints(index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: bool = False) -> dict:
+def get_fingerprints(
+    request: Request, index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: bool = False
+) -> Response:
     """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
-    states = remembered(
-        index,
-        "api.fingerprints",
-        (flt, as_of, by_model),
-        lambda: frame_records(fingerprint_states(index, flt, as_of, by_model)),
+
+    def answer() -> dict:
+        states = frame_records(fingerprint_states(index, flt, as_of, by_model))
+        return {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
+
+    return encoded_answer(
+        request, index, "api.fingerprints", (flt, as_of, by_model), schemas.FingerprintsResponse, answer
     )
-    return {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
 
 
 Cohort = Annotated[

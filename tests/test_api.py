@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 import loaders.index
+from api import schemas
 from api.dependencies import IndexProvider
 from api.server import create_app
 from loaders.index import index_path_for
@@ -445,3 +446,57 @@ def test_background_refreshes_are_spaced_by_what_they_take(small_tree, cache_dir
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert provider.interval_for("auto") > 0.0
+
+
+ENCODED_ROUTES = {
+    "/api/logs/analysis": "AnalysisResponse",
+    "/api/logs/failures": "FailuresResponse",
+    "/api/logs/successes": "SuccessesResponse",
+    "/api/logs/ai-context": "ContextResponse",
+    "/api/logs/error-patterns": "ErrorPatternsResponse",
+    "/api/logs/recommendations": "RecommendationsResponse",
+    "/api/logs/fix-rules": "FixRulesResponse",
+    "/api/logs/fingerprints": "FingerprintsResponse",
+}
+
+
+def test_answers_encoded_once_follow_their_model_and_the_logs(small_tree, cache_dir):
+    """Answers kept encoded (api.encoded) are what their response model gives, the same bytes when asked
+    again, and new once a record is added."""
+    client = TestClient(served_app(small_tree, cache_dir))
+    as_of = {"as_of": AS_OF.isoformat()}
+    first = {}
+    for route, model_name in ENCODED_ROUTES.items():
+        response = client.get(route, params=as_of)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        model = getattr(schemas, model_name)
+        assert response.json() == model.model_validate(response.json()).model_dump(mode="json")
+        assert client.get(route, params=as_of).content == response.content
+        first[route] = response.json()
+    assert first["/api/logs/analysis"]["analysis"]["summary"]["total_failures"] == 4
+
+    write_record(small_tree, log_id="late-one", session_id="LATE", error_message="KeyError: 'late_key'")
+    deadline = time.monotonic() + 20
+    while client.get("/api/logs/analysis", params=as_of).json()["analysis"]["summary"]["total_failures"] != 5:
+        assert time.monotonic() < deadline, "the new failure never showed in /analysis"
+        time.sleep(0.3)
+    failures = client.get("/api/logs/failures", params=as_of).json()
+    assert "late-one" in {item["log_id"] for item in failures["failures"]}
+    assert client.get("/api/logs/error-patterns", params=as_of).json() != first["/api/logs/error-patterns"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip, deflate", True), ("br;q=1.0, gzip;q=0.5", True), ("*", True), ("identity", False), ("gzip;q=0", False)],
+)
+def test_big_answers_are_gzipped_for_clients_that_accept_it(small_tree, cache_dir, accept, gzipped):
+    client = TestClient(served_app(small_tree, cache_dir))
+    as_of = {"as_of": AS_OF.isoformat()}  # a fixed window: the default one moves on each minute
+    plain = client.get("/api/logs/analysis", params=as_of, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert len(plain.content) > 4096
+    response = client.get("/api/logs/analysis", params=as_of, headers={"Accept-Encoding": accept})
+    assert (response.headers.get("content-encoding") == "gzip") is gzipped
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.json() == plain.json()  # httpx decodes gzip
