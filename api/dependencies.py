@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
+from api.windows import Window
 from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
 from loaders.index import LogIndex
 
@@ -119,7 +120,7 @@ async def get_filter(
     return AttemptFilter(start, end, tuple(model or ()), statuses, tuple(category or ()), tuple(tag or ()), q)
 
 
-async def get_as_of(
+async def get_window(
     as_of: Annotated[
         datetime | None,
         Query(
@@ -127,14 +128,14 @@ async def get_as_of(
             json_schema_extra=IN_RANGE,
         ),
     ] = None,
-) -> datetime:
-    """The end of the 7-day window: ``?as_of=`` (an offset is converted to local time), else the end of the
+) -> Window:
+    """The 7-day window's end: ``?as_of=`` (an offset is converted to local time), else the end of the
     current minute (as the dashboard's window ends at the end of the current hour): every attempt
-    logged so far is in it, and the requests of one minute share their results until the logs change."""
+    logged so far is in it, and the requests of one minute share their results (api.windows)."""
     if as_of is None:
-        return datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return Window(datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1), named=False)
     _check_day("as_of", as_of.date())
-    return as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of
+    return Window(as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of, named=True)
 
 
 def _check_day(name: str, day: date | None) -> None:

@@ -71,6 +71,11 @@ def json_response(content: bytes | dict[str, Any]) -> Response:
     return Response(payload, media_type=JSON_MEDIA_TYPE)
 
 
+def encode(model: type[BaseModel], body: dict[str, Any]) -> EncodedAnswer:
+    """``body`` as ``model`` serialises it, encoded."""
+    return EncodedAnswer(orjson.dumps(serialised(model, body)))
+
+
 def encoded_answer(
     request: Request,
     index: LogIndex,
@@ -80,5 +85,4 @@ def encoded_answer(
     build: Callable[[], dict[str, Any]],
 ) -> Response:
     """The answer ``build()`` gives, as ``model`` serialises it, encoded once per index state and ``args``."""
-    answer = remembered(index, name, args, lambda: EncodedAnswer(orjson.dumps(serialised(model, build()))))
-    return answer.response(request)
+    return remembered(index, name, args, lambda: encode(model, build())).response(request)

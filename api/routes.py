@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from api import schemas
-from api.dependencies import get_as_of, get_filter, get_index
-from api.encoded import encoded_answer, json_response, serialised
+from api.dependencies import get_filter, get_index, get_window
+from api.encoded import encode, encoded_answer, json_response, serialised
+from api.windows import Window, windowed
 from loaders import attempts, compat, errors
 from loaders.cohorts import parse_cohort
 from loaders.compare import compare
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RE
 
 IndexDep = Annotated[LogIndex, Depends(get_index)]
 FilterDep = Annotated[AttemptFilter, Depends(get_filter)]
-AsOfDep = Annotated[datetime, Depends(get_as_of)]
+WindowDep = Annotated[Window, Depends(get_window)]
 # Out-of-range numbers are clamped to these bounds, as the original did, not refused.
 LIST_LIMIT = (1, 1000)
 MAX_EXAMPLES = (0, 100)
@@ -57,35 +58,25 @@ def _now() -> str:
 
 
 @router.get("/summary", response_model=schemas.SummaryResponse)
-def get_summary(index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> Response:
+def get_summary(index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
     """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
-    answer = remembered(
-        index,
-        "api.summary",
-        (flt, as_of),
-        lambda: serialised(
-            schemas.SummaryResponse, {"success": True, "summary": _summary_body(index, flt, as_of), "generated_at": ""}
-        ),
-    )
-    return json_response({**answer, "generated_at": _now()})
 
+    def answer(as_of: datetime) -> dict:
+        body = compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
+        return serialised(schemas.SummaryResponse, {"success": True, "summary": body, "generated_at": ""})
 
-def _summary_body(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
-    return compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
+    return json_response({**windowed(index, "api.summary", (flt,), window, answer), "generated_at": _now()})
 
 
 @router.get("/analysis", response_model=schemas.AnalysisResponse)
-def get_analysis(request: Request, index: IndexDep, flt: FilterDep, as_of: AsOfDep) -> Response:
+def get_analysis(request: Request, index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
     """The full analysis (every key of the original's analyze_all), its summary also holding the original
     API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
-    return encoded_answer(
-        request,
-        index,
-        "api.analysis",
-        (flt, as_of),
-        schemas.AnalysisResponse,
-        lambda: {"success": True, "analysis": _analysis(index, flt, as_of)},
-    )
+
+    def answer(as_of: datetime):
+        return encode(schemas.AnalysisResponse, {"success": True, "analysis": _analysis(index, flt, as_of)})
+
+    return windowed(index, "api.analysis", (flt,), window, answer).response(request)
 
 
 def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
@@ -227,17 +218,16 @@ def get_fix_rules(
 
 @router.get("/fingerprints", response_model=schemas.FingerprintsResponse)
 def get_fingerprints(
-    request: Request, index: IndexDep, flt: FilterDep, as_of: AsOfDep, by_model: bool = False
+    request: Request, index: IndexDep, flt: FilterDep, window: WindowDep, by_model: bool = False
 ) -> Response:
     """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
 
-    def answer() -> dict:
+    def answer(as_of: datetime):
         states = frame_records(fingerprint_states(index, flt, as_of, by_model))
-        return {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
+        body = {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
+        return encode(schemas.FingerprintsResponse, body)
 
-    return encoded_answer(
-        request, index, "api.fingerprints", (flt, as_of, by_model), schemas.FingerprintsResponse, answer
-    )
+    return windowed(index, "api.fingerprints", (flt, by_model), window, answer).response(request)
 
 
 Cohort = Annotated[

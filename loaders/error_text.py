@@ -6,6 +6,7 @@ again), so every derived value here is stored as a slim column.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -137,6 +138,10 @@ def error_type_of(text: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+SIGNATURE_CACHE_ENTRIES = 16384  # key lines repeat: the same error across attempts and sessions
+
+
+@functools.lru_cache(maxsize=SIGNATURE_CACHE_ENTRIES)
 def error_signature(key_line: str | None) -> str | None:
     """Return the key line with names, numbers, paths and addresses masked (what a fingerprint hashes)."""
     if not key_line:
@@ -148,6 +153,7 @@ def error_signature(key_line: str | None) -> str | None:
     return " ".join(signature.split())
 
 
+@functools.lru_cache(maxsize=SIGNATURE_CACHE_ENTRIES)
 def fingerprint(signature: str | None) -> str | None:
     """Return a stable 12-hex fingerprint of an error signature, or None without one."""
     if not signature:

@@ -6,9 +6,11 @@ coercion is written into the row's ``flags`` so that nothing changes silently.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,7 +133,12 @@ def max_record_bytes() -> int:
     A bigger file is skipped with its reason: one 1 GB record would otherwise cost gigabytes of
     memory in every load and every response that shows it.
     """
-    text = os.environ.get(MAX_FILE_MB_ENV, "").strip()
+    return _limit_of(os.environ.get(MAX_FILE_MB_ENV, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _limit_of(setting: str) -> int:
+    text = setting.strip()
     try:
         megabytes = float(text) if text else DEFAULT_MAX_FILE_MB
     except ValueError:
@@ -148,7 +155,7 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
     costs more than the read itself.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _READ_FLAGS)
     except IsADirectoryError as exc:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
@@ -176,6 +183,9 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
 
 
 def _mib(size: int) -> str:
@@ -272,9 +282,25 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+_future: list = [float("-inf"), datetime.max]  # (monotonic time it was worked out, the limit)
+FUTURE_LIMIT_REFRESH_SECONDS = 10.0
+
+
+def _directory_of(path: str) -> str:
+    """``os.path.dirname`` of a path as the tree lists it (no trailing separator), at a third of its cost."""
+    head, separator, _ = path.rpartition(os.sep)
+    return head if head or not separator else separator
+
+
 def _future_limit() -> datetime:
-    """A timestamp later than this (a day ahead of now) is flagged as in the future."""
-    return datetime.now() + timedelta(days=1)
+    """A timestamp later than this (a day ahead of now) is flagged as in the future.
+
+    Worked out again every few seconds, not for each of the tens of thousands of records of a load.
+    """
+    now = time.monotonic()
+    if now - _future[0] > FUTURE_LIMIT_REFRESH_SECONDS:
+        _future[:] = [now, datetime.now() + timedelta(days=1)]
+    return _future[1]
 
 
 def _as_text(value: Any, name: str, flags: list[str]) -> str | None:
@@ -346,11 +372,10 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     Parameters: the parsed JSON object, the file's stamp, and its top folder (failures/successes).
     """
     flags: list[str] = []
-    stem = _stem(stamp.path)
     log_id = data.get("log_id")
     if not isinstance(log_id, str) or not log_id.strip():
         flags.append("log_id missing; file name used")
-        log_id = stem
+        log_id = _stem(stamp.path)
     session_id = data.get("session_id")
     if not isinstance(session_id, str) or not session_id.strip():
         flags.append("session_id missing; attempt is its own session")
@@ -412,7 +437,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         stderr_chars=_text_length(stderr),
         flags=flags,
         path=stamp.path,
-        dir=os.path.dirname(stamp.path),
+        dir=_directory_of(stamp.path),
         folder=folder,
         size=stamp.size,
         mtime_ns=stamp.mtime_ns,
