@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from loaders.code_changes import CHANGE_COLUMNS, changes_of_pairs, describe_change
+from loaders.code_changes import changes_of_pairs, describe_change
 from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
@@ -90,17 +90,26 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
     sql = CHANGED_TRANSITIONS_SQL.format(transitions=TRANSITIONS_SQL.format(where=where))
     index.cursor()  # loads the index on first use
     with index.index_file() as connection:
-        frame = connection.execute(sql, params).df()
+        frame = _frame_with_lists(connection, sql, params)
         unknown = frame["removed_imports"].isna()
         if unknown.any():
             missing = plain_rows(
                 frame[unknown], ["failure_path", "failure_mtime", "next_path", "next_mtime", "session_id", "failed_at"]
             )
             _record_changes(connection, _work_out_changes(index, missing))
-            frame = connection.execute(sql, params).df()
-    for column in CHANGE_COLUMNS:
-        frame[column] = [list(values) for values in frame[column].tolist()]
+            frame = _frame_with_lists(connection, sql, params)
     return frame
+
+
+def _frame_with_lists(connection: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
+    """The query's rows as a frame whose list columns hold Python lists.
+
+    Built from ``fetchall()``: ``.df()`` turns each list into a NumPy array, which cost 2 s more
+    for the 128,000 transitions of 100,000 sessions (and each had to become a list again).
+    """
+    result = connection.execute(sql, params)
+    columns = [column[0] for column in result.description]
+    return pd.DataFrame.from_records(result.fetchall(), columns=columns)
 
 
 PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out

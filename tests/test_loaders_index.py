@@ -335,3 +335,30 @@ def test_a_new_process_finding_thousands_of_new_files_replaces_its_early_copy(sm
     index = LogIndex(small_tree, cache_dir)
     assert index.refresh().parsed == CHECKPOINT_AFTER_FILES + 10
     assert metrics.summary(index, as_of=AS_OF).total_failures == 4 + CHECKPOINT_AFTER_FILES + 10
+
+
+def _databases(index: LogIndex) -> set[str]:
+    return {name for (name,) in index.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+
+
+def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, monkeypatch):
+    """From COMPRESS_FROM_ATTEMPTS attempts on, the in-memory copy is a compressed database; the
+    numbers do not change, and a tree that falls back below it gets a plain copy again."""
+    import loaders.index
+
+    plain = LogIndex(small_tree, cache_dir)
+    expected = metrics.summary(plain, as_of=AS_OF)
+    assert "compressed_copy" not in _databases(plain)
+
+    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
+    compressed = LogIndex(small_tree, cache_dir)
+    assert metrics.summary(compressed, as_of=AS_OF) == expected
+    assert "compressed_copy" in _databases(compressed)
+    copied = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'copied'"
+    assert compressed.cursor().execute(copied).fetchone()[0] == 0
+
+    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 10**9)
+    write_record(small_tree, log_id="late", session_id="LATE")
+    compressed.refresh()
+    assert "compressed_copy" not in _databases(compressed)
+    assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
