@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
@@ -38,16 +38,23 @@ def fix_pairs(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     return index.frame(FIX_PAIRS_SQL.format(where=where), params)
 
 
-def change_summary(pair: Mapping[str, Any]) -> list[str]:
-    """Describe one fix in words, as the original's change summary did."""
-    words = []
-    if len(pair["added_imports"]):
-        words.append(f"Added imports: {', '.join(pair['added_imports'])}")
-    if len(pair["removed_imports"]):
-        words.append(f"Removed imports: {', '.join(pair['removed_imports'])}")
-    before, after = pair["failed_code_lines"] or 0, pair["fixed_code_lines"] or 0
+def size_change(failed_lines: int | None, fixed_lines: int | None) -> str | None:
+    """How much the fix grew or cut the code, as the original's change summary said it, or None."""
+    before, after = failed_lines or 0, fixed_lines or 0
     if before and after > before * 1.5:
-        words.append("Significant code expansion")
-    elif before and after < before * 0.5:
-        words.append("Significant code reduction")
+        return "Significant code expansion"
+    if before and after < before * 0.5:
+        return "Significant code reduction"
+    return None
+
+
+def change_summary(added_imports: Sequence[str], removed_imports: Sequence[str], size: str | None) -> list[str]:
+    """Describe one fix in words, as the original's change summary did (``size``: see size_change)."""
+    words = []
+    if len(added_imports):
+        words.append(f"Added imports: {', '.join(added_imports)}")
+    if len(removed_imports):
+        words.append(f"Removed imports: {', '.join(removed_imports)}")
+    if size:
+        words.append(size)
     return words or ["code revision"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from loaders.code_changes import changes_of_pairs, describe_change
+from loaders.code_changes import CHANGE_COLUMNS, changes_of_pairs, describe_change
 from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
@@ -89,7 +89,8 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
     where, params = flt.where()
     sql = CHANGED_TRANSITIONS_SQL.format(transitions=TRANSITIONS_SQL.format(where=where))
     index.cursor()  # loads the index on first use
-    with index.index_file() as connection:
+    # A cursor of its own: the index file's connection may hold a result another call left unfetched.
+    with index.index_file() as file_connection, file_connection.cursor() as connection:
         frame = _frame_with_lists(connection, sql, params)
         unknown = frame["removed_imports"].isna()
         if unknown.any():
@@ -102,14 +103,17 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
 
 
 def _frame_with_lists(connection: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
-    """The query's rows as a frame whose list columns hold Python lists.
+    """The query's rows as a frame whose list columns (CHANGE_COLUMNS) hold Python lists.
 
-    Built from ``fetchall()``: ``.df()`` turns each list into a NumPy array, which cost 2 s more
-    for the 128,000 transitions of 100,000 sessions (and each had to become a list again).
+    Fetched as Arrow: ``.df()`` turns each list into a NumPy array (each had to become a list
+    again), and ``fetchall()`` makes a tuple per row; at 100,000 sessions (128,000 transitions)
+    this takes 2.1 s against 3.6 and 4.1.
     """
-    result = connection.execute(sql, params)
-    columns = [column[0] for column in result.description]
-    return pd.DataFrame.from_records(result.fetchall(), columns=columns)
+    table = connection.sql(sql, params=params).to_arrow_table()
+    frame = table.drop_columns(list(CHANGE_COLUMNS)).to_pandas()
+    for column in CHANGE_COLUMNS:
+        frame[column] = table.column(column).to_pylist()
+    return frame
 
 
 PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
