@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.windows import Window
@@ -54,10 +55,28 @@ class IndexProvider:
             if index is None:
                 index = self._indexes[mode] = self._load(mode)
                 self._checked[mode] = time.monotonic()
-            elif time.monotonic() - self._checked[mode] >= self.interval_for(mode) and mode not in self._refreshing:
-                self._refreshing.add(mode)
-                threading.Thread(target=self._refresh, args=(mode, index), daemon=True).start()
+            else:
+                self._refresh_if_due(mode, index)
         return index
+
+    def loaded(self, mode: str = "auto") -> LogIndex | None:
+        """The mode's index if it is loaded, without waiting (for the event loop): None when it is not
+        loaded yet or while another thread holds the provider (a first load)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            index = self._indexes.get(mode)
+            if index is not None:
+                self._refresh_if_due(mode, index)
+            return index
+        finally:
+            self._lock.release()
+
+    def _refresh_if_due(self, mode: str, index: LogIndex) -> None:
+        """Start a background refresh when the last check is older than the interval (the lock is held)."""
+        if time.monotonic() - self._checked[mode] >= self.interval_for(mode) and mode not in self._refreshing:
+            self._refreshing.add(mode)
+            threading.Thread(target=self._refresh, args=(mode, index), daemon=True).start()
 
     def _load(self, mode: str) -> LogIndex:
         """The first load of a mode. On failure nothing is kept, so the next request loads again."""
@@ -87,15 +106,23 @@ class IndexProvider:
                 self._refreshing.discard(mode)
 
 
-def get_index(
+async def get_index(
     request: Request,
     sessions: Annotated[
         str, Query(pattern="^(auto|linked|inferred)$", description="sessions as logged, inferred, or auto")
     ] = "auto",
 ) -> LogIndex:
-    """The app's index in the asked session mode (tests override this dependency); 503 while it cannot load."""
+    """The app's index in the asked session mode; 503 while it cannot load.
+
+    On the event loop when the index is loaded (no thread hop for most requests); a first load
+    waits in a worker thread.
+    """
+    provider: IndexProvider = request.app.state.index_provider
+    index = provider.loaded(sessions)
+    if index is not None:
+        return index
     try:
-        return request.app.state.index_provider(sessions)
+        return await run_in_threadpool(provider, sessions)
     except IndexUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
 

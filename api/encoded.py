@@ -29,19 +29,24 @@ GZIP_FROM_BYTES = 4096
 GZIP_LEVEL = 6
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncodedAnswer:
-    """One answer's JSON bytes, and the same gzipped once a client asked for that."""
+    """One answer's JSON bytes, and, when it is big, the same gzipped (compressed where it is encoded,
+    in a worker thread, never on the event loop)."""
 
     body: bytes
     gzipped: bytes | None = field(default=None, repr=False)
 
+    @classmethod
+    def of(cls, body: bytes) -> EncodedAnswer:
+        """The answer for these JSON bytes, gzipped too when they are big."""
+        big = len(body) >= GZIP_FROM_BYTES
+        return cls(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if big else None)
+
     def response(self, request: Request) -> Response:
         """The answer for this request: gzipped when it is big and the client accepts gzip."""
-        if len(self.body) < GZIP_FROM_BYTES or not accepts_gzip(request):
+        if self.gzipped is None or not accepts_gzip(request):
             return Response(self.body, media_type=JSON_MEDIA_TYPE, headers={"Vary": "Accept-Encoding"})
-        if self.gzipped is None:  # two requests at once may both compress: the same bytes either way
-            self.gzipped = gzip.compress(self.body, compresslevel=GZIP_LEVEL, mtime=0)
         headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return Response(self.gzipped, media_type=JSON_MEDIA_TYPE, headers=headers)
 
@@ -73,7 +78,7 @@ def json_response(content: bytes | dict[str, Any]) -> Response:
 
 def encode(model: type[BaseModel], body: dict[str, Any]) -> EncodedAnswer:
     """``body`` as ``model`` serialises it, encoded."""
-    return EncodedAnswer(orjson.dumps(serialised(model, body)))
+    return EncodedAnswer.of(orjson.dumps(serialised(model, body)))
 
 
 def encoded_answer(

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from api import schemas
 from api.dependencies import get_filter, get_index, get_window
 from api.encoded import encode, encoded_answer, json_response, serialised
-from api.windows import Window, windowed
+from api.windows import Window, window_answer
 from loaders import attempts, compat, errors
 from loaders.cohorts import parse_cohort
 from loaders.compare import compare
@@ -58,25 +58,26 @@ def _now() -> str:
 
 
 @router.get("/summary", response_model=schemas.SummaryResponse)
-def get_summary(index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
+async def get_summary(index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
     """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
 
     def answer(as_of: datetime) -> dict:
         body = compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
         return serialised(schemas.SummaryResponse, {"success": True, "summary": body, "generated_at": ""})
 
-    return json_response({**windowed(index, "api.summary", (flt,), window, answer), "generated_at": _now()})
+    body = await window_answer(index, "api.summary", (flt,), window, answer)
+    return json_response({**body, "generated_at": _now()})
 
 
 @router.get("/analysis", response_model=schemas.AnalysisResponse)
-def get_analysis(request: Request, index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
+async def get_analysis(request: Request, index: IndexDep, flt: FilterDep, window: WindowDep) -> Response:
     """The full analysis (every key of the original's analyze_all), its summary also holding the original
     API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
 
     def answer(as_of: datetime):
         return encode(schemas.AnalysisResponse, {"success": True, "analysis": _analysis(index, flt, as_of)})
 
-    return windowed(index, "api.analysis", (flt,), window, answer).response(request)
+    return (await window_answer(index, "api.analysis", (flt,), window, answer)).response(request)
 
 
 def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
@@ -217,7 +218,7 @@ def get_fix_rules(
 
 
 @router.get("/fingerprints", response_model=schemas.FingerprintsResponse)
-def get_fingerprints(
+async def get_fingerprints(
     request: Request, index: IndexDep, flt: FilterDep, window: WindowDep, by_model: bool = False
 ) -> Response:
     """Error fingerprints and their state in the 7 days to ``as_of`` (new, regressed, recurring, ...)."""
@@ -227,7 +228,8 @@ def get_fingerprints(
         body = {"success": True, "fingerprints": states, "as_of": as_of.isoformat(timespec="seconds")}
         return encode(schemas.FingerprintsResponse, body)
 
-    return windowed(index, "api.fingerprints", (flt, by_model), window, answer).response(request)
+    answer_now = await window_answer(index, "api.fingerprints", (flt, by_model), window, answer)
+    return answer_now.response(request)
 
 
 Cohort = Annotated[

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from fastapi.concurrency import run_in_threadpool
+
 from loaders.index import LogIndex
-from loaders.stored_results import remembered
+from loaders.stored_results import recalled, remembered
 
 Answer = TypeVar("Answer")
 LATEST_ENTRIES = 128  # (index, route, arguments) whose latest default-window answer is kept
@@ -43,22 +45,45 @@ def windowed(index: LogIndex, name: str, args: tuple, window: Window, compute: C
     For the default window, the latest answer of the same index state is returned at once even
     when its minute has passed; the new minute's answer is then worked out in a background thread.
     """
+    answer = known_answer(index, name, args, window, compute)
+    if answer is not None:
+        return answer
+    answer = remembered(index, name, (*args, window.end), lambda: compute(window.end))
+    if not window.named:
+        _keep((id(index), name, repr(args)), index.state_token, window.end, answer)
+    return answer
+
+
+def known_answer(
+    index: LogIndex, name: str, args: tuple, window: Window, compute: Callable[[datetime], Answer]
+) -> Answer | None:
+    """What ``windowed`` would return without working anything out in this thread, else None.
+
+    Never waits (safe on the event loop); may start the background work of a new minute.
+    """
     if window.named:
-        return remembered(index, name, (*args, window.end), lambda: compute(window.end))
+        return recalled(index, name, (*args, window.end))
     key = (id(index), name, repr(args))
     state = index.state_token
     with _lock:
         known = _latest.get(key)
-        stale = known is not None and known[0] == state and known[1] < window.end
-        if stale and key not in _working:
+        if known is None or known[0] != state or known[1] > window.end:
+            return None
+        if known[1] < window.end and key not in _working:
             _working.add(key)
             thread = threading.Thread(target=_work_out, args=(index, name, args, key, window.end, compute), daemon=True)
             thread.start()
-    if stale:
-        return known[2]
-    answer = remembered(index, name, (*args, window.end), lambda: compute(window.end))
-    _keep(key, state, window.end, answer)
-    return answer
+    return known[2]
+
+
+async def window_answer(
+    index: LogIndex, name: str, args: tuple, window: Window, compute: Callable[[datetime], Answer]
+) -> Answer:
+    """``windowed`` for an async route: answered on the event loop when known, else in a worker thread."""
+    answer = known_answer(index, name, args, window, compute)
+    if answer is not None:
+        return answer
+    return await run_in_threadpool(windowed, index, name, args, window, compute)
 
 
 def _work_out(

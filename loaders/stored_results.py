@@ -78,6 +78,14 @@ def remembered(index: LogIndex, name: str, args: tuple, compute: Callable[[], Re
     return known[0]
 
 
+def recalled(index: LogIndex, name: str, args: tuple) -> Any | None:
+    """What ``remembered`` holds for the index's current contents, or None: never computes or waits."""
+    if index.version < 0:
+        return None
+    known = _recall(index, (name, repr(args)), index.state_token)
+    return None if known is None else known[0]
+
+
 def _computing(index: LogIndex, key: tuple[str, str]) -> threading.Lock:
     """The lock held while one thread computes this result (forgotten in bulk: at worst computed twice)."""
     with _memos_lock:

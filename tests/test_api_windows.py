@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
-from api.windows import Window, windowed
+from api.windows import Window, known_answer, windowed
 from tests.conftest import AS_OF, write_record
 
 
@@ -56,3 +56,14 @@ def test_new_logs_or_a_named_window_are_worked_out_before_answering(small_tree, 
     earlier = AS_OF - timedelta(minutes=5)
     assert windowed(index, "t", (), Window(earlier, named=True), compute) == "answer for 11:55"
     assert compute.calls == [AS_OF, later, earlier]
+
+
+def test_known_answer_never_works_anything_out_in_the_caller(small_tree, index_of):
+    """What async routes call on the event loop: an answer already known, or None, never a computation."""
+    index = index_of(small_tree)
+    compute = SlowCount()
+    for name, window in (("default", Window(AS_OF, named=False)), ("named", Window(AS_OF, named=True))):
+        assert known_answer(index, name, (), window, compute) is None
+        assert windowed(index, name, (), window, compute) == "answer for 12:00"
+        assert known_answer(index, name, (), window, compute) == "answer for 12:00"
+    assert compute.calls == [AS_OF, AS_OF]
