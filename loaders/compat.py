@@ -289,7 +289,10 @@ def original_session(index: LogIndex, session_id: str) -> OriginalSession | None
     session = written if written is not None else _made_session(session_id, rows, records)
     entries = session.get("attempts")
     listed = [a.get("log_id") for a in entries if isinstance(a, dict)] if isinstance(entries, list) else []
-    known = sessions_of_attempts(index, [i for i in listed if isinstance(i, str)])
+    # The attempts read above are known; only ids the file lists beyond them are looked up (a scan).
+    read = set(rows["log_id"])
+    others = [i for i in listed if isinstance(i, str) and i not in read]
+    known = read | set(sessions_of_attempts(index, others))
     missing = [i for i in listed if isinstance(i, str) and i not in known]
     result = OriginalSession(session, records, missing, index.sessions_inferred)
     if index.sessions_inferred:
