@@ -144,7 +144,9 @@ class ChangeFinder:
         The parent lists nothing but the directories: each folder root is split into ``workers``
         shards (a flat folder may hold every file of the tree), then one task per date directory.
         """
-        changes = ChangeSet(sessions_listed=True, every_file_checked=True)
+        # Rows may be there already: a load killed after its commit and before it wrote loaded_at
+        # leaves an index that looks empty. They are replaced, in the same transaction, never doubled.
+        changes = ChangeSet(sessions_listed=True, every_file_checked=True, replace_all=True)
         now_ns = time.time_ns()
         for state in tree_dirs(self.root):
             shards = workers if os.path.dirname(state.path) == str(self.root) else 1

@@ -282,3 +282,19 @@ def test_parse_workers_end_with_the_load(tmp_path, cache_dir):
     assert max(seen_during_load) >= 1  # the load did use worker processes
     assert _child_parse_workers() == []
     assert {t.name for t in threading.enumerate()} <= before | {"MainThread"}
+
+
+def test_a_load_killed_after_its_commit_is_not_counted_twice(tmp_path, cache_dir):
+    """A load killed between its commit and writing ``loaded_at`` leaves rows in an index that looks
+    never loaded: the next load replaces them (it doubled every count, seen once in CI)."""
+    logs = tmp_path / "logs"
+    counts = generate_tree(logs, sessions=200, days=5, seed=11)
+    LogIndex(logs, cache_dir, in_memory=False).refresh()
+    index = LogIndex(logs, cache_dir, in_memory=False)
+    with index.index_file() as connection:
+        connection.execute("DELETE FROM idx.meta WHERE key = 'loaded_at'")  # the state such a kill leaves
+    index.close()
+    index = LogIndex(logs, cache_dir)
+    summary = metrics.summary(index)
+    assert (summary.total_failures, summary.total_successes) == (counts.failures, counts.successes)
+    assert summary.sessions == counts.sessions
