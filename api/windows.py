@@ -50,7 +50,7 @@ def windowed(index: LogIndex, name: str, args: tuple, window: Window, compute: C
         return answer
     answer = remembered(index, name, (*args, window.end), lambda: compute(window.end))
     if not window.named:
-        _keep((id(index), name, repr(args)), index.state_token, window.end, answer)
+        _keep(_latest_key(index, name, args), index.state_token, window.end, answer)
     return answer
 
 
@@ -63,7 +63,7 @@ def known_answer(
     """
     if window.named:
         return recalled(index, name, (*args, window.end))
-    key = (id(index), name, repr(args))
+    key = _latest_key(index, name, args)
     state = index.state_token
     with _lock:
         known = _latest.get(key)
@@ -99,6 +99,11 @@ def _work_out(
     finally:
         with _lock:
             _working.discard(key)
+
+
+def _latest_key(index: LogIndex, name: str, args: tuple) -> tuple[int, str, str]:
+    """Where the latest default-window answer of a route and its arguments is kept in ``_latest``."""
+    return (id(index), name, repr(args))
 
 
 def _keep(key: tuple[int, str, str], state: str, end: datetime, answer: Any) -> None:

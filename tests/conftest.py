@@ -196,6 +196,16 @@ def s3_endpoint() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> str:
+    """The AWS environment pointed at the server, and a fresh bucket ``logs``; yields the server's URL."""
+    from tests.s3_server import new_bucket, use_endpoint
+
+    use_endpoint(monkeypatch, s3_endpoint)
+    new_bucket(s3_endpoint, "logs")
+    return s3_endpoint
+
+
 @pytest.fixture(scope="session")
 def demo_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoCounts]:
     """A generated 120-session tree ending at AS_OF, with the counts written."""

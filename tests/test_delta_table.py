@@ -35,12 +35,10 @@ COMPARED = "SELECT * EXCLUDE (path, dir, size, mtime_ns) FROM attempts ORDER BY 
 
 
 @pytest.fixture
-def s3_env(s3_endpoint, monkeypatch, cache_dir):
-    """The AWS environment pointed at the server; fresh buckets ``logs`` and ``tables``."""
-    use_endpoint(monkeypatch, s3_endpoint)
-    new_bucket(s3_endpoint, "logs")
-    new_bucket(s3_endpoint, "tables")
-    return s3_endpoint
+def s3_env(s3_env: str) -> str:
+    """The shared S3 environment (conftest) with a second fresh bucket, ``tables``."""
+    new_bucket(s3_env, "tables")
+    return s3_env
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -30,14 +30,6 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)
 COMPARED = "SELECT * EXCLUDE (path, dir, size, mtime_ns) FROM attempts ORDER BY log_id, timestamp, status, error_line"
 
 
-@pytest.fixture
-def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> str:
-    """The AWS environment pointed at the server, and a fresh bucket ``logs``."""
-    use_endpoint(monkeypatch, s3_endpoint)
-    new_bucket(s3_endpoint, "logs")
-    return s3_endpoint
-
-
 def test_prefix_gives_the_same_numbers_as_the_local_tree(s3_env, demo_tree, cache_dir):
     root, counts = demo_tree
     uploaded = upload_tree(s3_env, root, "logs", "fleet/a")

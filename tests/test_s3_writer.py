@@ -14,18 +14,10 @@ import pytest
 from backend.script_logger import ScriptLogger
 from loaders.index import LogIndex
 from tests.ports import free_port
-from tests.s3_server import client, new_bucket, use_endpoint
+from tests.s3_server import client, use_endpoint
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def s3_env(s3_endpoint, monkeypatch, cache_dir):
-    """The AWS environment pointed at the server, and a fresh bucket ``logs``."""
-    use_endpoint(monkeypatch, s3_endpoint)
-    new_bucket(s3_endpoint, "logs")
-    return s3_endpoint
 
 
 def _objects(endpoint: str, prefix: str) -> dict[str, dict]:
