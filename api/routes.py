@@ -24,7 +24,8 @@ from loaders.index import LogIndex
 from loaders.markers import read_markers
 from loaders.metrics import summary
 from loaders.recipes import fix_rules
-from loaders.report import analysis_report, report_sections
+from loaders.report import analysis_report
+from loaders.report_sections import report_sections
 from loaders.states import fingerprint_states
 from loaders.stored_results import remembered
 

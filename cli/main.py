@@ -325,6 +325,13 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
 
         context = ai_context(index, max_examples=args.max_examples)
         return _to_json({"context": context}) if args.json else text.context_text(context)
+    if args.command == "recommendations":
+        from loaders.report_sections import report_sections
+
+        sections = report_sections(index)  # stored per index version: no pandas, no window
+        if args.json:
+            return _to_json({key: sections[key] for key in ("recommendations", "fix_rules", "ai_learning_summary")})
+        return _recommendations_text(sections)
     from loaders.report import analysis_report
 
     report = analysis_report(index, as_of=as_of)
@@ -344,10 +351,6 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
                 | {"fingerprints": _rows(marks), "fingerprint_states": report["fingerprints"]}
             )
         return _errors_text(report, marks)
-    if args.command == "recommendations":
-        if args.json:
-            return _to_json({key: report[key] for key in ("recommendations", "fix_rules", "ai_learning_summary")})
-        return _recommendations_text(report)
     # all
     if args.json:
         return _to_json(report)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from loaders.code_text import code_imports, code_tokens
-from loaders.records import UnreadableFile, read_json_object
-from loaders.tree import InsideResolver
+from loaders.records import READ_FLAGS, UnreadableFile, parse_json_object, read_descriptor
+from loaders.tree import InsideOpener
 
 CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens")
 
@@ -73,15 +73,22 @@ def changes_of_pairs(
 
 
 def read_tree_record(root: str) -> Callable[[str], dict[str, Any] | None]:
-    """A reader of the records of the local tree at ``root`` (files that left it, or unreadable, read as None)."""
-    inside = InsideResolver(Path(root))
+    """A reader of the records of the local tree at ``root`` (files that left it, or unreadable, read as None).
+
+    Keeps descriptors of the directories it reads from (loaders.tree.InsideOpener), closed when
+    the reader is dropped.
+    """
+    opener = InsideOpener(Path(root))
 
     def read(path: str) -> dict[str, Any] | None:
-        safe = inside.resolve(path)
-        if safe is None:
+        try:
+            descriptor = opener.open(path, READ_FLAGS)
+        except OSError:
+            return None
+        if descriptor is None:
             return None
         try:
-            return read_json_object(safe)
+            return parse_json_object(read_descriptor(descriptor)[0])
         except UnreadableFile:
             return None
 

@@ -155,11 +155,18 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
     costs more than the read itself.
     """
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, READ_FLAGS)
     except IsADirectoryError as exc:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
+    return read_descriptor(fd)
+
+
+def read_descriptor(fd: int) -> tuple[bytes, os.stat_result]:
+    """The bytes and stat of a file opened with READ_FLAGS (see _read_bytes), which this closes;
+    raises UnreadableFile.
+    """
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
@@ -185,7 +192,7 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
 
 
 def _mib(size: int) -> str:

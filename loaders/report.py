@@ -7,7 +7,7 @@ few attempts quoted as examples.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from loaders.exports import frame_records
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules, instead
+from loaders.report_sections import report_sections
 from loaders.rows import plain_rows
 from loaders.states import fingerprint_states
 from loaders.stored_results import stored_result
@@ -263,12 +264,10 @@ def recommendation_items(
                     session_id=sessions[0] if sessions else None,
                 )
             )
-    import_changes = [(pair.removed_imports, pair.added_imports) for pair in plain_rows(pairs, IMPORT_COLUMNS)]
+    replacements_of = _import_replacements(pairs)
     for lib in libraries["libraries_with_issues"]:
         if lib["import_failures"]:
-            replacements = Counter(
-                name for removed, added in import_changes if lib["library"] in removed for name in added
-            )
+            replacements = replacements_of.get(lib["library"])
             text = (
                 f"LIBRARY ISSUE: {lib['library']} could not be imported in {lib['import_failures']} failures. "
                 f"Tell the model it is not installed."
@@ -290,6 +289,16 @@ def recommendation_items(
             )
         )
     return advice
+
+
+def _import_replacements(pairs: pd.DataFrame) -> dict[str, Counter]:
+    """For each module a fix removed, how often each module was added in its place (one pass over the fixes)."""
+    replacements: defaultdict[str, Counter] = defaultdict(Counter)
+    for pair in plain_rows(pairs, IMPORT_COLUMNS):
+        if pair.added_imports:
+            for removed in set(pair.removed_imports):
+                replacements[removed].update(pair.added_imports)
+    return replacements
 
 
 def recommendations(
@@ -407,14 +416,8 @@ ORIGINAL_SECTIONS = (
 )
 
 
-def report_sections(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
-    """The report's sections that do not depend on the 7-day window, as JSON-safe values:
-    ORIGINAL_SECTIONS, skipped_files, fix_rules and silent_successes. Kept per index version.
-    """
-    return stored_result(index, "report.sections", (flt,), lambda: _sections(index, flt))
-
-
-def _sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
+def compute_sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
+    """Work out report_sections() (loaders.report_sections, which keeps them per index version)."""
     pairs = fixes.fix_pairs(index, flt)
     top = common_errors(index, flt)
     libraries = library_report(index, flt)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_mode
+import threading
+import weakref
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 
 from loaders.records import FileStamp
@@ -154,45 +158,85 @@ def _is_within(resolved: str, root: str) -> bool:
     return resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep)
 
 
-class InsideResolver:
-    """resolve_inside() for many files of the same few directories (fix recipes read thousands).
+class InsideOpener:
+    """Opens files of a tree for reading, refusing any that lie outside it (fix recipes read thousands).
 
-    Resolving a path costs an lstat per component. Here a file that is not a link costs one lstat,
-    and its directory one stat, compared with the identity (device, inode) of the directory as it
-    was resolved: a directory, or any directory above it, swapped for a link since then leads
-    elsewhere, so the stat differs and the path is resolved again from scratch.
+    Each directory is opened once and its descriptor kept (the latest MAX_DIRECTORIES): it is
+    opened by its real path, checked to lie inside the root and to be the directory the path led
+    to. A file is then opened relative to that descriptor without following a link: one stat of
+    its directory (a directory, or any above it, swapped since leads elsewhere and is opened
+    again) and one open, where resolving the whole path cost a stat per component. A file that is
+    a link is resolved in full (resolve_inside). Safe to share between threads; ``close`` (or
+    garbage collection) closes the kept descriptors.
     """
 
-    MAX_DIRECTORIES = 4096
+    MAX_DIRECTORIES = 64
 
     def __init__(self, root: Path):
         self.root = str(root)
-        self._directories: dict[str, tuple[str, int, int]] = {}
+        self._directories: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _close_descriptors, self._directories)
 
-    def resolve(self, path: str | os.PathLike[str]) -> Path | None:
-        """``path`` resolved if it lies inside the root, else None."""
+    def open(self, path: str | os.PathLike[str], flags: int) -> int | None:
+        """A descriptor of ``path`` opened with ``flags`` if it lies inside the root, else None.
+
+        Raises OSError when the file cannot be opened (missing, not readable); the caller closes
+        the descriptor.
+        """
         text = os.fspath(path)
-        try:
-            if stat_mode.S_ISLNK(os.lstat(text).st_mode):
-                return resolve_inside(Path(self.root), text)
-            directory, name = os.path.split(text)
-            real_directory = self._directory(directory)
-        except (OSError, ValueError):
-            return resolve_inside(Path(self.root), text)  # gone or odd: let the full check decide
-        if real_directory is None:
+        if "\x00" in text:
             return None
-        resolved = os.path.join(real_directory, name)
-        return Path(resolved) if _is_within(resolved, self.root) else None
+        directory, name = os.path.split(text)
+        with self._lock:  # a descriptor closed by another thread must not be used here
+            directory_fd = self._directory(directory)
+            if directory_fd is None:
+                return self._open_resolved(text, flags)
+            try:
+                return os.open(name, flags | os.O_NOFOLLOW, dir_fd=directory_fd)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+        return self._open_resolved(text, flags)  # a link: where it leads decides
 
-    def _directory(self, directory: str) -> str | None:
-        info = os.stat(directory)
+    def close(self) -> None:
+        """Close the kept directory descriptors (opened again when needed)."""
+        with self._lock:
+            _close_descriptors(self._directories)
+
+    def _open_resolved(self, path: str, flags: int) -> int | None:
+        resolved = resolve_inside(Path(self.root), path)
+        return None if resolved is None else os.open(resolved, flags)
+
+    def _directory(self, directory: str) -> int | None:
+        """The kept descriptor of ``directory``, or None when it lies outside the root (or is odd)."""
+        try:
+            info = os.stat(directory)
+        except (OSError, ValueError):
+            return None
         known = self._directories.get(directory)
         if known and (known[1], known[2]) == (info.st_dev, info.st_ino):
+            self._directories.move_to_end(directory)
             return known[0]
+        if known:
+            os.close(self._directories.pop(directory)[0])
         real = os.path.realpath(directory)
         if not _is_within(real, self.root):
             return None
-        if len(self._directories) >= self.MAX_DIRECTORIES:
-            self._directories.clear()
-        self._directories[directory] = (real, info.st_dev, info.st_ino)
-        return real
+        try:
+            descriptor = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        opened = os.fstat(descriptor)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):  # swapped meanwhile
+            os.close(descriptor)
+            return None
+        self._directories[directory] = (descriptor, info.st_dev, info.st_ino)
+        while len(self._directories) > self.MAX_DIRECTORIES:
+            os.close(self._directories.popitem(last=False)[1][0])
+        return descriptor
+
+
+def _close_descriptors(directories: OrderedDict[str, tuple[int, int, int]]) -> None:
+    while directories:
+        os.close(directories.popitem()[1][0])

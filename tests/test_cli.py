@@ -57,6 +57,33 @@ def test_commands_run(small_tree, cache_dir, command):
     assert "=" * 70 in result.stdout
 
 
+def test_recommendations_once_stored_print_without_pandas_and_match_the_full_report(demo_tree, cache_dir):
+    """The second `recommendations` reads the stored sections: no pandas, no window, the same answer."""
+    root, _ = demo_tree
+    first = run_cli("--logs-dir", str(root), "--json", "recommendations")
+    assert first.returncode == 0, first.stderr
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['analyze_logs.py', '--logs-dir', sys.argv[1], '--json', 'recommendations']\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0] if False else 'analyze_logs.py', run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    assert not stop.code, stop.code\n"
+        "print('PANDAS' if 'pandas' in sys.modules else 'NO-PANDAS', file=sys.stderr)\n"
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", probe, str(root)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.strip().endswith("NO-PANDAS")
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    report = json.loads(run_cli("--logs-dir", str(root), "--json", "all").stdout)
+    stored = json.loads(first.stdout)
+    assert set(stored) == {"recommendations", "fix_rules", "ai_learning_summary"}
+    assert stored["fix_rules"], "the demo tree has fix rules: the comparison must not be of empty lists"
+    assert all(stored[key] == report[key] for key in stored)
+
+
 def test_session_history(small_tree, cache_dir):
     result = run_cli("--logs-dir", str(small_tree), "session", "S1")
     assert "Attempts: 3" in result.stdout
