@@ -19,7 +19,7 @@ $(STAMP):
 install: $(STAMP)
 
 run: install
-	$(BIN)/streamlit run dashboard/streamlit_app.py --server.port $(PORT) -- --logs-dir $(LOGS)
+	$(BIN)/python -m dashboard.serve --server.port $(PORT) -- --logs-dir $(LOGS)
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -1,4 +1,4 @@
-"""Times the dashboard's pages in a real browser: `streamlit run` and Debian's Chromium driven by Playwright.
+"""Times the dashboard's pages in a real browser: `make run`'s server and Debian's Chromium driven by Playwright.
 
 Usage: python -m bench.browser_timing LOGS_DIR RUNS  (prints JSON; FIXTRAIL_CACHE_DIR is passed on,
 the index is expected warm)
@@ -35,6 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from bench.api_timing import free_port
+from dashboard.serve import WARM_UP_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,7 +49,7 @@ PAGES: tuple[tuple[str, str, bool, bool], ...] = (
     ("Recommendations", "recommendations", False, False),
     ("Data health", "health", False, False),
 )
-STREAMLIT = (sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py")
+STREAMLIT = (sys.executable, "-m", "dashboard.serve")  # as `make run` starts it
 SETTLE_SECONDS = 0.5
 VISIT_TIMEOUT_MS = 300_000
 # Polled on every animation frame; once the quiet period has lasted, returns [its start, when the script's
@@ -82,8 +83,8 @@ DRAWN = """([title, charts, grids, settleMs]) => {
 
 @contextlib.contextmanager
 def dashboard(logs: str, port: int) -> Iterator[subprocess.Popen]:
-    """``streamlit run`` on ``port`` until the block ends (the environment passed on); yields the process."""
-    with tempfile.TemporaryFile() as err:
+    """The dashboard as ``make run`` starts it, on ``port``, until the block ends (environment passed on); yields it."""
+    with tempfile.TemporaryFile("a+b") as err:  # appended to: reading it moves no write position
         server = subprocess.Popen(
             [*STREAMLIT, "--server.headless", "true", "--server.port", str(port), "--", "--logs-dir", logs],
             cwd=ROOT,
@@ -92,6 +93,7 @@ def dashboard(logs: str, port: int) -> Iterator[subprocess.Popen]:
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}", server, err)
+            wait_warmed_up(server, err)
             yield server
         finally:
             server.terminate()
@@ -109,6 +111,20 @@ def wait_healthy(url: str, server: subprocess.Popen, err: Any, limit: float = 12
             err.seek(0)
             raise RuntimeError(f"streamlit did not start: {err.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.2)
+
+
+def wait_warmed_up(server: subprocess.Popen, err: Any, limit: float = 600) -> None:
+    """Return once the server reports its warm-up run ended (dashboard.serve): a user opening the
+    dashboard after `make run` says it is ready finds it so."""
+    deadline = time.monotonic() + limit
+    while True:
+        err.seek(0)
+        said = err.read().decode(errors="replace")
+        if WARM_UP_MESSAGE in said:
+            return
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError(f"the dashboard never reported its warm-up: {said[-2000:]}")
+        time.sleep(0.1)
 
 
 def drawn_seconds(page: Any, url: str, title: str, charts: bool, grids: bool) -> tuple[float, float]:

@@ -445,16 +445,13 @@ def _launch(args: argparse.Namespace, logs_dir: Path) -> int:
         return serve(logs_dir, args.host, args.port, args.allowed_host)
     from api.hosts import allowed_hosts
 
-    app = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
     # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
     names = allowed_hosts(args.host, args.allowed_host)
     hosts = [option for name in names for option in ("--server.allowedHosts", name)]
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(app),
+        "dashboard.serve",  # streamlit run, warmed up before the first visit
         "--server.address",
         args.host,
         "--server.port",

@@ -295,7 +295,7 @@ def _import_replacements(pairs: pd.DataFrame) -> dict[str, Counter]:
     """For each module a fix removed, how often each module was added in its place (one pass over the fixes)."""
     replacements: defaultdict[str, Counter] = defaultdict(Counter)
     for pair in plain_rows(pairs, IMPORT_COLUMNS):
-        if pair.added_imports:
+        if len(pair.added_imports):  # lists, or arrays from a frame
             for removed in set(pair.removed_imports):
                 replacements[removed].update(pair.added_imports)
     return replacements

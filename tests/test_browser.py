@@ -1,4 +1,4 @@
-"""End to end in a real browser: Debian's Chromium, driven by Playwright, against `streamlit run`."""
+"""End to end in a real browser: Debian's Chromium, driven by Playwright, against `python -m dashboard.serve`."""
 
 from __future__ import annotations
 
@@ -38,16 +38,14 @@ pytestmark = [
 
 @contextlib.contextmanager
 def serve_dashboard(logs: Path, cache_dir: Path) -> Iterator[str]:
-    """``streamlit run`` as ``make run`` starts it (from the repository, ``--logs-dir`` relative); yields its URL."""
+    """The dashboard as ``make run`` starts it (from the repository, ``--logs-dir`` relative); yields its URL."""
     port = free_port()
     env = {**os.environ, "FIXTRAIL_CACHE_DIR": str(cache_dir)}
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            "dashboard/streamlit_app.py",
+            "dashboard.serve",
             "--server.port",
             str(port),
             "--server.headless",

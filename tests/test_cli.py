@@ -262,6 +262,33 @@ def _websocket_answer(port: int, host: str) -> str:
         return sock.recv(4096).decode("latin-1").split("\r\n", 1)[0]
 
 
+def test_dashboard_is_warmed_up_before_its_first_visit(small_tree, cache_dir, tmp_path):
+    """`python -m dashboard.serve` (what `make run` starts) runs the app once without a browser: the
+    index is built and the warm-up reported before anyone visits."""
+    port = free_port()
+    log = tmp_path / "serve.err"
+    index_file = index_path_for(small_tree.resolve(), cache_dir.resolve())
+    with log.open("wb") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.serve", "--server.port", str(port), "--", "--logs-dir", str(small_tree)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "Fixtrail dashboard: warmed up in" not in log.read_text(errors="replace"):
+            assert server.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "no warm-up reported: " + log.read_text(errors="replace")
+            time.sleep(0.2)
+        assert index_file.exists(), "the warm-up run opened the index"
+        assert httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).text == "ok"
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
 def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree, cache_dir, tmp_path):
     """The dashboard answers only local host names, and SIGTERM to the CLI stops Streamlit too."""
     port = free_port()
