@@ -312,3 +312,12 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     columns = ["failure_id", "next_id", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
     assert here[columns].astype(str).equals(in_workers[columns].astype(str))
     assert any("skimage" in added for added in in_workers["added_imports"])
+
+
+def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir):
+    from loaders.report_sections import report_sections
+
+    advice = report_sections(LogIndex(recipe_tree, cache_dir))["recommendations"]
+    library = [text for text in advice if text.startswith("LIBRARY ISSUE: cv2")]
+    assert len(library) == 1, advice
+    assert library[0].endswith("Fixes used skimage instead (11 fixes)."), library[0]
