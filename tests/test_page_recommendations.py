@@ -59,6 +59,7 @@ def test_each_recommendation_links_to_its_error_and_a_session(tmp_path, cache_di
     assert not at.exception
     advice = [m.value for m in at.markdown if "PRIORITY" in m.value or "LIBRARY ISSUE" in m.value]
     assert len(advice) == 4 and "LIBRARY ISSUE" in advice[1] and "LOW PRIORITY" in advice[3]
+    assert any(block.value.endswith("=== END LEARNINGS ===") for block in at.code)  # the AI learning summary
     links = [(link.proto.label, link.proto.query_string) for link in at.get("page_link")]
     error_links = [query for label, query in links if label == "Open the error"]
     session_links = [query for label, query in links if label == "Open an example session"]

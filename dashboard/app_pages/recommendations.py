@@ -11,7 +11,8 @@ from dashboard.sidebar import current
 from dashboard.widgets import SESSIONS_PAGE, no_data_notice, session_table, window_notice
 from loaders.context import ai_context
 from loaders.recipes import fix_rules
-from loaders.report import analysis_report, prioritised_recommendations
+from loaders.report import prioritised_recommendations
+from loaders.report_sections import report_sections
 
 LEVEL_ICONS = {
     "CRITICAL": ":red[:material/priority_high:]",
@@ -76,5 +77,5 @@ st.download_button(
 )
 
 st.subheader("AI learning summary")
-report = query(analysis_report, ctx.index, ctx.flt, as_of=ctx.as_of)
-st.code(report["ai_learning_summary"], language=None, wrap_lines=True)
+sections = query(report_sections, ctx.index, ctx.flt)  # kept per index version: no window, no full report
+st.code(sections["ai_learning_summary"], language=None, wrap_lines=True)
