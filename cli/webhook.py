@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 WEBHOOK_ENV = "FIXTRAIL_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
@@ -31,6 +28,10 @@ def post_json(
     Tries ``1 + retries`` times, waiting ``first_delay`` seconds after the first failure, twice as
     long after each next one.
     """
+    import urllib.error  # here, not at the top: every CLI command imports this module for its defaults
+    import urllib.request
+    from urllib.parse import urlsplit
+
     if not url.lower().startswith(("http://", "https://")):
         return "the webhook URL must start with http:// or https://"
     body = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
