@@ -56,13 +56,14 @@ def warm_up() -> None:
 def server_url() -> str | None:
     """The loopback URL of this process's Streamlit server, or None while it is not created yet.
 
-    Read only once the runtime exists, when the command line's options are in force (before that,
-    the port would be the default one, maybe another dashboard's).
+    Read only once the runtime has started, when the command line's options are in force (before
+    that, the port would be the default one, maybe another dashboard's).
     """
     from streamlit import config
     from streamlit.runtime import Runtime
+    from streamlit.runtime.runtime import RuntimeState
 
-    if not Runtime.exists():
+    if not Runtime.exists() or Runtime.instance().state == RuntimeState.INITIAL:
         return None
     address = config.get_option("server.address") or "127.0.0.1"
     address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)  # noqa: S104 (a server bound to all)
