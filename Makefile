@@ -19,7 +19,7 @@ $(STAMP):
 install: $(STAMP)
 
 run: install
-	$(BIN)/python -m dashboard.serve --server.port $(PORT) -- --logs-dir $(LOGS)
+	$(BIN)/python -m dashboard.serve --server.port $(PORT) -- --logs-dir "$(LOGS)"
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -44,8 +44,8 @@ soak: install
 	$(BIN)/python -m pytest -m soak tests/test_soak.py
 
 demo: install
-	rm -rf $(LOGS)/failures $(LOGS)/successes $(LOGS)/sessions
-	$(BIN)/python -m loaders.demo --out $(LOGS) --sessions 300 --days 30
+	rm -rf "$(LOGS)/failures" "$(LOGS)/successes" "$(LOGS)/sessions"
+	$(BIN)/python -m loaders.demo --out "$(LOGS)" --sessions 300 --days 30
 
 bench: install
 	$(BIN)/python -m bench.run --sessions 20000

@@ -11,16 +11,20 @@ start costs about what a repeat visit does (3.6 -> 2.4 s at 20,000 sessions, `ma
 
 from __future__ import annotations
 
-import contextlib
+import os
+import socket
+import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 APP = Path(__file__).resolve().with_name("streamlit_app.py")
 START_TIMEOUT_SECONDS = 120.0  # the warm-up gives up if the server has not answered by then
-SCRIPT_TIMEOUT_SECONDS = 600.0  # a first load of a big tree builds its index during the warm-up run
+SCRIPT_TIMEOUT_SECONDS = 900.0  # a first load of a big tree builds its index during the warm-up runs
+STOP_GRACE_SECONDS = 3.0  # after the server stops listening, for Streamlit to stop by itself
 WARM_UP_MESSAGE = "Fixtrail dashboard:"  # starts the line printed (stderr) once the warm-up run has ended
 
 
@@ -28,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run Streamlit's ``run`` command on the app with ``argv``; warm the server up in a thread."""
     options = sys.argv[1:] if argv is None else argv
     threading.Thread(target=warm_up, name="fixtrail-warm-up", daemon=True).start()
+    threading.Thread(target=watch_for_stop, name="fixtrail-stop-watch", daemon=True).start()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP), "--server.scriptHealthCheckEnabled", "true", *options]
@@ -38,23 +43,70 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def watch_for_stop() -> None:
+    """Once the server has stopped listening (Ctrl-C, SIGTERM), give Streamlit STOP_GRACE_SECONDS to
+    stop, then end the process (``leave``): stopped in the middle of a first load, Streamlit would
+    wait for that script run to end. Only a refused connection counts, never a slow answer."""
+    address = None
+    refused = 0
+    while refused < 2:
+        time.sleep(0.5)
+        if address is None:
+            address = server_address()
+            continue
+        try:
+            with socket.create_connection(address, timeout=5):
+                refused = 0
+        except ConnectionRefusedError:
+            refused += 1
+        except OSError:
+            refused = 0
+    time.sleep(STOP_GRACE_SECONDS)
+    leave(0)
+
+
+def leave(status: int) -> None:
+    """End the process once the server has stopped, without waiting for a script run still going.
+
+    Stopped by Ctrl-C in the middle of a first load (the warm-up's, or a visitor's), Streamlit waits
+    for that run to end, which can take minutes on a big tree. The index is written in transactions
+    (a load cut short is finished by the next one) and the parse workers end when their input
+    closes, so nothing is lost by not waiting.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def warm_up() -> None:
-    """Once this process's Streamlit server answers, run the app's script once (its answer is ignored:
-    a tree that cannot be read is shown on the page the visitor opens)."""
+    """Once this process's Streamlit server answers, run the app's script (_warm_up_run) and say so on
+    stderr. What the run answers is only reported: a tree that cannot be read is shown on the page."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         url = server_url()
-        if url is not None and _answers(f"{url}/_stcore/health", 5):
+        if url is not None and _answer(f"{url}/_stcore/health", 5) == "ok":
             started = time.monotonic()
-            ran = _answers(f"{url}/_stcore/script-health-check", SCRIPT_TIMEOUT_SECONDS)
-            outcome = "warmed up" if ran else "warm-up run did not finish cleanly"
+            answer = _warm_up_run(url)
+            outcome = "warmed up" if answer == "ok" else f"warm-up run ended without finishing ({answer})"
             print(f"  {WARM_UP_MESSAGE} {outcome} in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
             return
         time.sleep(0.1)
 
 
-def server_url() -> str | None:
-    """The loopback URL of this process's Streamlit server, or None while it is not created yet.
+def _warm_up_run(url: str) -> str:
+    """Run the app's script through the health check until it finishes: Streamlit gives up on one run
+    after a minute ("timeout"), and a first load of a big tree can take longer; the next run waits
+    for the index the last one was building. Returns the last answer ("ok", "error", "timeout", ...)."""
+    answer = "timeout"
+    deadline = time.monotonic() + SCRIPT_TIMEOUT_SECONDS
+    while answer == "timeout" and time.monotonic() < deadline:
+        answer = _answer(f"{url}/_stcore/script-health-check", SCRIPT_TIMEOUT_SECONDS)
+    return answer
+
+
+def server_address() -> tuple[str, int] | None:
+    """The (host, port) this process's Streamlit server listens on, as reached from here (a server
+    bound to every interface is reached on loopback), or None while it has not started.
 
     Read only once the runtime has started, when the command line's options are in force (before
     that, the port would be the default one, maybe another dashboard's).
@@ -65,22 +117,44 @@ def server_url() -> str | None:
 
     if not Runtime.exists() or Runtime.instance().state == RuntimeState.INITIAL:
         return None
-    address = config.get_option("server.address") or "127.0.0.1"
-    address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)  # noqa: S104 (a server bound to all)
-    host = f"[{address}]" if ":" in address else address
+    host = config.get_option("server.address") or "127.0.0.1"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (a server bound to all)
+    return host, int(config.get_option("server.port"))
+
+
+def server_url() -> str | None:
+    """The URL of this process's Streamlit server (see server_address), or None while it has not started."""
+    from streamlit import config
+
+    address = server_address()
+    if address is None:
+        return None
+    host, port = address
+    host = f"[{host}]" if ":" in host else host
     base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"http://{host}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+    scheme = "https" if config.get_option("server.sslCertFile") else "http"
+    return f"{scheme}://{host}:{port}" + (f"/{base}" if base else "")
 
 
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through $http_proxy
+# Never through $http_proxy; our own server's certificate (often self-signed) is not checked.
+_OWN_SERVER_TLS = ssl.create_default_context()
+_OWN_SERVER_TLS.check_hostname = False
+_OWN_SERVER_TLS.verify_mode = ssl.CERT_NONE
+_DIRECT = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=_OWN_SERVER_TLS)
+)
 
 
-def _answers(url: str, timeout: float) -> bool:
-    """True when ``url`` answers 200 ``ok`` within ``timeout`` seconds."""
-    with contextlib.suppress(OSError, ValueError), _DIRECT.open(url, timeout=timeout) as response:
-        return response.status == 200 and response.read() == b"ok"
-    return False
+def _answer(url: str, timeout: float) -> str:
+    """What ``url`` answers (its text, 503 included) within ``timeout`` seconds, or why it did not."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as response:
+            return response.read(100).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.read(100).decode("utf-8", "replace") or f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return type(exc).__name__
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    leave(main())

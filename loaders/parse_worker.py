@@ -10,11 +10,26 @@ object describing a directory task (``DirectoryTask.to_message``); for each, one
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 
 def main() -> int:
-    """Serve chunks until stdin closes."""
+    """Serve chunks until stdin closes (or its parent stops reading)."""
+    # The parent ends a worker by closing its input (WorkerPool.close). A signal sent to the whole
+    # process group (Ctrl-C in a terminal, a service manager stopping the dashboard) is the parent's
+    # to act on: a worker killed by it would fail the parent's load with a traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        return _serve()
+    except BrokenPipeError:  # the parent is gone: nothing to say, and no flush at exit to fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _serve() -> int:
     import orjson
 
     from loaders.parsing import ChangesTask, DirectoryTask, parse_chunk, parse_directory

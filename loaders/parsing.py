@@ -180,6 +180,9 @@ class WorkerPool:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
+                # Out of the terminal's process group: Ctrl-C is for the parent, which ends its workers
+                # by closing their input (also when it dies).
+                start_new_session=True,
             )
             for _ in range(count)
         ]

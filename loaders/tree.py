@@ -215,7 +215,7 @@ class InsideOpener:
         except (OSError, ValueError):
             return None
         known = self._directories.get(directory)
-        if known and (known[1], known[2]) == (info.st_dev, info.st_ino):
+        if known and (known[1], known[2]) == (info.st_dev, info.st_ino) and self._still_inside(known[0]):
             self._directories.move_to_end(directory)
             return known[0]
         if known:
@@ -235,6 +235,15 @@ class InsideOpener:
         while len(self._directories) > self.MAX_DIRECTORIES:
             os.close(self._directories.popitem(last=False)[1][0])
         return descriptor
+
+    def _still_inside(self, descriptor: int) -> bool:
+        """Whether a kept directory still lies inside the root where it is now (moved out of the
+        tree and linked back in, the path would still lead to it)."""
+        try:
+            where = os.readlink(f"/proc/self/fd/{descriptor}")
+        except OSError:  # no /proc: opened again each time, by where the path leads now
+            return False
+        return _is_within(where, self.root)
 
 
 def _close_descriptors(directories: OrderedDict[str, tuple[int, int, int]]) -> None:

@@ -289,6 +289,44 @@ def test_dashboard_is_warmed_up_before_its_first_visit(small_tree, cache_dir, tm
     assert "Traceback" not in log.read_text(errors="replace")
 
 
+def test_ctrl_c_during_the_warm_up_load_stops_at_once_without_a_traceback(tmp_path, cache_dir):
+    """Ctrl-C reaches the whole process group, parse workers included, in the middle of a first load:
+    the server stops within seconds (it does not wait for the load), and nothing prints a traceback."""
+    logs = tmp_path / "logs"
+    generate_tree(logs, sessions=3000, days=20, seed=5)
+    log = tmp_path / "serve.err"
+    with log.open("wb") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.serve", "--server.port", str(free_port()), "--", "--logs-dir", str(logs)],
+            stdout=err,
+            stderr=err,
+            cwd=ROOT,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+    try:
+        deadline = time.monotonic() + 90
+        # Once the server has said where it is, and the warm-up's first load has started its workers.
+        while "You can now view" not in log.read_text(errors="replace") or not (workers := _children(server.pid)):
+            assert server.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "no parse worker ever started"
+            time.sleep(0.05)
+        os.killpg(server.pid, signal.SIGINT)
+        stopping = time.monotonic()
+        server.wait(30)
+        assert time.monotonic() - stopping < 15, "the server waited for the load"
+        deadline = time.monotonic() + 20
+        while any(_running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a parse worker outlived the server"
+            time.sleep(0.2)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    said = log.read_text(errors="replace")
+    assert "Stopping..." in said
+    assert "Traceback" not in said and "Error" not in said, said
+
+
 def test_dashboard_command_serves_the_tree_and_stops_with_its_server(small_tree, cache_dir, tmp_path):
     """The dashboard answers only local host names, and SIGTERM to the CLI stops Streamlit too."""
     port = free_port()

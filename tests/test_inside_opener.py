@@ -53,6 +53,18 @@ def test_a_directory_swapped_for_a_link_after_first_use_is_refused(tmp_path):
     assert _read(opener, day / "a.json") is None
 
 
+def test_a_kept_directory_moved_out_of_the_tree_and_linked_back_is_refused(tmp_path):
+    """Moved, the directory keeps its identity: what decides is where the kept descriptor is now."""
+    root, day, _ = _tree(tmp_path)
+    opener = InsideOpener(root)
+    assert _read(opener, day / "a.json") == b'{"inside": 1}'
+    moved = tmp_path / "moved-out"
+    day.rename(moved)
+    os.symlink(moved, day)
+    (moved / "a.json").write_text('{"outside": 1}')
+    assert _read(opener, day / "a.json") is None
+
+
 def test_a_parent_directory_swapped_for_a_link_is_refused(tmp_path):
     root, day, outside = _tree(tmp_path)
     opener = InsideOpener(root)
