@@ -50,6 +50,7 @@ class DirState:
     path: str
     folder: str
     mtime_ns: int
+    linked: bool = False  # a link to a directory (its target's mtime is the one above)
 
 
 @dataclass
@@ -101,7 +102,7 @@ def tree_dirs(root: Path) -> list[DirState]:
                     continue  # a directory whose name is not text is listed as skipped (tree.list_candidates)
                 if not entry.is_dir():
                     continue  # a linked date directory is listed like another (tree.list_candidates)
-                found.append(DirState(entry.path, folder, entry.stat().st_mtime_ns))
+                found.append(DirState(entry.path, folder, entry.stat().st_mtime_ns, entry.is_symlink()))
             except OSError:
                 continue
     return found
@@ -165,8 +166,16 @@ class ChangeFinder:
         present = {d.path for d in dirs}
         refused = {row[0] for row in self.connection.execute(REFUSED_DIRS_SQL, [FILES_NOT_READ]).fetchall()}
         # A directory refused last time (could not be listed, a link out) is listed again: its
-        # permissions or its link can change without its mtime moving.
-        changed = [d for d in dirs if full or known.get(d.path) != d.mtime_ns or d.path in refused]
+        # permissions or its link can change without its mtime moving. So is one that is a link out
+        # now: swapped in for a directory, its target's mtime may be the one the directory had.
+        changed = [
+            d
+            for d in dirs
+            if full
+            or known.get(d.path) != d.mtime_ns
+            or d.path in refused
+            or (d.linked and links_outside(d.path, self.root))
+        ]
         changes.gone_dirs = [path for path in known if path not in present]
         recheck = [d.path for d in changed] + changes.gone_dirs
         stored = self._stored_stamps(
@@ -220,8 +229,15 @@ class ChangeFinder:
 
         A changed file is rejected on the same grounds as a listed one (``tree.stamp_path``).
         """
+        inside: dict[str, bool] = {}  # per directory: a directory can turn into a link out of the tree
         for path, folder, stored in files:
-            stamp, reason = stamp_path(path, self.root)  # a file can turn into a link out of the tree
+            directory = os.path.dirname(path)
+            if directory not in inside:
+                inside[directory] = not links_outside(directory, self.root)
+            if inside[directory]:
+                stamp, reason = stamp_path(path, self.root)  # a file can turn into a link out of the tree
+            else:
+                stamp, reason = FileStamp(path, 0, 0), "link points outside the log tree"
             if stamp is None:
                 if stored is not None:
                     changes.removed.append(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,30 @@ def test_a_folder_linked_out_of_the_tree_is_reported_not_loaded(small_tree, inde
     (tmp_path / "old-successes").rename(small_tree / "successes")
     index.refresh()
     assert metrics.summary(index).total_successes == 3 and "successes" not in _skipped(index)
+
+
+def test_a_date_directory_swapped_for_a_look_alike_outside_the_tree_is_not_read(small_tree, index_of, tmp_path):
+    """After a load, a date directory is moved away and a link to a copy outside the tree takes its place:
+    same names, the directory's mtime kept, its unfixed failure rewritten. Nothing of the copy is read."""
+    unfixed = next(small_tree.glob("failures/*/s2-a1.json"))
+    day = unfixed.parent
+    os.utime(day, (1_700_000_000, 1_700_000_000))  # an old directory: its stored mtime is trusted
+    index = index_of(small_tree)
+    outside = tmp_path / "outside" / day.name
+    shutil.copytree(day, outside)
+    for copied in outside.glob("*.json"):
+        data = json.loads(copied.read_text())
+        data["error_message"] = "OUTSIDE_MARKER " + str(data.get("error_message"))
+        copied.write_text(json.dumps(data))
+    stamp = day.stat()
+    os.utime(outside, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    day.rename(tmp_path / "moved-away")
+    day.symlink_to(outside)
+    index.refresh()
+    messages = [row[0] or "" for row in index.cursor().execute("SELECT error_message FROM attempts").fetchall()]
+    assert not any("OUTSIDE_MARKER" in message for message in messages)
+    assert _skipped(index)[day.name] == "link points outside the log tree: its files are not read"
+    assert metrics.summary(index).total_failures == 4 - len(list(outside.glob("*.json")))
 
 
 UNLISTABLE_SCRIPT = """
