@@ -30,6 +30,11 @@ PAGES = {
     "Data health": "health",
 }
 
+# True once the app's script is not running (Streamlit marks its root element).
+IDLE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+)
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"),
@@ -265,12 +270,17 @@ def test_a_click_on_a_day_bar_filters_the_page_to_that_day(dashboard_url, page, 
     page.goto(dashboard_url)
     _metric(page, "Total failures").wait_for(timeout=60_000)
     chart = page.locator('.st-key-overview_days_chart [data-testid="stVegaLiteChart"]')  # attempts per day
-    chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.wait_for_timeout(1500)  # the charts above drawn: the chart is where it stays
+    chart.evaluate("element => element.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(300)
     box = chart.bounding_box()
     for x in range(int(box["x"] + 40), int(box["x"] + box["width"] - 10), 6):
         page.mouse.click(x, box["y"] + box["height"] - 58)
         page.wait_for_timeout(150)
+        # A click on a bar reruns the script, which writes the URL: wait for that run before the next
+        # click (on a busy machine a click that landed could otherwise be undone by the next one).
+        page.wait_for_function(IDLE, timeout=20_000)
         if "start=" in page.url:
             break
     deadline = time.monotonic() + 20
