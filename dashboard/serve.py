@@ -2,11 +2,13 @@
 
 Run: ``python -m dashboard.serve [streamlit options] -- --logs-dir DIR`` (``make run`` and
 ``analyze_logs.py dashboard`` do). It is ``streamlit run dashboard/streamlit_app.py`` in this
-process, plus one thing: as soon as the server answers, the app's script is run once without a
-browser (Streamlit's script health check, a session of its own that is then closed). The imports,
+process, plus two things. As soon as the server answers, the app's script is run without a
+browser (Streamlit's script health check, a session of its own that is then closed): the imports,
 the index's in-memory copy and the Overview's numbers are then ready, and a first visit after a
-start costs about what a repeat visit does (3.6 -> 2.4 s at 20,000 sessions, `make bench`).
-``streamlit run dashboard/streamlit_app.py`` still works; its first visit does that work instead.
+start costs about what a repeat visit does (the Overview's 4.1 -> 2.0 s at 20,000 sessions, `make
+bench`). And once the server stops listening (Ctrl-C), the process ends within seconds instead of
+waiting for a first load still running. ``streamlit run dashboard/streamlit_app.py`` still works;
+its first visit does that work instead.
 """
 
 from __future__ import annotations
