@@ -49,7 +49,7 @@ PAGES: tuple[tuple[str, str, bool, bool], ...] = (
     ("Recommendations", "recommendations", False, False),
     ("Data health", "health", False, False),
 )
-STREAMLIT = (sys.executable, "-m", "dashboard.serve")  # as `make run` starts it
+DASHBOARD_SERVER = (sys.executable, "-m", "dashboard.serve")  # as `make run` starts it
 SETTLE_SECONDS = 0.5
 VISIT_TIMEOUT_MS = 300_000
 # Polled on every animation frame; once the quiet period has lasted, returns [its start, when the script's
@@ -86,7 +86,7 @@ def dashboard(logs: str, port: int) -> Iterator[subprocess.Popen]:
     """The dashboard as ``make run`` starts it, on ``port``, until the block ends (environment passed on); yields it."""
     with tempfile.TemporaryFile("a+b") as err:  # appended to: reading it moves no write position
         server = subprocess.Popen(
-            [*STREAMLIT, "--server.headless", "true", "--server.port", str(port), "--", "--logs-dir", logs],
+            [*DASHBOARD_SERVER, "--server.headless", "true", "--server.port", str(port), "--", "--logs-dir", logs],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,

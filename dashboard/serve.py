@@ -23,6 +23,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from api.hosts import ANY_ADDRESS
+
 APP = Path(__file__).resolve().with_name("streamlit_app.py")
 START_TIMEOUT_SECONDS = 120.0  # the warm-up gives up if the server has not answered by then
 SCRIPT_TIMEOUT_SECONDS = 900.0  # a first load of a big tree builds its index during the warm-up runs
@@ -119,8 +121,9 @@ def server_address() -> tuple[str, int] | None:
 
     if not Runtime.exists() or Runtime.instance().state == RuntimeState.INITIAL:
         return None
-    host = config.get_option("server.address") or "127.0.0.1"
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (a server bound to all)
+    host = config.get_option("server.address") or ""
+    if host in ANY_ADDRESS:
+        host = "::1" if ":" in host else "127.0.0.1"
     return host, int(config.get_option("server.port"))
 
 
