@@ -13,6 +13,7 @@ $(STAMP):
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m compileall -q analyze_logs.py api backend cli dashboard loaders >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -297,7 +297,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
                     "status": detail.status,
                     "session_file": detail.session_file,
                     "missing_attempt_ids": detail.missing_attempt_ids,
-                    "attempts": detail.records,
+                    "attempts": detail.records_or_stand_ins(),
                 }
             )
         return text.session_text(

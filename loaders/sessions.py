@@ -113,6 +113,26 @@ class SessionDetail:
         """``resolved`` when any attempt succeeded, else ``unresolved``."""
         return "resolved" if (self.attempts["status"] == "success").any() else "unresolved"
 
+    def records_or_stand_ins(self) -> list[dict[str, Any]]:
+        """The full records, each one that cannot be read now (gone, changed to something unreadable
+        since it was indexed) replaced by what the index holds of it and why: ``record_unreadable``."""
+        return [
+            record if record is not None else _stand_in(self.session_id, row)
+            for record, row in zip(self.records, self.attempts.to_dict("records"), strict=True)
+        ]
+
+
+STAND_IN_KEYS = ("log_id", "timestamp", "status", "error_type", "previous_attempt_id", "fixed_by", "path")
+UNREADABLE_RECORD = "the file is gone or cannot be read any more; these fields are from the index"
+
+
+def _stand_in(session_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """What the index holds of an attempt whose file cannot be read, and why (records_or_stand_ins)."""
+    stand_in = {"session_id": session_id, **{key: row.get(key) for key in STAND_IN_KEYS}}
+    if hasattr(stand_in["timestamp"], "isoformat"):
+        stand_in["timestamp"] = stand_in["timestamp"].isoformat()
+    return {**stand_in, "record_unreadable": UNREADABLE_RECORD}
+
 
 FIND_SESSIONS_SQL = """
 WITH hits AS (
