@@ -13,7 +13,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import sidebar, url_filters
+from dashboard import memory, sidebar, url_filters
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
 from loaders.domain import DomainConfigError
@@ -50,4 +50,7 @@ except LogTreeError as exc:  # object storage unreachable: say so; the next reru
     st.error(f"Cannot read the logs: {escape_markdown(exc)}")
     st.stop()
 url_filters.draw_filter_bar()
-navigation.run()
+try:
+    navigation.run()
+finally:
+    memory.trim_soon()  # what the run freed goes back to the system, in a background thread
