@@ -13,8 +13,10 @@ and grids are still loading their code after the run has ended.)
 
 Measured: the first visit of each page right after a server (re)start, the repeat visits (median
 of RUNS), the Overview with ``?model=NAME`` (a model not asked for before, then the same URL again),
-and the server's resident memory (VmRSS after the visits, VmHWM: its peak). ``script_done`` holds, for the
-same visits, when the script's last run ended: what follows is the browser loading and drawing.
+a model picked in the Overview's sidebar filter on a restarted server (a rerun: from the pick until
+the page is drawn again), and the server's resident memory (VmRSS after the visits, VmHWM: its
+peak). ``script_done`` holds, for the same visits, when the script's last run ended: what follows
+is the browser loading and drawing.
 """
 
 from __future__ import annotations
@@ -212,6 +214,42 @@ def filter_visits(page: Any, base: str, models: list[str], runs: int) -> dict:
     }
 
 
+RERUN_STARTED = """(since) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app !== null && (app.getAttribute("data-test-script-state") === "running"
+    || document.querySelector('[data-stale="true"]') !== null || performance.now() - since > 10000);
+}"""
+
+
+def sidebar_filter_seconds(page: Any, base: str, model: str) -> tuple[float, float]:
+    """Pick ``model`` in the Overview's sidebar Model filter (a rerun, no page load): the seconds from
+    the pick until the page is fully drawn again, and until the rerun's script ended."""
+    title, slug, charts, grids = PAGES[0]
+    drawn_seconds(page, f"{base}/{slug}", title, charts, grids)  # the page as a user has it open, not timed
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.click()
+    option = page.get_by_role("option", name=model, exact=True)
+    option.wait_for(timeout=30_000)
+    page.evaluate("() => { window.__fixtrailBench = null; }")
+    picked = page.evaluate("() => performance.now()")
+    option.click()
+    page.wait_for_function(RERUN_STARTED, arg=picked, polling="raf", timeout=VISIT_TIMEOUT_MS)
+    page.keyboard.press("Escape")  # the open list would cover the page
+    handle = page.wait_for_function(
+        DRAWN, arg=[title, charts, grids, SETTLE_SECONDS * 1000], polling="raf", timeout=VISIT_TIMEOUT_MS
+    )
+    drawn, script = handle.json_value()
+    if f"model={quote(model)}" not in page.url and f"model={model}" not in page.url:
+        raise RuntimeError(f"picking {model!r} did not filter the page: {page.url}")
+    return (drawn - picked) / 1000, (script - picked) / 1000
+
+
+def sidebar_filters(page: Any, base: str, models: list[str], runs: int) -> dict:
+    """sidebar_filter_seconds for each model (at most ``runs``): medians."""
+    picks = [sidebar_filter_seconds(page, base, model) for model in models[:runs]]
+    drawn, script = medians(picks)
+    return {"models": models[:runs], "drawn": drawn, "script_done": script}
+
+
 def measure(logs: str, runs: int) -> dict:
     """Every browser figure (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
@@ -231,6 +269,9 @@ def measure(logs: str, runs: int) -> dict:
             leave(page)
             time.sleep(1)
             memory = memory_mib(server.pid)
+        with dashboard(logs, port):  # a server that has seen no filter yet
+            filtered["sidebar"] = sidebar_filters(page, base, models, runs)
+            leave(page)
         browser.close()
     filtered["unfiltered"] = repeat["Overview"][0]
     return {

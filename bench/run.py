@@ -376,10 +376,16 @@ def browser_rows(browser: dict) -> list[Row]:
     return [
         *rows,
         Row(
-            f"browser: Overview ?model=M, new filter (median of {models})",
+            f"browser: Overview, a model picked in the sidebar filter (median of {models})",
+            "browser",
+            "filter.sidebar.drawn",
+            targets=(Target("value", 0.5),),
+        ),
+        Row(
+            f"browser: Overview ?model=M opened by URL, new filter (median of {models})",
             "browser",
             "filter.first",
-            targets=(Target("value", 0.5),),
+            targets=(Target("value", 1.5),),
         ),
         Row("browser: Overview ?model=M, same URL again (median)", "browser", "filter.again"),
         Row(

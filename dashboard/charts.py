@@ -148,7 +148,9 @@ def _daily_and_rolling(
 ) -> alt.LayerChart:
     """A daily rate as points and its rolling 7-day rate as a line over it, in percent, with a legend."""
     series = alt.Scale(domain=[points.name, line.name], range=list(colours))
-    base = alt.Chart(daily).encode(x=_day_axis(daily["day"]))
+    # The data goes on the layer, not on each part: Altair would hash each part's frame (through
+    # its text form) to find that they share it, on every run.
+    base = alt.Chart().encode(x=_day_axis(daily["day"]))
 
     def layer(rate: RateSeries, mark: alt.Chart, y: alt.Y | str) -> alt.Chart:
         return mark.encode(
@@ -164,7 +166,7 @@ def _daily_and_rolling(
     dots = base.transform_calculate(series=f"'{points.name}'").mark_circle(size=45, opacity=0.55)
     rolling = base.transform_calculate(series=f"'{line.name}'").mark_line(strokeWidth=3)
     y_axis = alt.Y(f"{points.column}:Q", title=points.title, scale=alt.Scale(domain=[0, 100]))
-    return layer(points, dots, y_axis) + layer(line, rolling, f"{line.column}:Q")
+    return alt.layer(layer(points, dots, y_axis), layer(line, rolling, f"{line.column}:Q"), data=daily)
 
 
 # The name of the click selection of the charts whose marks filter the page (read by url_filters).

@@ -10,7 +10,7 @@ from dashboard import charts
 from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import downloads, selected_row, session_table, table
+from dashboard.widgets import altair_chart, downloads, selected_row, session_table, table
 from loaders.attempts import attempt_record
 from loaders.errors import error_groups, error_occurrences, error_sessions
 from loaders.states import state_help
@@ -140,7 +140,7 @@ def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) ->
     occurrences = query(error_occurrences, ctx.index, fingerprint, ctx.flt, unfixed_only=not everything)
     sessions = query(error_sessions, ctx.index, fingerprint, ctx.flt, unfixed_only=not everything)
     if not occurrences.empty:
-        st.altair_chart(charts.occurrences_chart(occurrences), width="stretch")
+        altair_chart(charts.occurrences_chart(occurrences), width="stretch")
         newest = occurrences.iloc[0]
         record = query(attempt_record, ctx.index, newest["log_id"]) or {}
         if record.get("stderr"):

@@ -12,7 +12,7 @@ from dashboard import charts, issues, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
-from dashboard.widgets import downloads, no_data_notice, session_table, table, window_notice
+from dashboard.widgets import altair_chart, downloads, no_data_notice, session_table, table, window_notice
 from loaders.attempts import recent_attempts
 from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
 from loaders.states import fingerprint_states
@@ -54,7 +54,7 @@ stored = query(error_categories, ctx.index, ctx.flt, which="stored")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Failures by category")
-    st.altair_chart(
+    altair_chart(
         charts.category_chart(derived),
         width="stretch",
         key="errors_category_chart",
@@ -82,7 +82,7 @@ with right:
     downloads(side_by_side, "error_categories", "errors_categories")
 
 st.subheader("Categories over time")
-st.altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
+altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
 
 st.subheader("States per model")
 per_model = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)

@@ -14,7 +14,7 @@ from dashboard import charts, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
-from dashboard.widgets import no_data_notice, session_table, window_notice
+from dashboard.widgets import altair_chart, no_data_notice, session_table, window_notice
 from loaders import metrics
 from loaders.attempts import recent_attempts
 from loaders.evals import eval_cases, evals_jsonl
@@ -117,7 +117,7 @@ st.caption(f"7-day window: ({ctx.as_of - timedelta(days=7):%Y-%m-%d %H:%M}, {ctx
 
 changes = markers_frame(ctx.index.root)
 st.subheader("Success rate per day, with the rolling 7-day rate")
-st.altair_chart(charts.success_rate_chart(daily, changes), width="stretch")
+altair_chart(charts.success_rate_chart(daily, changes), width="stretch")
 st.subheader("First-try success per day, with the rolling 7-day rate")
 first_try_daily = query(daily_first_try, ctx.index, ctx.flt)
 if first_try_daily.empty:
@@ -125,16 +125,16 @@ if first_try_daily.empty:
 else:
     by_day_tab, by_model_tab = st.tabs(["All models", "Per model"])
     with by_day_tab:
-        st.altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")
+        altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")
     with by_model_tab:
         by_model = query(daily_first_try, ctx.index, ctx.flt, by_model=True)
-        st.altair_chart(charts.first_try_by_model_chart(by_model, changes), width="stretch")
+        altair_chart(charts.first_try_by_model_chart(by_model, changes), width="stretch")
 st.caption(
     "Sessions count on the day their first attempt ran. Dashed rules are change markers "
     '(`analyze_logs.py mark "system_context v12"`); compare before and after one on the Compare page.'
 )
 st.subheader("Attempts per day")
-st.altair_chart(
+altair_chart(
     charts.attempts_chart(daily),
     width="stretch",
     key="overview_days_chart",

@@ -10,7 +10,7 @@ from dashboard.data import query
 from dashboard.formatting import duration_text, gap_text
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import SESSIONS_PAGE, downloads, no_data_notice, session_table, window_notice
+from dashboard.widgets import SESSIONS_PAGE, altair_chart, downloads, no_data_notice, session_table, window_notice
 from loaders.attempts import sessions_of_attempts
 from loaders.recipes import recognised_edits
 from loaders.sessions import (
@@ -160,7 +160,7 @@ def timeline(session_id: str) -> None:
     cols[2].metric("Failures", int((attempts["status"] == "failed").sum()))
     if len(attempts):
         cols[3].metric("Duration", duration_text(waterfall["offset_seconds"].iloc[-1]), help="First to last attempt")
-        st.altair_chart(charts.session_timeline_chart(waterfall), width="stretch")
+        altair_chart(charts.session_timeline_chart(waterfall), width="stretch")
     if detail.session_file is None:
         st.caption("No session file: shown from the attempt records alone.")
     if detail.missing_attempt_ids:
