@@ -58,18 +58,3 @@ def test_every_chart_is_valid_vega_lite_with_its_data(index):
         assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/"), name
         rows = sum(len(values) for values in spec.get("datasets", {}).values())
         assert rows > 0, f"{name} has no data"
-
-
-def test_a_rate_chart_holds_its_daily_rows_once():
-    daily = pd.DataFrame(
-        {
-            "day": pd.date_range("2026-11-01", periods=3),
-            "success_rate": [50.0, 60.0, 70.0],
-            "rolling_success_rate_7d": [50.0, 55.0, 60.0],
-            "attempts": [2, 5, 10],
-            "attempts_7d": [2, 7, 17],
-        }
-    )
-    spec = charts.success_rate_chart(daily).to_dict()
-    assert [len(values) for values in spec["datasets"].values()] == [3]
-    assert all("data" not in layer for layer in spec["layer"])  # both layers read the chart's one dataset

@@ -89,6 +89,8 @@ def test_success_rate_chart_has_a_legend_for_both_marks():
     assert all(c["scale"]["domain"] == ["Daily rate", "Rolling 7-day rate"] for c in colors)
     x = _encodings(spec)[0]["x"]
     assert x["timeUnit"] == "yearmonthdate" and x["axis"]["tickCount"] == {"interval": "day", "step": 1}
+    assert [len(values) for values in spec["datasets"].values()] == [3]
+    assert all("data" not in layer for layer in spec["layer"])  # both marks read the chart's one dataset
 
 
 def test_counts_have_integer_ticks_and_many_days_fewer_ticks():
