@@ -221,6 +221,15 @@ RERUN_STARTED = """(since) => {
 }"""
 
 
+# Resets the DRAWN state and records when the next pointer press reaches the page (performance.now's clock).
+PICK_LISTENER = """() => {
+  window.__fixtrailBench = null;
+  window.__fixtrailPicked = null;
+  document.addEventListener("pointerdown", (e) => { window.__fixtrailPicked = e.timeStamp; },
+                            {capture: true, once: true});
+}"""
+
+
 def sidebar_filter_seconds(page: Any, base: str, model: str) -> tuple[float, float]:
     """Pick ``model`` in the Overview's sidebar Model filter (a rerun, no page load): the seconds from
     the pick until the page is fully drawn again, and until the rerun's script ended."""
@@ -229,9 +238,9 @@ def sidebar_filter_seconds(page: Any, base: str, model: str) -> tuple[float, flo
     page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.click()
     option = page.get_by_role("option", name=model, exact=True)
     option.wait_for(timeout=30_000)
-    page.evaluate("() => { window.__fixtrailBench = null; }")
-    picked = page.evaluate("() => performance.now()")
+    page.evaluate(PICK_LISTENER)
     option.click()
+    picked = page.evaluate("() => window.__fixtrailPicked")  # when the browser got the click, not when Playwright began
     page.wait_for_function(RERUN_STARTED, arg=picked, polling="raf", timeout=VISIT_TIMEOUT_MS)
     page.keyboard.press("Escape")  # the open list would cover the page
     handle = page.wait_for_function(

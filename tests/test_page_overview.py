@@ -119,3 +119,21 @@ EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2705\u274c]")
 def test_dashboard_uses_material_icons_not_emoji():
     offenders = {p.name: EMOJI.findall(p.read_text()) for p in DASHBOARD.rglob("*.py")}
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def _chart_specs(at: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in at.get("vega_lite_chart")]
+
+
+def test_only_the_open_first_try_tab_draws_its_chart(small_tree, cache_dir, monkeypatch):
+    at = _overview(small_tree, monkeypatch)
+    specs = _chart_specs(at)
+    assert len(specs) == 3  # success rate, first try (all models), attempts per day
+    assert sum("Daily first-try rate" in spec for spec in specs) == 1
+    assert not any("ai_model" in spec for spec in specs)
+    at.session_state["overview_first_try_view"] = "Per model"
+    at.run()
+    assert not at.exception
+    specs = _chart_specs(at)
+    assert len(specs) == 3 and not any("Daily first-try rate" in spec for spec in specs)
+    assert sum("7-day first-try success" in spec and "ai_model" in spec for spec in specs) == 1

@@ -123,12 +123,15 @@ first_try_daily = query(daily_first_try, ctx.index, ctx.flt)
 if first_try_daily.empty:
     st.info("No session started in this range.")
 else:
-    by_day_tab, by_model_tab = st.tabs(["All models", "Per model"])
-    with by_day_tab:
-        altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")
-    with by_model_tab:
-        by_model = query(daily_first_try, ctx.index, ctx.flt, by_model=True)
-        altair_chart(charts.first_try_by_model_chart(by_model, changes), width="stretch")
+    # Only the open tab's chart is made and sent (a hidden chart is drawn by the browser all the same).
+    by_day_tab, by_model_tab = st.tabs(["All models", "Per model"], key="overview_first_try_view", on_change="rerun")
+    if by_day_tab.open:
+        with by_day_tab:
+            altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")
+    if by_model_tab.open:
+        with by_model_tab:
+            by_model = query(daily_first_try, ctx.index, ctx.flt, by_model=True)
+            altair_chart(charts.first_try_by_model_chart(by_model, changes), width="stretch")
 st.caption(
     "Sessions count on the day their first attempt ran. Dashed rules are change markers "
     '(`analyze_logs.py mark "system_context v12"`); compare before and after one on the Compare page.'
