@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import altair as alt
@@ -27,6 +27,16 @@ def altair_chart(chart: alt.TopLevelMixin, **kwargs: Any) -> Any:
     """
     object.__setattr__(chart, "to_dict", functools.partial(type(chart).to_dict, chart, validate=False))
     return st.altair_chart(chart, **kwargs)
+
+
+def lazy_tabs(labels: list[str], key: str) -> Sequence[Any]:
+    """``st.tabs`` whose closed tabs are not drawn: use ``if tab.open:`` around each tab's content.
+
+    Streamlit sends every tab's content, shown or not, and the browser builds the hidden grids and
+    charts too (the Unfixed page's hidden list of every failure had 31,000 rows at 100,000
+    sessions). Opening a tab reruns the page, which then draws that tab alone.
+    """
+    return st.tabs(labels, key=key, on_change="rerun")
 
 
 def open_session(session_id: str) -> None:

@@ -66,6 +66,9 @@ def test_text_filter_finds_the_cv2_failure(app):
 
 def test_selecting_an_unfixed_row_opens_its_session(app):
     _open(app, "unfixed")
+    assert "unfixed_table" not in [d.key for d in app.dataframe]  # a closed tab is not drawn
+    app.session_state["unfixed_view"] = "Every failure"  # what a click on the tab sets
+    app.run()
     table = app.dataframe(key="unfixed_table")
     assert list(table.value["log_id"]) == ["s2-a1"]
     app.session_state["unfixed_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}

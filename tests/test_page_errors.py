@@ -99,9 +99,13 @@ def test_errors_page_lists_one_row_per_error(small_logs):
     rows = groups.set_index("error")
     assert rows.loc[NAME_ERROR, "count"] == 2 and rows.loc[NAME_ERROR, "state"] == "fixed"
     assert rows.loc[CV2_ERROR, "fix_rate"] == 0.0 and list(rows.loc[CV2_ERROR, "daily"]) == [0, 0, 0, 0, 0, 1, 0]
-    # the flat list is in the other tab
+    # the flat list is in the other tab, drawn once that tab is open
     assert [t.label for t in at.tabs][:2] == ["Grouped by error", "Every failure"]
+    assert "errors_flat" not in [d.key for d in at.dataframe]
+    at.session_state["errors_view"] = "Every failure"
+    at.run()
     assert list(at.dataframe(key="errors_flat").value["log_id"]) == ["s2-a1", "s4-a1", "s1-a2", "s1-a1"]
+    assert "errors_groups" not in [d.key for d in at.dataframe]
 
 
 def test_state_column_explains_every_state(small_logs):

@@ -12,7 +12,7 @@ from dashboard import charts, issues, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
-from dashboard.widgets import altair_chart, downloads, no_data_notice, session_table, table, window_notice
+from dashboard.widgets import altair_chart, downloads, lazy_tabs, no_data_notice, session_table, table, window_notice
 from loaders.attempts import recent_attempts
 from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
 from loaders.states import fingerprint_states
@@ -30,22 +30,25 @@ if opened:
     st.stop()
 window_notice()
 
-grouped_tab, flat_tab = st.tabs(["Grouped by error", "Every failure"])
-with grouped_tab:
-    groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of)
-    st.caption(
-        f"{len(groups):,} errors: failures with the same key line, names, numbers and paths aside. "
-        "Daily counts cover the 7 days to the window's end."
-    )
-    issues.issue_list(groups, "errors_groups", "errors", "Failures", "No failure in this range.")
-with flat_tab:
-    failures = query(recent_attempts, ctx.index, replace(ctx.flt, statuses=("failed",)), limit=FLAT_LIMIT)
-    st.caption(
-        f"The newest {len(failures):,} failures" + (f" (at most {FLAT_LIMIT:,})" if len(failures) == FLAT_LIMIT else "")
-    )
-    session_table(
-        failures[FLAT_COLUMNS], key="errors_flat", name="failures", height=520, empty="No failure in this range."
-    )
+grouped_tab, flat_tab = lazy_tabs(["Grouped by error", "Every failure"], key="errors_view")
+if grouped_tab.open:
+    with grouped_tab:
+        groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of)
+        st.caption(
+            f"{len(groups):,} errors: failures with the same key line, names, numbers and paths aside. "
+            "Daily counts cover the 7 days to the window's end."
+        )
+        issues.issue_list(groups, "errors_groups", "errors", "Failures", "No failure in this range.")
+if flat_tab.open:
+    with flat_tab:
+        failures = query(recent_attempts, ctx.index, replace(ctx.flt, statuses=("failed",)), limit=FLAT_LIMIT)
+        st.caption(
+            f"The newest {len(failures):,} failures"
+            + (f" (at most {FLAT_LIMIT:,})" if len(failures) == FLAT_LIMIT else "")
+        )
+        session_table(
+            failures[FLAT_COLUMNS], key="errors_flat", name="failures", height=520, empty="No failure in this range."
+        )
 
 derived = query(error_categories, ctx.index, ctx.flt)
 if derived.empty:

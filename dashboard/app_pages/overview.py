@@ -14,7 +14,7 @@ from dashboard import charts, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
-from dashboard.widgets import altair_chart, no_data_notice, session_table, window_notice
+from dashboard.widgets import altair_chart, lazy_tabs, no_data_notice, session_table, window_notice
 from loaders import metrics
 from loaders.attempts import recent_attempts
 from loaders.evals import eval_cases, evals_jsonl
@@ -123,8 +123,7 @@ first_try_daily = query(daily_first_try, ctx.index, ctx.flt)
 if first_try_daily.empty:
     st.info("No session started in this range.")
 else:
-    # Only the open tab's chart is made and sent (a hidden chart is drawn by the browser all the same).
-    by_day_tab, by_model_tab = st.tabs(["All models", "Per model"], key="overview_first_try_view", on_change="rerun")
+    by_day_tab, by_model_tab = lazy_tabs(["All models", "Per model"], key="overview_first_try_view")
     if by_day_tab.open:
         with by_day_tab:
             altair_chart(charts.first_try_chart(first_try_daily, changes), width="stretch")

@@ -10,7 +10,15 @@ from dashboard.data import query
 from dashboard.formatting import duration_text, gap_text
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import SESSIONS_PAGE, altair_chart, downloads, no_data_notice, session_table, window_notice
+from dashboard.widgets import (
+    SESSIONS_PAGE,
+    altair_chart,
+    downloads,
+    lazy_tabs,
+    no_data_notice,
+    session_table,
+    window_notice,
+)
 from loaders.attempts import sessions_of_attempts
 from loaders.recipes import recognised_edits
 from loaders.sessions import (
@@ -192,37 +200,42 @@ def session_list() -> None:
     cols[1].metric("Resolved", f"{resolved:,}")
     cols[2].metric("Unresolved", f"{total - resolved:,}")
     window_notice()
-    everything, abandoned_tab, silent_tab = st.tabs(["All sessions", "Abandoned", "Silent successes"])
-    with abandoned_tab:
-        abandoned = query(abandoned_sessions, ctx.index, ctx.flt, as_of=ctx.as_of)
-        st.caption(f"{len(abandoned):,} sessions whose last attempt failed and nothing followed for an hour.")
-        session_table(
-            abandoned[["last_error", "attempts", "idle_hours", "last_at", "user_prompt", "ai_model", "session_id"]],
-            key="sessions_abandoned",
-            name="abandoned_sessions",
-            empty="No session was left on a failure.",
-        )
-    with silent_tab:
-        silent = query(silent_successes, ctx.index, ctx.flt)
-        st.caption(f"{len(silent):,} successes that produced no output file.")
-        session_table(
-            silent[
-                [
-                    "timestamp",
-                    "user_prompt",
-                    "ai_model",
-                    "execution_time_seconds",
-                    "stdout_chars",
-                    "session_id",
-                    "log_id",
-                ]
-            ],
-            key="sessions_silent",
-            name="silent_successes",
-            empty="Every success produced an output file.",
-        )
-    with everything:
-        _all_sessions(total)
+    everything, abandoned_tab, silent_tab = lazy_tabs(
+        ["All sessions", "Abandoned", "Silent successes"], key="sessions_view"
+    )
+    if abandoned_tab.open:
+        with abandoned_tab:
+            abandoned = query(abandoned_sessions, ctx.index, ctx.flt, as_of=ctx.as_of)
+            st.caption(f"{len(abandoned):,} sessions whose last attempt failed and nothing followed for an hour.")
+            session_table(
+                abandoned[["last_error", "attempts", "idle_hours", "last_at", "user_prompt", "ai_model", "session_id"]],
+                key="sessions_abandoned",
+                name="abandoned_sessions",
+                empty="No session was left on a failure.",
+            )
+    if silent_tab.open:
+        with silent_tab:
+            silent = query(silent_successes, ctx.index, ctx.flt)
+            st.caption(f"{len(silent):,} successes that produced no output file.")
+            session_table(
+                silent[
+                    [
+                        "timestamp",
+                        "user_prompt",
+                        "ai_model",
+                        "execution_time_seconds",
+                        "stdout_chars",
+                        "session_id",
+                        "log_id",
+                    ]
+                ],
+                key="sessions_silent",
+                name="silent_successes",
+                empty="Every success produced an output file.",
+            )
+    if everything.open:
+        with everything:
+            _all_sessions(total)
 
 
 def _all_sessions(total: int) -> None:
