@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -362,3 +363,22 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     compressed.refresh()
     assert "compressed_copy" not in _databases(compressed)
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
+
+
+def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, index_of):
+    a_minute_ago = time.time() - 60
+    for directory in [small_tree, *small_tree.rglob("*")]:
+        if directory.is_dir():  # too recent a directory is listed again at every scan (scan.RACY_SECONDS)
+            os.utime(directory, (a_minute_ago, a_minute_ago))
+    index = index_of(small_tree)
+    index.refresh()
+    watched = index.source._watched
+    kept = watched.files
+    assert any(path.endswith("s2-a1.json") for path, _, _ in kept)  # S2's unfixed last failure
+    index.refresh()
+    assert watched.files is kept  # nothing changed: the list is not queried again
+    _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), fixed_by="s3-a1")
+    assert index.refresh().parsed == 1  # the rewrite is found through the kept list
+    index.refresh()
+    assert watched.files is not kept  # the index changed: queried again, and the fixed failure left it
+    assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files)

@@ -11,7 +11,7 @@ import duckdb
 from loaders.code_changes import read_tree_record
 from loaders.parsing import DirectoryTask, ParsedBatch, WorkerPool, parse_batches
 from loaders.records import FileStamp
-from loaders.scan import ChangeFinder, ChangeSet
+from loaders.scan import ChangeFinder, ChangeSet, WatchedFiles
 
 
 class LocalTreeSource:
@@ -22,12 +22,13 @@ class LocalTreeSource:
     def __init__(self, root: Path):
         self.root = root
         self._read = read_tree_record(str(root))
+        self._watched = WatchedFiles()
 
     def find_changes(
         self, connection: duckdb.DuckDBPyConnection, full: bool, first_load: bool, workers: int
     ) -> ChangeSet:
         """On a first load, every directory as a task for the workers; else what the scan finds."""
-        finder = ChangeFinder(self.root, connection)
+        finder = ChangeFinder(self.root, connection, self._watched)
         return finder.first_load(workers) if first_load else finder.find(full)
 
     def parsed_batches(
