@@ -126,9 +126,16 @@ STAND_IN_KEYS = ("log_id", "timestamp", "status", "error_type", "previous_attemp
 UNREADABLE_RECORD = "the file is gone or cannot be read any more; these fields are from the index"
 
 
+def _plain(value: Any) -> Any:
+    """A frame's missing value (NaN, NaT, NA) as None: JSON has no NaN."""
+    import pandas as pd  # loaded already: the value comes from a frame
+
+    return None if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)) else value
+
+
 def _stand_in(session_id: str, row: dict[str, Any]) -> dict[str, Any]:
     """What the index holds of an attempt whose file cannot be read, and why (records_or_stand_ins)."""
-    stand_in = {"session_id": session_id, **{key: row.get(key) for key in STAND_IN_KEYS}}
+    stand_in = {"session_id": session_id, **{key: _plain(row.get(key)) for key in STAND_IN_KEYS}}
     if hasattr(stand_in["timestamp"], "isoformat"):
         stand_in["timestamp"] = stand_in["timestamp"].isoformat()
     return {**stand_in, "record_unreadable": UNREADABLE_RECORD}

@@ -427,6 +427,10 @@ def test_no_progress_bar_reaches_standard_output(small_tree, cache_dir):
     assert probe.stdout.split() == ["False"] * 4, probe.stdout + probe.stderr
 
 
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
+
+
 def test_json_session_stands_in_for_a_record_that_cannot_be_read_any_more(small_tree, cache_dir):
     assert run_cli("--logs-dir", str(small_tree), "summary").returncode == 0
     success = next(small_tree.glob("successes/*/s1-a3.json"))
@@ -436,10 +440,11 @@ def test_json_session_stands_in_for_a_record_that_cannot_be_read_any_more(small_
     os.utime(success, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     result = run_cli("--logs-dir", str(small_tree), "--json", "session", "S1")
     assert result.returncode == 0, result.stderr
-    attempts = json.loads(result.stdout)["attempts"]
+    attempts = json.loads(result.stdout, parse_constant=_no_constant)["attempts"]  # strict JSON: no NaN
     assert [attempt["log_id"] for attempt in attempts] == ["s1-a1", "s1-a2", "s1-a3"]
     assert "record_unreadable" not in attempts[0] and attempts[0]["code"]
     stand_in = attempts[2]
     assert stand_in["status"] == "success" and stand_in["session_id"] == "S1"
+    assert stand_in["error_type"] is None and stand_in["fixed_by"] is None
     assert stand_in["path"] == str(success) and "cannot be read" in stand_in["record_unreadable"]
     assert stand_in["timestamp"].startswith(str((AS_OF - timedelta(days=10)).date()))
