@@ -116,29 +116,21 @@ class SessionDetail:
     def records_or_stand_ins(self) -> list[dict[str, Any]]:
         """The full records, each one that cannot be read now (gone, changed to something unreadable
         since it was indexed) replaced by what the index holds of it and why: ``record_unreadable``."""
+        if all(record is not None for record in self.records):
+            return list(self.records)
+        from loaders.exports import frame_records  # pandas, loaded already for self.attempts
+
+        indexed = frame_records(self.attempts[list(STAND_IN_KEYS)])  # JSON-safe: ISO times, null for NaN
         return [
-            record if record is not None else _stand_in(self.session_id, row)
-            for record, row in zip(self.records, self.attempts.to_dict("records"), strict=True)
+            record
+            if record is not None
+            else {"session_id": self.session_id, **row, "record_unreadable": UNREADABLE_RECORD}
+            for record, row in zip(self.records, indexed, strict=True)
         ]
 
 
 STAND_IN_KEYS = ("log_id", "timestamp", "status", "error_type", "previous_attempt_id", "fixed_by", "path")
 UNREADABLE_RECORD = "the file is gone or cannot be read any more; these fields are from the index"
-
-
-def _plain(value: Any) -> Any:
-    """A frame's missing value (NaN, NaT, NA) as None: JSON has no NaN."""
-    import pandas as pd  # loaded already: the value comes from a frame
-
-    return None if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)) else value
-
-
-def _stand_in(session_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """What the index holds of an attempt whose file cannot be read, and why (records_or_stand_ins)."""
-    stand_in = {"session_id": session_id, **{key: _plain(row.get(key)) for key in STAND_IN_KEYS}}
-    if hasattr(stand_in["timestamp"], "isoformat"):
-        stand_in["timestamp"] = stand_in["timestamp"].isoformat()
-    return {**stand_in, "record_unreadable": UNREADABLE_RECORD}
 
 
 FIND_SESSIONS_SQL = """
