@@ -30,6 +30,11 @@ START_TIMEOUT_SECONDS = 120.0  # the warm-up gives up if the server has not answ
 SCRIPT_TIMEOUT_SECONDS = 900.0  # a first load of a big tree builds its index during the warm-up runs
 STOP_GRACE_SECONDS = 3.0  # after the server stops listening, for Streamlit to stop by itself
 WARM_UP_MESSAGE = "Fixtrail dashboard:"  # starts the line printed (stderr) once the warm-up run has ended
+# The health check runs the warm-up. Streamlit's full garbage collection after every script run
+# (runner.postScriptGC) holds the interpreter for 0.1 s at 100,000 sessions (the cached results'
+# objects), while the run's last messages wait to be sent: every page visit waited for it. Python
+# collects garbage by itself, and memory is given back after each run (dashboard.memory).
+SERVER_OPTIONS = ("--server.scriptHealthCheckEnabled", "true", "--runner.postScriptGC", "false")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=watch_for_stop, name="fixtrail-stop-watch", daemon=True).start()
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(APP), "--server.scriptHealthCheckEnabled", "true", *options]
+    sys.argv = ["streamlit", "run", str(APP), *SERVER_OPTIONS, *options]
     try:
         cli.main()
     except SystemExit as stop:

@@ -9,7 +9,12 @@ in an unchanged directory, are: failures without ``fixed_by`` that are the last 
 session (the only ones a future retry can name) or whose session logged an attempt in the last
 RECENT_SESSION_SECONDS (by its timestamp), and the session files of such recent sessions. After new
 attempt files are parsed, the failures and session file of their sessions are checked as well
-(``rewritten_files_of``). Skipped files are checked too, to load them once they become valid. A
+(``rewritten_files_of``). Skipped files are checked too, to load them once they become valid.
+The last failures of sessions that are not recent are *dormant*: a writer rewrites one only when a
+retry is logged, and the retry's new file leads the scan to them (above); they are watched for
+writers that do otherwise, and stat-ed at most once every DORMANT_CHECK_SECONDS by a process that
+keeps its WatchedFiles (the dashboard, the API): at 100,000 sessions they are 14,700 files and 0.15 s
+of every scan, which a dashboard makes for each new browser session. A
 directory modified within RACY_SECONDS of the scan is not trusted next time (its mtime may not move
 again for a change made within the same clock tick). ``full=True`` ignores all of this and stats
 every file.
@@ -41,6 +46,7 @@ from loaders.tree import (
 
 RACY_SECONDS = 2.0
 RECENT_SESSION_SECONDS = 600
+DORMANT_CHECK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,9 @@ def _stat(path: str) -> FileStamp | None:
     return FileStamp(path, info.st_size, info.st_mtime_ns)
 
 
+WatchedFile = tuple[str, str, tuple[int, int]]  # (path, folder, stored (size, mtime_ns))
+
+
 @dataclass
 class WatchedFiles:
     """The files ``_check_watched`` stats, kept from one scan to the next while the index is unchanged.
@@ -140,7 +149,13 @@ class WatchedFiles:
     """
 
     state: tuple[str | None, str | None] | None = None  # the index's (generation, version) they were read at
-    files: list[tuple[str, str, tuple[int, int]]] = field(default_factory=list)
+    files: list[WatchedFile] = field(default_factory=list)  # stat-ed at every scan
+    dormant: list[WatchedFile] = field(default_factory=list)  # see the module's docstring
+    dormant_checked_at: float = float("-inf")  # time.monotonic() of the last scan that stat-ed them
+
+    def dormant_due(self) -> bool:
+        """True when the dormant files were last stat-ed DORMANT_CHECK_SECONDS ago or more (or never)."""
+        return time.monotonic() - self.dormant_checked_at >= DORMANT_CHECK_SECONDS
 
 
 INDEX_STATE_SQL = "SELECT max(value) FILTER (key = 'generation'), max(value) FILTER (key = 'version') FROM idx.meta"
@@ -240,23 +255,31 @@ class ChangeFinder:
         changes.removed += [path for path in stored if os.path.dirname(path) == state.path and path not in listed]
 
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
-        """Files that writers rewrite in place, in directories whose mtime did not change."""
-        self._compare_stamps(self._watched_files(rechecked_dirs), changes)
+        """Files that writers rewrite in place, in directories whose mtime did not change; the dormant
+        ones only when due (see the module's docstring)."""
+        files, dormant = self._watched_files(rechecked_dirs)
+        if self.watched is None or self.watched.dormant_due():
+            files = files + dormant
+            if self.watched is not None:
+                self.watched.dormant_checked_at = time.monotonic()
+        self._compare_stamps(files, changes)
 
-    def _watched_files(self, rechecked_dirs: list[str]) -> list[tuple[str, str, tuple[int, int]]]:
-        """(path, folder, stored stamp) of the watched files outside ``rechecked_dirs`` (see WatchedFiles)."""
+    def _watched_files(self, rechecked_dirs: list[str]) -> tuple[list[WatchedFile], list[WatchedFile]]:
+        """The watched files outside ``rechecked_dirs``: (stat-ed at every scan, dormant); see WatchedFiles."""
         state = None
         if self.watched is not None and not rechecked_dirs:
             state = tuple(self.connection.execute(INDEX_STATE_SQL).fetchone())
             if state == self.watched.state:
-                return self.watched.files
+                return self.watched.files, self.watched.dormant
         recent = datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS)
         parameters = {"dirs": rechecked_dirs, "recent": recent, "non_text_name": NON_TEXT_NAME}
-        rows = self.connection.execute(WATCHED_FILES_SQL, parameters).fetchall()
-        files = [(path, folder, (size, mtime)) for path, size, mtime, folder in rows]
-        if self.watched is not None:
-            self.watched.state, self.watched.files = state, files  # a None state (dirs rechecked) never matches
-        return files
+        files: list[WatchedFile] = []
+        dormant: list[WatchedFile] = []
+        for path, size, mtime, folder, is_dormant in self.connection.execute(WATCHED_FILES_SQL, parameters).fetchall():
+            (dormant if is_dormant else files).append((path, folder, (size, mtime)))
+        if self.watched is not None:  # a None state (dirs rechecked) never matches
+            self.watched.state, self.watched.files, self.watched.dormant = state, files, dormant
+        return files, dormant
 
     def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
         """Stat each (path, folder, stored stamp); add the new or changed ones to ``changes``, the gone ones too.
@@ -309,16 +332,18 @@ _NO_FIXED_BY = "folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = ''
 # Failures a writer may still rewrite (see the module's docstring), session files of recent
 # sessions, and skipped files; each outside the directories compared in full anyway.
 WATCHED_FILES_SQL = f"""
-WITH recent_sessions AS (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent)
-SELECT path, size, mtime_ns, folder FROM idx.attempt_files
-WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir)
-  AND (path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
-       OR session_id IN (SELECT session_id FROM recent_sessions))
+WITH recent_sessions AS (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent),
+failures AS (
+    SELECT path, size, mtime_ns, folder, session_id NOT IN (SELECT session_id FROM recent_sessions) AS dormant
+    FROM idx.attempt_files WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir)
+)
+SELECT * FROM failures
+WHERE NOT dormant OR path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
 UNION ALL
-SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
+SELECT path, size, mtime_ns, 'sessions', false FROM idx.session_files
 WHERE session_id IN (SELECT session_id FROM recent_sessions) AND NOT list_contains($dirs, dir)
 UNION ALL
-SELECT path, size, mtime_ns, folder FROM idx.skipped_files
+SELECT path, size, mtime_ns, folder, false FROM idx.skipped_files
 WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
 """  # noqa: S608
 

@@ -8,12 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from loaders import metrics, report
+from loaders import metrics, report, scan
 from loaders.index import LogIndex, index_path_for
 from tests.conftest import AS_OF, write_record
 
@@ -365,20 +365,58 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
 
 
-def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, index_of):
+def _settle(root: Path) -> None:
+    """Date every directory a minute back: too recent a directory is listed again at every scan (scan.RACY_SECONDS)."""
     a_minute_ago = time.time() - 60
-    for directory in [small_tree, *small_tree.rglob("*")]:
-        if directory.is_dir():  # too recent a directory is listed again at every scan (scan.RACY_SECONDS)
+    for directory in [root, *root.rglob("*")]:
+        if directory.is_dir():
             os.utime(directory, (a_minute_ago, a_minute_ago))
+
+
+def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, index_of):
+    _settle(small_tree)
     index = index_of(small_tree)
     index.refresh()
     watched = index.source._watched
-    kept = watched.files
-    assert any(path.endswith("s2-a1.json") for path, _, _ in kept)  # S2's unfixed last failure
+    kept, kept_dormant = watched.files, watched.dormant
+    # S2's unfixed last failure, in a session that logged nothing for years: dormant
+    assert any(path.endswith("s2-a1.json") for path, _, _ in kept_dormant)
     index.refresh()
-    assert watched.files is kept  # nothing changed: the list is not queried again
+    assert (watched.files, watched.dormant) == (kept, kept_dormant)  # nothing changed: not queried again
+    assert watched.files is kept and watched.dormant is kept_dormant
     _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), fixed_by="s3-a1")
+    watched.dormant_checked_at -= scan.DORMANT_CHECK_SECONDS  # the dormant files are due
     assert index.refresh().parsed == 1  # the rewrite is found through the kept list
     index.refresh()
-    assert watched.files is not kept  # the index changed: queried again, and the fixed failure left it
-    assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files)
+    assert watched.dormant is not kept_dormant  # the index changed: queried again, and the fixed failure left it
+    assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files + watched.dormant)
+
+
+def test_dormant_failures_are_checked_once_an_interval(small_tree, index_of):
+    """A rewrite of an old session's last failure (no retry logged with it) shows within DORMANT_CHECK_SECONDS;
+    one of a recent session's failure at the next scan."""
+    write_record(small_tree, log_id="now-a1", session_id="NOW", when=datetime.now() - timedelta(seconds=30))
+    _settle(small_tree)
+    index = index_of(small_tree)
+    index.refresh()
+    watched = index.source._watched
+    assert any(path.endswith("now-a1.json") for path, _, _ in watched.files)
+    assert not any(path.endswith("now-a1.json") for path, _, _ in watched.dormant)
+    _rewrite_in_place(next(small_tree.glob("failures/*/now-a1.json")), fixed_by="now-a2")
+    _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), ai_model="rewritten")
+    assert index.refresh().parsed == 1  # the recent session's failure; the dormant one is not due
+    fixed_by = index.cursor().execute("SELECT fixed_by FROM attempts WHERE log_id = 'now-a1'").fetchone()[0]
+    assert fixed_by == "now-a2"
+    watched.dormant_checked_at -= scan.DORMANT_CHECK_SECONDS
+    assert index.refresh().parsed == 1
+    assert index.cursor().execute("SELECT ai_model FROM attempts WHERE log_id = 's2-a1'").fetchone()[0] == "rewritten"
+    assert index.refresh().parsed == 0
+
+
+def test_a_new_process_checks_the_dormant_failures(small_tree, cache_dir):
+    _settle(small_tree)
+    with LogIndex(small_tree, cache_dir=cache_dir) as first:
+        first.refresh()
+    _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), ai_model="rewritten")
+    with LogIndex(small_tree, cache_dir=cache_dir) as fresh:  # a CLI command's process scans once, dormant files too
+        assert fresh.refresh().parsed == 1
