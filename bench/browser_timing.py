@@ -214,39 +214,54 @@ def filter_visits(page: Any, base: str, models: list[str], runs: int) -> dict:
     }
 
 
-RERUN_STARTED = """(since) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return app !== null && (app.getAttribute("data-test-script-state") === "running"
-    || document.querySelector('[data-stale="true"]') !== null || performance.now() - since > 10000);
-}"""
-
-
-# Resets the DRAWN state and records when the next pointer press reaches the page (performance.now's clock).
-PICK_LISTENER = """() => {
+# Installed before the pick, run in the page: records when the next pointer press reaches it
+# (performance.now's clock), waits on every animation frame for the rerun to start (the script
+# running, or elements gone stale), then polls DRAWN on every frame and keeps its answer in
+# window.__fixtrailRerun. In the page, not polled from Playwright: the round trips between
+# Playwright's calls (wait for the rerun, press Escape, wait again) took 0.1-0.3 s, and a DRAWN
+# first polled after the page was drawn again put the end of a fast rerun that much too late.
+WATCH_RERUN = f"""(args) => {{
+  const drawn = {DRAWN};
   window.__fixtrailBench = null;
   window.__fixtrailPicked = null;
-  document.addEventListener("pointerdown", (e) => { window.__fixtrailPicked = e.timeStamp; },
-                            {capture: true, once: true});
-}"""
+  window.__fixtrailRerunStarted = false;
+  window.__fixtrailRerun = null;
+  const tick = () => {{
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!window.__fixtrailRerunStarted) {{
+      window.__fixtrailRerunStarted = app !== null && (
+        app.getAttribute("data-test-script-state") === "running"
+        || document.querySelector('[data-stale="true"]') !== null
+        || performance.now() - window.__fixtrailPicked > 10000);
+    }}
+    const answer = window.__fixtrailRerunStarted && drawn(args);
+    if (answer) {{
+      window.__fixtrailRerun = answer;
+      return;
+    }}
+    requestAnimationFrame(tick);
+  }};
+  document.addEventListener("pointerdown", (e) => {{
+    window.__fixtrailPicked = e.timeStamp;
+    requestAnimationFrame(tick);
+  }}, {{capture: true, once: true}});
+}}"""
 
 
 def sidebar_filter_seconds(page: Any, base: str, model: str) -> tuple[float, float]:
     """Pick ``model`` in the Overview's sidebar Model filter (a rerun, no page load): the seconds from
-    the pick until the page is fully drawn again, and until the rerun's script ended."""
+    the pick until the page is fully drawn again, and until the rerun's script ended (WATCH_RERUN)."""
     title, slug, charts, grids = PAGES[0]
     drawn_seconds(page, f"{base}/{slug}", title, charts, grids)  # the page as a user has it open, not timed
     page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.click()
     option = page.get_by_role("option", name=model, exact=True)
     option.wait_for(timeout=30_000)
-    page.evaluate(PICK_LISTENER)
+    page.evaluate(WATCH_RERUN, [title, charts, grids, SETTLE_SECONDS * 1000])
     option.click()
-    picked = page.evaluate("() => window.__fixtrailPicked")  # when the browser got the click, not when Playwright began
-    page.wait_for_function(RERUN_STARTED, arg=picked, polling="raf", timeout=VISIT_TIMEOUT_MS)
+    page.wait_for_function("() => window.__fixtrailRerunStarted", polling="raf", timeout=VISIT_TIMEOUT_MS)
     page.keyboard.press("Escape")  # the open list would cover the page
-    handle = page.wait_for_function(
-        DRAWN, arg=[title, charts, grids, SETTLE_SECONDS * 1000], polling="raf", timeout=VISIT_TIMEOUT_MS
-    )
-    drawn, script = handle.json_value()
+    page.wait_for_function("() => window.__fixtrailRerun !== null", polling="raf", timeout=VISIT_TIMEOUT_MS)
+    picked, (drawn, script) = page.evaluate("() => [window.__fixtrailPicked, window.__fixtrailRerun]")
     if f"model={quote(model)}" not in page.url and f"model={model}" not in page.url:
         raise RuntimeError(f"picking {model!r} did not filter the page: {page.url}")
     return (drawn - picked) / 1000, (script - picked) / 1000
