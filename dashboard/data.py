@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,8 @@ from loaders.index import LogIndex
 from loaders.sources import is_remote
 
 Result = TypeVar("Result")
+# How many times each loaders function was worked out in this process (a result not found cached).
+computed: Counter[str] = Counter()
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,6 +38,7 @@ def _cached_query(
 ) -> Any:
     # ``name`` and ``state`` (root, mode and loaded version) are the key; the function and the
     # index themselves are not hashed (leading underscore).
+    computed[name] += 1
     return _function(_index, *args, **dict(kwargs))
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import memory, sidebar, url_filters
+from dashboard import memory, sidebar, url_filters, warm_up
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
 from loaders.domain import DomainConfigError
@@ -52,5 +52,6 @@ except LogTreeError as exc:  # object storage unreachable: say so; the next reru
 url_filters.draw_filter_bar()
 try:
     navigation.run()
+    warm_up.warm_soon(sidebar.current())  # the other pages' results, in the background (dashboard.serve)
 finally:
     memory.trim_soon()  # what the run freed goes back to the system, in a background thread

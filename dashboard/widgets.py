@@ -16,6 +16,7 @@ from loaders.exports import json_records, safe_csv
 from loaders.filters import ALL
 
 SESSIONS_PAGE = "app_pages/sessions.py"
+SESSIONS_PAGE_SIZE = 500  # rows of the Sessions page's list sent to the browser at a time
 
 
 def altair_chart(chart: alt.TopLevelMixin, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ from loaders.recipes import best_rule_by_fingerprint, fix_rules, instead
 
 HALF_LIFE_DAYS = 14.0
 DEFAULT_MAX_CHARS = 6000
+DEFAULT_EXAMPLES = 10
 HEADER = "## Common Script Errors to Avoid\n\nBased on recent script execution failures:\n"
 
 
@@ -58,7 +59,7 @@ def _entry(number: int, mark: pd.Series) -> str:
 
 def ai_context(
     index: LogIndex,
-    max_examples: int = 10,
+    max_examples: int = DEFAULT_EXAMPLES,
     max_chars: int = DEFAULT_MAX_CHARS,
     flt: AttemptFilter = ALL,
     as_of: datetime | None = None,

@@ -9,7 +9,7 @@ from dashboard.issues import ERROR_PARAM, ERRORS_PAGE
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
 from dashboard.widgets import SESSIONS_PAGE, no_data_notice, session_table, window_notice
-from loaders.context import ai_context
+from loaders.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
 from loaders.recipes import fix_rules
 from loaders.report import prioritised_recommendations
 from loaders.report_sections import report_sections
@@ -62,8 +62,8 @@ session_table(
 
 st.subheader("AI context")
 left, right = st.columns(2)
-examples = left.slider("Examples", 1, 30, 10, key="recommendations_examples")
-budget = right.number_input("Character budget", 500, 50_000, 6000, step=500, key="recommendations_budget")
+examples = left.slider("Examples", 1, 30, DEFAULT_EXAMPLES, key="recommendations_examples")
+budget = right.number_input("Character budget", 500, 50_000, DEFAULT_MAX_CHARS, step=500, key="recommendations_budget")
 context = query(ai_context, ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
 st.caption(f"{len(context):,} characters · copy with the button at the top right of the block")
 st.code(context or "(no failures: nothing to tell the model)", language=None, wrap_lines=True)

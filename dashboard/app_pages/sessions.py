@@ -12,6 +12,7 @@ from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
 from dashboard.widgets import (
     SESSIONS_PAGE,
+    SESSIONS_PAGE_SIZE,
     altair_chart,
     downloads,
     lazy_tabs,
@@ -34,7 +35,6 @@ from loaders.sessions import (
 from loaders.timeline import attempt_waterfall, session_export
 
 TEXT_LIMIT = 20_000
-SESSIONS_PAGE_SIZE = 500
 
 
 def _clipped(text: str | None) -> str:
