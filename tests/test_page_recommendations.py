@@ -59,7 +59,7 @@ def test_each_recommendation_links_to_its_error_and_a_session(tmp_path, cache_di
     assert not at.exception
     advice = [m.value for m in at.markdown if "PRIORITY" in m.value or "LIBRARY ISSUE" in m.value]
     assert len(advice) == 4 and "LIBRARY ISSUE" in advice[1] and "LOW PRIORITY" in advice[3]
-    assert any(block.value.endswith("=== END LEARNINGS ===") for block in at.code)  # the AI learning summary
+    assert not at.code  # the text blocks are in tabs drawn when opened
     links = [(link.proto.label, link.proto.query_string) for link in at.get("page_link")]
     error_links = [query for label, query in links if label == "Open the error"]
     session_links = [query for label, query in links if label == "Open an example session"]
@@ -71,3 +71,21 @@ def test_each_recommendation_links_to_its_error_and_a_session(tmp_path, cache_di
     at.switch_page("app_pages/errors.py")
     at.run()
     assert {m.label: m.value for m in at.metric}["Occurrences"] == "10"
+
+
+def test_the_ai_context_and_the_learning_summary_are_drawn_in_their_tabs(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(_mixed_tree(tmp_path / "logs")))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/recommendations.py")
+    at.run()
+    assert any(c.value.startswith("What changed from a failed attempt") for c in at.caption)  # fix recipes first
+    at.session_state["recommendations_view"] = "AI context"
+    at.run()
+    assert not at.exception
+    assert len(at.code) == 1 and "NameError" in at.code[0].value
+    assert at.slider(key="recommendations_examples").value == 10
+    at.slider(key="recommendations_examples").set_value(1).run()
+    assert "KeyError" not in at.code[0].value  # one example: the most frequent error only
+    at.session_state["recommendations_view"] = "AI learning summary"
+    at.run()
+    assert len(at.code) == 1 and at.code[0].value.endswith("=== END LEARNINGS ===")
