@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +39,10 @@ logger = logging.getLogger("fixtrail.warm_up")
 Query = tuple[Callable[..., Any], tuple, dict[str, Any]]  # (function, arguments after the index, keywords)
 
 _enabled = threading.Event()
-_lock = threading.Lock()
-_warmed: set[str] = set()  # the (index version, window end) keys warmed or being warmed
-_threads: list[threading.Thread] = []
+_lock = threading.Lock()  # guards the three below
+_last_key: str | None = None  # the (index version, window end) last asked for
+_pending: PageContext | None = None  # the latest run's context, while its warm-up waits for the one running
+_worker: threading.Thread | None = None  # the one thread warming up, while it runs
 
 
 def enable() -> None:
@@ -82,20 +84,37 @@ def page_defaults(ctx: PageContext) -> list[Query]:
 
 
 def warm_soon(ctx: PageContext) -> None:
-    """Start warming the other pages up for this run's index version, unless done already, not
-    enabled, or the run is filtered (a filter's results are worked out when a page asks for them)."""
+    """Warm the other pages up for this run's index version and window end, unless asked already, not
+    enabled, or the run is filtered (a filter's results are worked out when a page asks for them).
+
+    One thread works at a time: a version that comes while one is warmed up waits for it, and only
+    the latest waiting one is warmed (a writer adding files every second must not pile threads up).
+    """
+    global _last_key, _pending, _worker
     if not _enabled.is_set() or ctx.flt != AttemptFilter() or not ctx.has_data:
         return
     key = f"{ctx.index.root}|{ctx.index.session_mode}|{ctx.index.state_token}|{ctx.as_of.isoformat()}"
     with _lock:
-        if key in _warmed:
+        if key == _last_key:
             return
-        _warmed.add(key)
-        thread = threading.Thread(target=warm, args=(ctx, page_defaults(ctx)), name="fixtrail-warm-up", daemon=True)
-        # The run's context lets the cached functions run as they do in a script (no result is drawn).
-        add_script_run_ctx(thread, get_script_run_ctx())
-        _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
-        thread.start()
+        _last_key, _pending = key, ctx
+        if _worker is None:
+            _worker = threading.Thread(target=_work, name="fixtrail-warm-up", daemon=True)
+            # The run's context lets the cached functions run as they do in a script (no result is drawn).
+            add_script_run_ctx(_worker, get_script_run_ctx())
+            _worker.start()
+
+
+def _work() -> None:
+    """Warm up the pending contexts, the latest first, until none is left."""
+    global _pending, _worker
+    while True:
+        with _lock:
+            ctx, _pending = _pending, None
+            if ctx is None:
+                _worker = None
+                return
+        warm(ctx, page_defaults(ctx))
 
 
 def warm(ctx: PageContext, queries: list[Query]) -> None:
@@ -108,9 +127,13 @@ def warm(ctx: PageContext, queries: list[Query]) -> None:
 
 
 def wait(timeout: float | None = None) -> bool:
-    """Wait for the warm-ups started so far to end; False if one is still running after ``timeout`` s."""
-    with _lock:
-        running = list(_threads)
-    for thread in running:
-        thread.join(timeout)
-    return not any(thread.is_alive() for thread in running)
+    """Wait for the warm-up under way (and those waiting for it) to end; False if still running after ``timeout`` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _lock:
+            worker = _worker
+        if worker is None:
+            return True
+        worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            return False

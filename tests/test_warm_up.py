@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data, warm_up
 from loaders.demo import generate_tree
+from loaders.filters import AttemptFilter
 from tests.conftest import AS_OF
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
@@ -34,8 +37,9 @@ def fresh_tree(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 def enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Warm-ups enabled for this test only, as dashboard.serve enables them."""
+    """Warm-ups enabled for this test only, as dashboard.serve enables them, none asked for yet."""
     monkeypatch.setattr(warm_up, "_enabled", threading.Event())
+    monkeypatch.setattr(warm_up, "_last_key", None)
     warm_up.enable()
 
 
@@ -72,3 +76,33 @@ def test_no_warm_up_for_a_filtered_run_or_when_not_enabled(fresh_tree, monkeypat
     filtered.run()
     assert not filtered.exception and warm_up.wait(120)
     assert data.computed["loaders.errors.library_issues"] == before["loaders.errors.library_issues"]
+
+
+def _context(version: int) -> SimpleNamespace:
+    """What warm_soon reads of a page context, for index version ``version``."""
+    index = SimpleNamespace(root="/logs", session_mode="auto", state_token=f"g:{version}:False")
+    return SimpleNamespace(index=index, flt=AttemptFilter(), has_data=True, as_of=datetime(2026, 1, 1))
+
+
+def test_one_warm_up_at_a_time_then_only_the_latest_version_waiting(enabled, monkeypatch):
+    """A writer adding files every second makes a new index version every second: the warm-ups must
+    not pile up threads (each would work every page out again)."""
+    started, release, warmed = threading.Event(), threading.Event(), []
+
+    def slow_warm(ctx: SimpleNamespace, queries: list) -> None:
+        warmed.append(ctx.index.state_token)
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr(warm_up, "warm", slow_warm)
+    warm_up.warm_soon(_context(1))
+    assert started.wait(10)
+    for version in range(2, 10):
+        warm_up.warm_soon(_context(version))
+    warm_up.warm_soon(_context(9))  # asked twice: warmed once
+    assert sum(thread.name == "fixtrail-warm-up" for thread in threading.enumerate()) == 1
+    assert not warm_up.wait(0.2)  # still under way
+    release.set()
+    assert warm_up.wait(10)
+    assert warmed == ["g:1:False", "g:9:False"]
+    assert not any(thread.name == "fixtrail-warm-up" for thread in threading.enumerate())
