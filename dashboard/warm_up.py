@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from dashboard.data import query
-from dashboard.widgets import SESSIONS_PAGE_SIZE
-from loaders.attempts import unfixed_failures
+from dashboard.widgets import TABLE_PAGE_SIZE
+from loaders.attempts import unfixed_counts
 from loaders.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
 from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
 from loaders.filters import AttemptFilter
@@ -65,11 +65,11 @@ def page_defaults(ctx: PageContext) -> list[Query]:
         (fingerprint_states, (flt,), {"as_of": as_of, "by_model": True}),
         (library_issues, (flt,), {}),
         # Unfixed failures
-        (unfixed_failures, (flt,), {"as_of": as_of}),
+        (unfixed_counts, (flt,), {}),
         (error_groups, (flt,), {"as_of": as_of, "unfixed_only": True}),
         # Sessions
         (session_counts, (flt,), {}),
-        (sessions, (flt,), {"limit": SESSIONS_PAGE_SIZE, "offset": 0}),
+        (sessions, (flt,), {"limit": TABLE_PAGE_SIZE, "offset": 0}),
         # Recommendations
         (prioritised_recommendations, (flt,), {}),
         (fix_rules, (flt,), {}),

@@ -16,7 +16,7 @@ from loaders.exports import json_records, safe_csv
 from loaders.filters import ALL
 
 SESSIONS_PAGE = "app_pages/sessions.py"
-SESSIONS_PAGE_SIZE = 500  # rows of the Sessions page's list sent to the browser at a time
+TABLE_PAGE_SIZE = 500  # rows of a long list (every session, every unfixed failure) sent to the browser at a time
 
 
 def altair_chart(chart: alt.TopLevelMixin, **kwargs: Any) -> Any:
@@ -126,6 +126,22 @@ def session_table(
     st.caption("Select a row to open its session.")
     if downloadable:
         downloads(frame, name, key)
+
+
+def row_page(total: int, key: str) -> int:
+    """A page picker for a list of ``total`` rows shown TABLE_PAGE_SIZE at a time (only those reach
+    the browser), drawn once there is more than one page; returns the first row's offset."""
+    pages = max(1, -(-total // TABLE_PAGE_SIZE))
+    if pages == 1:
+        return 0
+    page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=key, width=160))
+    return (page - 1) * TABLE_PAGE_SIZE
+
+
+def rows_shown_caption(offset: int, shown: int, total: int, noun: str, order: str) -> None:
+    """Say which rows of a paged list are shown ("Sessions 501 to 1,000 of 20,000, newest activity first.")."""
+    if total > TABLE_PAGE_SIZE:
+        st.caption(f"{noun} {offset + 1:,} to {offset + shown:,} of {total:,}, {order}.")
 
 
 def no_data_notice() -> bool:

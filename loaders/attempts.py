@@ -37,12 +37,16 @@ SELECT timestamp, category, error_category, error_type, error_line, ai_model, us
        round((epoch(CAST(? AS TIMESTAMP)) - epoch(timestamp)) / 3600.0, 1) AS age_hours
 FROM attempts
 WHERE status = 'failed' AND NOT is_fixed AND {where}
-ORDER BY timestamp DESC
+ORDER BY timestamp DESC, log_id
+LIMIT ? OFFSET ?
 """
 
 
-def unfixed_failures(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> pd.DataFrame:
-    """Failures with no fix (no fixed_by, no later success in their session), newest first.
+def unfixed_failures(
+    index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None, limit: int | None = None, offset: int = 0
+) -> pd.DataFrame:
+    """Failures with no fix (no fixed_by, no later success in their session), newest first; ``limit``
+    rows from ``offset`` on (all by default).
 
     Output columns: timestamp, category, error_category, error_type, error_line, ai_model,
     user_prompt, session_id, session_attempts, log_id, image_filename, fingerprint, error_message,
@@ -50,7 +54,19 @@ def unfixed_failures(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime 
     (hours before ``as_of``, default now).
     """
     where, params = flt.where()
-    return index.frame(UNFIXED_FAILURES_SQL.format(where=where), [as_of or datetime.now(), *params])
+    return index.frame(UNFIXED_FAILURES_SQL.format(where=where), [as_of or datetime.now(), *params, limit, offset])
+
+
+UNFIXED_COUNTS_SQL = """
+SELECT count(*), count(DISTINCT session_id) FROM attempts WHERE status = 'failed' AND NOT is_fixed AND {where}
+"""
+
+
+def unfixed_counts(index: LogIndex, flt: AttemptFilter = ALL) -> tuple[int, int]:
+    """(unfixed failures, sessions they are in) under the filter: unfixed_failures' rows without reading them."""
+    where, params = flt.where()
+    failures, sessions = index.cursor().execute(UNFIXED_COUNTS_SQL.format(where=where), params).fetchone()
+    return int(failures), int(sessions)
 
 
 RECENT_ATTEMPTS_SQL = """

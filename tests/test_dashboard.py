@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from loaders.attempts import unfixed_failures
 from loaders.exports import neutralise_cell, safe_csv
+from loaders.index import LogIndex
 from tests.conftest import AS_OF, write_record, write_session_file
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
@@ -76,6 +78,28 @@ def test_selecting_an_unfixed_row_opens_its_session(app):
     assert app.query_params["session"] == ["S2"] or app.query_params["session"] == "S2"
     assert [t.value for t in app.title] == ["Session timeline"]
     assert any("import cv2" in c.value for c in app.code)
+
+
+def test_every_unfixed_failure_comes_a_page_at_a_time(tmp_path, cache_dir, monkeypatch):
+    logs = tmp_path / "logs"
+    for n in range(7):  # seven unfixed failures, an hour apart, in sessions of their own
+        write_record(logs, log_id=f"u{n}", session_id=f"U{n}", when=AS_OF - timedelta(hours=n + 1))
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    monkeypatch.setattr("dashboard.widgets.TABLE_PAGE_SIZE", 3)
+    at = _open(AppTest.from_file(APP, default_timeout=60), "unfixed")
+    assert (_metrics(at)["Unfixed failures"], _metrics(at)["Sessions affected"]) == ("7", "7")
+    at.session_state["unfixed_view"] = "Every failure"
+    at.run()
+    assert list(at.dataframe(key="unfixed_table").value["log_id"]) == ["u0", "u1", "u2"]  # newest first
+    assert at.number_input(key="unfixed_page").label == "Page (of 3)"
+    at.number_input(key="unfixed_page").set_value(3).run()
+    assert list(at.dataframe(key="unfixed_table").value["log_id"]) == ["u6"]
+    assert any(c.value == "Unfixed failures 7 to 7 of 7, newest first." for c in at.caption)
+    # the downloads hold every unfixed failure (unfixed_failures without a limit), made when clicked
+    assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download JSON"}
+    with LogIndex(logs, cache_dir) as index:
+        assert list(unfixed_failures(index)["log_id"]) == [f"u{n}" for n in range(7)]
+        assert list(unfixed_failures(index, limit=3, offset=6)["log_id"]) == ["u6"]
 
 
 def test_session_url_opens_the_timeline_directly(small_tree, cache_dir, monkeypatch):
@@ -203,6 +227,9 @@ def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
     _open(learning_app, "recommendations")
     rules = learning_app.dataframe(key="recommendations_rules").value
     assert list(rules["change"]) == ["cv2 -> skimage"] and list(rules["fixes"]) == [3]
+    learning_app.session_state["recommendations_view"] = "AI context"  # what a click on the tab sets
+    learning_app.run()
+    assert not learning_app.exception
     assert any("Don't import cv2: it is not installed; use skimage instead" in c.value for c in learning_app.code)
 
 

@@ -12,11 +12,13 @@ from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
 from dashboard.widgets import (
     SESSIONS_PAGE,
-    SESSIONS_PAGE_SIZE,
+    TABLE_PAGE_SIZE,
     altair_chart,
     downloads,
     lazy_tabs,
     no_data_notice,
+    row_page,
+    rows_shown_caption,
     session_table,
     window_notice,
 )
@@ -239,16 +241,11 @@ def session_list() -> None:
 
 
 def _all_sessions(total: int) -> None:
-    """The sessions a page at a time (SESSIONS_PAGE_SIZE rows reach the browser, not every session)."""
+    """The sessions a page at a time (TABLE_PAGE_SIZE rows reach the browser, not every session)."""
     ctx = current()
-    pages = max(1, -(-total // SESSIONS_PAGE_SIZE))
-    page = 1
-    if pages > 1:
-        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="sessions_page", width=160))
-    listed = query(sessions, ctx.index, ctx.flt, limit=SESSIONS_PAGE_SIZE, offset=(page - 1) * SESSIONS_PAGE_SIZE)
-    if pages > 1:
-        first = (page - 1) * SESSIONS_PAGE_SIZE + 1
-        st.caption(f"Sessions {first:,} to {first + len(listed) - 1:,} of {total:,}, newest activity first.")
+    offset = row_page(total, key="sessions_page")
+    listed = query(sessions, ctx.index, ctx.flt, limit=TABLE_PAGE_SIZE, offset=offset)
+    rows_shown_caption(offset, len(listed), total, "Sessions", "newest activity first")
     session_table(
         listed[
             [

@@ -1,5 +1,5 @@
 """Unfixed failures grouped into errors (open one with ?error=FINGERPRINT), and every unfixed
-failure; a failure's row opens its session."""
+failure a page at a time; a failure's row opens its session."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ import streamlit as st
 from dashboard import issues
 from dashboard.data import query
 from dashboard.sidebar import current
-from dashboard.widgets import lazy_tabs, no_data_notice, session_table, window_notice
-from loaders.attempts import unfixed_failures
+from dashboard.widgets import (
+    TABLE_PAGE_SIZE,
+    downloads,
+    lazy_tabs,
+    no_data_notice,
+    row_page,
+    rows_shown_caption,
+    session_table,
+    window_notice,
+)
+from loaders.attempts import unfixed_counts, unfixed_failures
 from loaders.errors import error_groups
 
 FLAT_COLUMNS = [
@@ -34,12 +43,12 @@ if opened:
     issues.issue_detail(opened, list_key="unfixed_groups", unfixed_only=True)
     st.stop()
 window_notice()
-unfixed = query(unfixed_failures, ctx.index, ctx.flt, as_of=ctx.as_of)
+unfixed, sessions_affected = query(unfixed_counts, ctx.index, ctx.flt)
 groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=True)
 cols = st.columns(3)
-cols[0].metric("Unfixed failures", f"{len(unfixed):,}")
+cols[0].metric("Unfixed failures", f"{unfixed:,}")
 cols[1].metric("Errors", f"{len(groups):,}", help="Distinct errors (fingerprints) among the unfixed failures")
-cols[2].metric("Sessions affected", f"{unfixed['session_id'].nunique():,}")
+cols[2].metric("Sessions affected", f"{sessions_affected:,}")
 
 grouped_tab, flat_tab = lazy_tabs(["Grouped by error", "Every failure"], key="unfixed_view")
 if grouped_tab.open:
@@ -48,10 +57,20 @@ if grouped_tab.open:
         issues.issue_list(groups, "unfixed_groups", "unfixed_errors", "Unfixed", "No unfixed failure in this range.")
 if flat_tab.open:
     with flat_tab:
+        offset = row_page(unfixed, key="unfixed_page")
+        listed = query(unfixed_failures, ctx.index, ctx.flt, as_of=ctx.as_of, limit=TABLE_PAGE_SIZE, offset=offset)
+        rows_shown_caption(offset, len(listed), unfixed, "Unfixed failures", "newest first")
         session_table(
-            unfixed[FLAT_COLUMNS],
+            listed[FLAT_COLUMNS],
             key="unfixed_table",
             name="unfixed_failures",
             height=560,
+            downloadable=False,
             empty="No unfixed failure in this range.",
         )
+        if unfixed:  # every unfixed failure, worked out when a download is clicked
+            downloads(
+                lambda: query(unfixed_failures, ctx.index, ctx.flt, as_of=ctx.as_of)[FLAT_COLUMNS],
+                "unfixed_failures",
+                "unfixed_table",
+            )
