@@ -41,9 +41,6 @@ SERVER_OPTIONS = ("--server.scriptHealthCheckEnabled", "true", "--runner.postScr
 def main(argv: list[str] | None = None) -> int:
     """Run Streamlit's ``run`` command on the app with ``argv``; warm the server up in a thread."""
     options = sys.argv[1:] if argv is None else argv
-    from dashboard import warm_up as pages
-
-    pages.enable()
     threading.Thread(target=warm_up, name="fixtrail-warm-up", daemon=True).start()
     threading.Thread(target=watch_for_stop, name="fixtrail-stop-watch", daemon=True).start()
     from streamlit.web import cli
@@ -98,10 +95,13 @@ def warm_up() -> None:
     while time.monotonic() < deadline:
         url = server_url()
         if url is not None and _answer(f"{url}/_stcore/health", 5) == "ok":
-            started = time.monotonic()
-            answer = _warm_up_run(url)
+            # Imported once Streamlit's runtime runs: its cached functions made before would print a
+            # "No runtime found" warning at every start.
             from dashboard import warm_up as pages
 
+            pages.enable()
+            started = time.monotonic()
+            answer = _warm_up_run(url)
             pages.wait(SCRIPT_TIMEOUT_SECONDS)  # the other pages' results (dashboard.warm_up)
             outcome = "warmed up" if answer == "ok" else f"warm-up run ended without finishing ({answer})"
             print(f"  {WARM_UP_MESSAGE} {outcome} in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)

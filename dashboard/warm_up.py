@@ -46,7 +46,7 @@ _worker: threading.Thread | None = None  # the one thread warming up, while it r
 
 
 def enable() -> None:
-    """Warm the other pages up from now on (``dashboard.serve`` calls it before the server starts)."""
+    """Warm the other pages up from now on (``dashboard.serve`` calls it once its server answers)."""
     _enabled.set()
 
 

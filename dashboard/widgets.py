@@ -40,6 +40,16 @@ def lazy_tabs(labels: list[str], key: str) -> Sequence[Any]:
     return st.tabs(labels, key=key, on_change="rerun")
 
 
+def keep_value(key: str, default: Any) -> None:
+    """Keep the value of the widget ``key`` while a run does not draw it (its lazy tab is closed):
+    Streamlit forgets a widget's state once a run leaves it out. Call just before drawing the widget,
+    and give the widget no value of its own: its state gives it (``default`` at first)."""
+    kept = f"kept_{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(kept, default)
+    st.session_state[kept] = st.session_state[key]
+
+
 def open_session(session_id: str) -> None:
     """Go to the Sessions page showing this session's timeline (shareable as ?session=ID)."""
     st.switch_page(SESSIONS_PAGE, query_params={"session": session_id})

@@ -85,7 +85,14 @@ def test_the_ai_context_and_the_learning_summary_are_drawn_in_their_tabs(tmp_pat
     assert len(at.code) == 1 and "NameError" in at.code[0].value
     assert at.slider(key="recommendations_examples").value == 10
     at.slider(key="recommendations_examples").set_value(1).run()
+    at.number_input(key="recommendations_budget").set_value(1500).run()
     assert "KeyError" not in at.code[0].value  # one example: the most frequent error only
     at.session_state["recommendations_view"] = "AI learning summary"
     at.run()
     assert len(at.code) == 1 and at.code[0].value.endswith("=== END LEARNINGS ===")
+    at.session_state["recommendations_view"] = "AI context"  # back: the controls as they were left
+    at.run()
+    assert not at.exception
+    assert at.slider(key="recommendations_examples").value == 1
+    assert at.number_input(key="recommendations_budget").value == 1500
+    assert "KeyError" not in at.code[0].value

@@ -9,7 +9,14 @@ from dashboard.data import query
 from dashboard.issues import ERROR_PARAM, ERRORS_PAGE
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import SESSIONS_PAGE, lazy_tabs, no_data_notice, session_table, window_notice
+from dashboard.widgets import (
+    SESSIONS_PAGE,
+    keep_value,
+    lazy_tabs,
+    no_data_notice,
+    session_table,
+    window_notice,
+)
 from loaders.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
 from loaders.recipes import fix_rules
 from loaders.report import prioritised_recommendations
@@ -69,10 +76,10 @@ if context_tab.open:
     with context_tab:
         st.caption("What to add to the model's prompt: the errors to avoid and the fixes that worked.")
         left, right = st.columns(2)
-        examples = left.slider("Examples", 1, 30, DEFAULT_EXAMPLES, key="recommendations_examples")
-        budget = right.number_input(
-            "Character budget", 500, 50_000, DEFAULT_MAX_CHARS, step=500, key="recommendations_budget"
-        )
+        keep_value("recommendations_examples", DEFAULT_EXAMPLES)
+        examples = left.slider("Examples", 1, 30, key="recommendations_examples")
+        keep_value("recommendations_budget", DEFAULT_MAX_CHARS)
+        budget = right.number_input("Character budget", 500, 50_000, step=500, key="recommendations_budget")
         context = query(ai_context, ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
         st.caption(f"{len(context):,} characters · copy with the button at the top right of the block")
         st.code(context or "(no failures: nothing to tell the model)", language=None, wrap_lines=True)
