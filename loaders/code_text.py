@@ -66,9 +66,9 @@ def code_sketch(code: str | None) -> list[int]:
     """
     if not code:
         return []
-    hashes = set()
-    for line in code.encode("utf-8", "surrogatepass").split(b"\n"):
-        line = line.strip()
-        if line and not line.startswith(b"#"):
-            hashes.add(zlib.crc32(line))
+    lines = map(bytes.strip, code.encode("utf-8", "surrogatepass").split(b"\n"))
+    hashes = {zlib.crc32(line) for line in lines if line and line[0] != _COMMENT}
     return sorted(hashes)[:SKETCH_LINES]
+
+
+_COMMENT = ord("#")

@@ -233,4 +233,9 @@ def blamed_libraries(libraries: list[str], key_line: str | None, stderr: str | N
 
 def _names(library: str, text: str) -> bool:
     """True when ``text`` holds ``library`` as a word of its own (``'cv2'``, ``skimage.filters``)."""
-    return re.search(rf"(?<![\w.]){re.escape(library)}(?!\w)", text) is not None
+    return _word_pattern(library).search(text) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_pattern(library: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w.]){re.escape(library)}(?!\w)")

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from loaders.code_changes import changes_of_pairs, read_tree_record
-from loaders.records import FileStamp, parse_file, rows_to_json, skipped_row
+from loaders.records import FileStamp, max_record_bytes, parse_file, rows_to_json, skipped_row
 from loaders.tree import SESSION_FOLDER, list_candidates
 
 PARALLEL_THRESHOLD = 3000
@@ -102,8 +102,9 @@ def parse_chunk(
     """Parse (stamp, folder) pairs into one ParsedBatch; ``rejected`` (stamp, folder, reason) are skipped rows."""
     attempts, sessions = [], []
     skipped = [skipped_row(stamp, folder, reason) for stamp, folder, reason in rejected or ()]
+    limit = max_record_bytes()
     for stamp, folder in chunk:
-        result = parse_file(stamp, folder)
+        result = parse_file(stamp, folder, limit)
         if result.row is None:
             skipped.append(skipped_row(result.stamp, folder, result.reason or "unreadable"))
         elif folder == SESSION_FOLDER:

@@ -146,7 +146,7 @@ def _limit_of(setting: str) -> int:
     return int(megabytes * (1 << 20)) if megabytes > 0 else int(DEFAULT_MAX_FILE_MB * (1 << 20))
 
 
-def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+def _read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> tuple[bytes, os.stat_result]:
     """The file's bytes and its stat taken on the open file (so the stamp belongs to what was read).
 
     Opened non-blocking and checked on the open descriptor: a FIFO or device put where a record
@@ -160,12 +160,12 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
-    return read_descriptor(fd)
+    return read_descriptor(fd, limit)
 
 
-def read_descriptor(fd: int) -> tuple[bytes, os.stat_result]:
+def read_descriptor(fd: int, limit: int | None = None) -> tuple[bytes, os.stat_result]:
     """The bytes and stat of a file opened with READ_FLAGS (see _read_bytes), which this closes;
-    raises UnreadableFile.
+    raises UnreadableFile. ``limit``: max_record_bytes(), when the caller has read it already.
     """
     try:
         info = os.fstat(fd)
@@ -173,7 +173,7 @@ def read_descriptor(fd: int) -> tuple[bytes, os.stat_result]:
             raise UnreadableFile("is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise UnreadableFile("not a regular file")
-        limit = max_record_bytes()
+        limit = limit or max_record_bytes()
         if info.st_size > limit:
             raise UnreadableFile(f"larger than the {_mib(limit)} limit ({_mib(info.st_size)}; ${MAX_FILE_MB_ENV})")
         chunks = [os.read(fd, info.st_size + 1)]
@@ -201,6 +201,19 @@ def _mib(size: int) -> str:
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse bytes as one UTF-8 JSON object (a byte-order mark allowed), or raise UnreadableFile."""
+    try:  # the common case first: orjson refuses what is not UTF-8, so a success needs no other check
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = _parse_refused(raw)
+    if not isinstance(value, dict):
+        kind = "null" if value is None else type(value).__name__
+        raise UnreadableFile(f"JSON value is {kind}, not an object")
+    return value
+
+
+def _parse_refused(raw: bytes) -> Any:
+    """Parse what orjson refused, or raise UnreadableFile saying why: a byte-order mark, an empty
+    file, bytes that are not UTF-8, JSON that only Python's json accepts, or no JSON at all."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():
@@ -210,13 +223,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"not UTF-8 text (byte {exc.start})") from exc
     try:
-        value = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        value = _parse_with_json_module(raw, exc)
-    if not isinstance(value, dict):
-        kind = "null" if value is None else type(value).__name__
-        raise UnreadableFile(f"JSON value is {kind}, not an object")
-    return value
+        return _parse_with_json_module(raw, exc)
 
 
 def _parse_with_json_module(raw: bytes, orjson_error: orjson.JSONDecodeError) -> Any:
@@ -367,27 +376,24 @@ def _as_float(value: Any, name: str, flags: list[str]) -> float | None:
     return number
 
 
-def _text_length(value: Any) -> int | None:
-    if value is None:
-        return None
-    return len(value) if isinstance(value, str) else len(str(value))
-
-
 def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str, Any]:
     """Coerce one attempt object into a row of ATTEMPT_COLUMNS (derived columns included).
 
     Parameters: the parsed JSON object, the file's stamp, and its top folder (failures/successes).
+    Written for speed (it runs once per attempt of every load): values of the expected type are
+    taken as they are, and only the others go through the coercions that flag them.
     """
     flags: list[str] = []
-    log_id = data.get("log_id")
+    get = data.get
+    log_id = get("log_id")
     if not isinstance(log_id, str) or not log_id.strip():
         flags.append("log_id missing; file name used")
         log_id = _stem(stamp.path)
-    session_id = data.get("session_id")
+    session_id = get("session_id")
     if not isinstance(session_id, str) or not session_id.strip():
         flags.append("session_id missing; attempt is its own session")
         session_id = log_id
-    timestamp, timestamp_flag = parse_timestamp(data.get("timestamp"))
+    timestamp, timestamp_flag = parse_timestamp(get("timestamp"))
     if timestamp_flag:
         flags.append(timestamp_flag)
     if timestamp is None:
@@ -395,7 +401,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         flags.append("file time used as timestamp")
     elif timestamp > _future_limit():
         flags.append("timestamp in the future")
-    status = data.get("status")
+    status = get("status")
     folder_status = STATUS_BY_FOLDER[folder]
     if status not in ("failed", "success"):
         flags.append(f"status {status!r} replaced by folder's {folder_status!r}")
@@ -403,32 +409,47 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     elif status != folder_status:
         flags.append(f"status {status!r} in folder {folder}/")
 
-    row: dict[str, Any] = {name: _as_text(data.get(name), name, flags) for name in _STRING_FIELDS}
-    stderr = _as_text(data.get("stderr"), "stderr", flags)
-    code = _as_text(data.get("code"), "code", flags)
-    error_line = None
-    if status == "failed":
-        error_line = error_text.key_error_line(row["error_message"], stderr)
+    row: dict[str, Any] = {}
+    for name in _STRING_FIELDS:
+        value = get(name)
+        row[name] = value if value is None or type(value) is str else _as_text(value, name, flags)
+    stderr = get("stderr")
+    if stderr is not None and type(stderr) is not str:
+        stderr = _as_text(stderr, "stderr", flags)
+    code = get("code")
+    if code is not None and type(code) is not str:
+        code = _as_text(code, "code", flags)
+    tags = _as_text_list(get("tags"), "tags", flags)
+    imports = code_text.code_imports(code)
+    failed = status == "failed"
+    error_line = category = blamed = bridge_issue = None
+    if failed:
+        error_message = row["error_message"]
+        error_line = error_text.key_error_line(error_message, stderr)
         if not row["error_type"]:
             row["error_type"] = error_text.error_type_of(stderr)
-    signature = error_text.error_signature(error_line)
-    category = None
-    if status == "failed":
         category = error_text.derived_category(row["error_category"], row["error_type"], error_line)
-    imports = code_text.code_imports(code)
-    tags = _as_text_list(data.get("tags"), "tags", flags)
-    blamed = None
-    if status == "failed":
-        used = sorted({*imports, *(tag[4:] for tag in tags or () if tag.startswith("lib:") and len(tag) > 4)})
+        tagged = [tag[4:] for tag in tags if tag.startswith("lib:") and len(tag) > 4] if tags else ()
+        used = sorted({*imports, *tagged}) if tagged else imports  # code_imports' list is sorted and distinct
         blamed = error_text.blamed_libraries(used, error_line, stderr)
+        bridge_issue = bridge_issue_kind(code, error_message, stderr)
+    signature = error_text.error_signature(error_line)
+    return_code = get("return_code")
+    if return_code is not None and (type(return_code) is not int or return_code not in INT64_RANGE):
+        return_code = _as_int(return_code, "return_code", flags)
+    output_files = _as_text_list(get("output_files"), "output_files", flags)  # flags in column order
+    seconds = get("execution_time_seconds")
+    if seconds is not None and type(seconds) is not float:
+        seconds = _as_float(seconds, "execution_time_seconds", flags)
+    stdout = get("stdout")
     row.update(
         log_id=log_id,
         session_id=session_id,
         timestamp=timestamp,
         status=status,
-        return_code=_as_int(data.get("return_code"), "return_code", flags),
-        output_files=_as_text_list(data.get("output_files"), "output_files", flags),
-        execution_time_seconds=_as_float(data.get("execution_time_seconds"), "execution_time_seconds", flags),
+        return_code=return_code,
+        output_files=output_files,
+        execution_time_seconds=seconds,
         tags=tags,
         error_line=error_line,
         error_signature=signature,
@@ -438,10 +459,10 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         blamed_libraries=blamed,
         # Only an attempt that may stand alone needs a sketch (loaders.facts infers its session).
         code_sketch=code_text.code_sketch(code) if _may_stand_alone(data, log_id, session_id) else None,
-        bridge_issue=bridge_issue_kind(code, row["error_message"], stderr) if status == "failed" else None,
+        bridge_issue=bridge_issue,
         code_lines=code.count("\n") + 1 if code else 0,
-        stdout_chars=_text_length(data.get("stdout")),
-        stderr_chars=_text_length(stderr),
+        stdout_chars=None if stdout is None else len(stdout) if type(stdout) is str else len(str(stdout)),
+        stderr_chars=None if stderr is None else len(stderr),
         flags=flags,
         path=stamp.path,
         dir=_directory_of(stamp.path),
@@ -481,13 +502,14 @@ def session_row(data: dict[str, Any], stamp: FileStamp) -> dict[str, Any]:
     }
 
 
-def parse_file(stamp: FileStamp, folder: str) -> ParseResult:
+def parse_file(stamp: FileStamp, folder: str, limit: int | None = None) -> ParseResult:
     """Read and coerce one file of ``folder`` (failures, successes or sessions) into a ParseResult.
 
-    The result's stamp is taken from the opened file, whatever ``stamp`` said.
+    The result's stamp is taken from the opened file, whatever ``stamp`` said. ``limit``:
+    max_record_bytes(), read once for many files by the caller (it reads the environment).
     """
     try:
-        raw, info = _read_bytes(stamp.path)
+        raw, info = _read_bytes(stamp.path, limit)
         stamp = FileStamp(stamp.path, info.st_size, info.st_mtime_ns)
         data = parse_json_object(raw)
     except UnreadableFile as exc:
