@@ -126,9 +126,13 @@ def _work_out_changes(index: LogIndex, missing: pd.DataFrame) -> tuple[list[int]
 
     Returns the rows' positions in the frame and their changes (_CHANGE_SCHEMA), in the same
     order. Worked out in session order, so the attempt that followed one failure and is the next
-    transition's failure is read once; by the parse workers when there are many in a local tree.
+    transition's failure is read once, and sessions in the order they started, so that the
+    directories read from follow one another (a tree split by day: each directory's descriptor
+    is then opened once, see loaders.tree.InsideOpener, where random order reopened a third);
+    by the parse workers when there are many in a local tree.
     """
-    rows = missing.sort_values(["session_id", "failed_at", "failure_path"])
+    started = missing.groupby("session_id")["failed_at"].transform("min").rename("session_started")
+    rows = missing.join(started).sort_values(["session_started", "session_id", "failed_at", "failure_path"])
     pairs = list(zip(rows["failure_path"].tolist(), rows["next_path"].tolist(), strict=True))
     workers = worker_count()
     if isinstance(index.source, LocalTreeSource) and workers > 1 and len(pairs) >= PARALLEL_CHANGES:
