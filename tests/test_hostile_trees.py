@@ -100,6 +100,24 @@ def test_files_over_the_size_limit_are_skipped_with_the_reason(small_tree, cache
     assert "fits" in loaded and "big" not in loaded
 
 
+def test_a_row_larger_than_the_json_readers_default_object_loads_whole(small_tree, cache_dir):
+    """The reader's largest JSON object follows the incoming files, not DuckDB's 16 MiB default."""
+    prompt = "p" * (36 << 20)  # DuckDB reads objects of up to twice its limit
+    quoted = ['say "q"'] * 100_000  # stored as JSON text: every quote escaped once more
+    write_record(small_tree, log_id="huge", user_prompt=prompt, error_message=quoted)
+    index = LogIndex(small_tree, cache_dir, in_memory=False)
+    index.refresh()
+    row = (
+        index.cursor()
+        .execute("SELECT length(user_prompt), length(error_message), flags FROM attempts WHERE log_id = 'huge'")
+        .fetchone()
+    )
+    assert row[0] == 36 << 20
+    assert row[1] == len(json.dumps(quoted, ensure_ascii=False))
+    assert "error_message was list" in row[2]
+    assert "huge.json" not in _skipped(index)
+
+
 def test_a_larger_limit_rebuilds_the_index_and_loads_the_file(small_tree, cache_dir, monkeypatch):
     monkeypatch.setenv("FIXTRAIL_MAX_FILE_MB", "1")
     write_record(small_tree, log_id="big", stdout="y" * 1_200_000)
