@@ -202,28 +202,42 @@ CREATE TABLE IF NOT EXISTS idx.attempt_inferred_facts (
 SESSION_FACTS = ("is_fixed", "fixed_by_effective", "fixed_at", "attempt_no", "session_attempts")
 
 
-def attempts_sql(inferred: bool) -> str:
+def part_of_table(name: str, part: tuple[int, int] | None) -> str:
+    """The index file's table ``name`` (``idx.name``), or with ``part`` (k, n) the k-th of n disjoint
+    parts of its rows, split by a hash of their path (what copies made side by side read)."""
+    if part is None:
+        return f"idx.{name}"
+    number, parts = (int(value) for value in part)
+    return f"(SELECT * FROM idx.{name} WHERE hash(path) % {parts} = {number})"
+
+
+def attempts_sql(inferred: bool, part: tuple[int, int] | None = None) -> str:
     """Every attempt that counts with the facts of the session mode, from the index file's tables.
 
     With ``inferred``, ``session_id`` and the session facts are the inferred ones; the logged
-    session id is always there as ``logged_session_id``.
+    session id is always there as ``logged_session_id``. With ``part`` (k, n), only the k-th of n
+    disjoint parts of the attempts (by a hash of the path): parts are copied side by side.
     """
+
+    def table(name: str) -> str:
+        return part_of_table(name, part)
+
     if not inferred:
         facts = ", ".join(f"f.{name}" for name in SESSION_FACTS)
         return f"""
        SELECT a.* EXCLUDE (code_sketch), a.session_id AS logged_session_id, f.copies, {facts},
               CAST(NULL AS DOUBLE) AS inferred_similarity, CAST(NULL AS VARCHAR) AS inferred_previous_id,
               CAST(a.timestamp AS DATE) AS day
-       FROM idx.attempt_files a
-       JOIN idx.attempt_facts f USING (path)"""
+       FROM {table("attempt_files")} a
+       JOIN {table("attempt_facts")} f USING (path)"""
     facts = ", ".join(f"s.{name}" for name in SESSION_FACTS)
     return f"""
        SELECT a.* EXCLUDE (code_sketch) REPLACE (s.inferred_session_id AS session_id),
               a.session_id AS logged_session_id, f.copies, {facts}, s.inferred_similarity, s.inferred_previous_id,
               CAST(a.timestamp AS DATE) AS day
-       FROM idx.attempt_files a
-       JOIN idx.attempt_facts f USING (path)
-       JOIN idx.attempt_inferred_facts s USING (path)"""
+       FROM {table("attempt_files")} a
+       JOIN {table("attempt_facts")} f USING (path)
+       JOIN {table("attempt_inferred_facts")} s USING (path)"""
 
 
 UNLINKED_SHARE_SQL = (

@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,7 @@ from loaders.facts import (
     WIDEN_AFFECTED_SESSIONS_SQL,
     attempts_sql,
     compute_inferred_facts,
+    part_of_table,
 )
 from loaders.parsing import DirectoryTask, WorkerPool, worker_count
 from loaders.records import (
@@ -692,10 +694,13 @@ class LogIndex:
 
 
 # Where a process's copy lives: a schema of its default in-memory database, or, from
-# COMPRESS_FROM_ATTEMPTS attempts on (about 100 MiB uncompressed), a compressed in-memory database
+# COMPRESS_FROM_ATTEMPTS attempts on (about 100 MiB uncompressed), compressed in-memory databases
 # compressed by a checkpoint once written. At 100,000 sessions (228,000 attempts) the compressed
-# copy takes 31 MiB instead of 232 MiB (the dashboard's memory: 370 MiB to 195 after a load) for
-# 1.6 s more per copy; at 20,000 sessions the 40 MiB saved are not worth 0.3 s more.
+# copy takes 80 MiB instead of 234 MiB; at 20,000 sessions the memory saved is not worth the time.
+# A checkpoint compresses on one thread: the tables are copied in COPY_PARTS parts (databases
+# compressed_copy_0, _1, ..., each with a share of every table's rows), side by side, and each
+# table is their union (at 100,000 sessions on 2 cores 1.3 -> 0.7 s a copy, the same memory and
+# query times).
 PLAIN_COPY = "memory.copied"
 COMPRESSED_COPY = "compressed_copy"
 COMPRESS_FROM_ATTEMPTS = 100_000
@@ -706,36 +711,70 @@ def _copy_tables(connection: duckdb.DuckDBPyConnection, inferred: bool) -> None:
     """Copy ``attempts`` (joined to its session facts), ``session_files`` and ``skipped_files`` into memory,
     and point the views of those names at the copy (see PLAIN_COPY, COMPRESSED_COPY)."""
     compress = connection.execute("SELECT count(*) FROM idx.attempt_files").fetchone()[0] >= COMPRESS_FROM_ATTEMPTS
-    if compress:
-        connection.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {COMPRESSED_COPY} (COMPRESS)")
-    else:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {PLAIN_COPY}")
-    target = COMPRESSED_COPY if compress else PLAIN_COPY
-    # One thread copies in about 60% of the time two take (measured: 45 ms against 70 ms for 45,000 attempts).
+    # One thread copies a table in about 60% of the time two take (45 ms against 70 for 45,000 attempts).
     connection.execute("SET threads = 1")
     try:
-        # names are this module's constants, never input
-        connection.execute(f"CREATE OR REPLACE TABLE {target}.attempts AS {attempts_sql(inferred)}")
-        for name in ("session_files", "skipped_files"):
-            connection.execute(f"CREATE OR REPLACE TABLE {target}.{name} AS SELECT * FROM idx.{name}")  # noqa: S608
         if compress:
-            try:
-                connection.execute(f"CHECKPOINT {COMPRESSED_COPY}")
-            except duckdb.Error as exc:  # queries running on the copy: it stays uncompressed until the next one
-                logger.info("the in-memory copy was not compressed: %s", exc)
+            targets = _copy_compressed(connection, inferred, copy_parts())
+        else:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {PLAIN_COPY}")
+            _copy_part(connection, PLAIN_COPY, inferred, None)
+            targets = [PLAIN_COPY]
         for name in EXPOSED_VIEWS:
-            connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {target}.{name}")  # noqa: S608
-        _drop_other_copy(connection, compress)
+            union = " UNION ALL ".join(f"SELECT * FROM {target}.{name}" for target in targets)  # noqa: S608
+            connection.execute(f"CREATE OR REPLACE VIEW {name} AS {union}")
+        _drop_other_copies(connection, targets)
     finally:
         connection.execute("RESET threads")
 
 
-def _drop_other_copy(connection: duckdb.DuckDBPyConnection, compressed: bool) -> None:
-    """Free the copy of the other kind (the tree grew past, or fell below, COMPRESS_FROM_ATTEMPTS)."""
-    if compressed:
+def _copy_part(
+    connection: duckdb.DuckDBPyConnection, target: str, inferred: bool, part: tuple[int, int] | None
+) -> None:
+    """Copy the exposed tables (or a ``part`` of each: see facts.part_of_table) into ``target``."""
+    # names are this module's constants, never input
+    connection.execute(f"CREATE OR REPLACE TABLE {target}.attempts AS {attempts_sql(inferred, part)}")
+    for name in ("session_files", "skipped_files"):
+        connection.execute(f"CREATE OR REPLACE TABLE {target}.{name} AS SELECT * FROM {part_of_table(name, part)}")  # noqa: S608
+
+
+def copy_parts() -> int:
+    """In how many parts a compressed copy is made at once: one per CPU this process may use, at most 4."""
+    return min(worker_count(), 4)
+
+
+def _copy_compressed(connection: duckdb.DuckDBPyConnection, inferred: bool, parts: int) -> list[str]:
+    """Copy the tables in ``parts`` parts into as many compressed in-memory databases, each in a
+    thread, and compress them; their names."""
+    targets = [f"{COMPRESSED_COPY}_{number}" for number in range(parts)]
+    cursors = [connection.cursor() for _ in targets]  # made here: one connection object, one thread at a time
+
+    def copy_part(number: int) -> None:
+        with cursors[number] as cursor:
+            target = targets[number]
+            cursor.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {target} (COMPRESS)")
+            _copy_part(cursor, target, inferred, (number, parts) if parts > 1 else None)
+            try:
+                cursor.execute(f"CHECKPOINT {target}")
+            except duckdb.Error as exc:  # queries running on the copy: it stays uncompressed until the next one
+                logger.info("the in-memory copy was not compressed: %s", exc)
+
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="index-copy") as pool:
+        list(pool.map(copy_part, range(parts)))  # list(): a part's error is raised here
+    return targets
+
+
+def _drop_other_copies(connection: duckdb.DuckDBPyConnection, kept: list[str]) -> None:
+    """Free the copies of the other kind or number of parts (the tree grew past, or fell below,
+    COMPRESS_FROM_ATTEMPTS; the CPUs changed)."""
+    if PLAIN_COPY not in kept:
         connection.execute(f"DROP SCHEMA IF EXISTS {PLAIN_COPY} CASCADE")
-    else:
-        connection.execute(f"DETACH DATABASE IF EXISTS {COMPRESSED_COPY}")
+    attached = connection.execute(
+        "SELECT database_name FROM duckdb_databases() WHERE starts_with(database_name, ?)", [COMPRESSED_COPY]
+    ).fetchall()
+    for (name,) in attached:
+        if name not in kept:
+            connection.execute(f"DETACH DATABASE IF EXISTS {name}")
 
 
 class _EarlyCopy:

@@ -342,6 +342,10 @@ def _databases(index: LogIndex) -> set[str]:
     return {name for (name,) in index.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()}
 
 
+def _compressed_parts(index: LogIndex) -> set[str]:
+    return {name for name in _databases(index) if name.startswith("compressed_copy")}
+
+
 def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, monkeypatch):
     """From COMPRESS_FROM_ATTEMPTS attempts on, the in-memory copy is a compressed database; the
     numbers do not change, and a tree that falls back below it gets a plain copy again."""
@@ -349,19 +353,23 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
 
     plain = LogIndex(small_tree, cache_dir)
     expected = metrics.summary(plain, as_of=AS_OF)
-    assert "compressed_copy" not in _databases(plain)
+    assert not _compressed_parts(plain)
 
     monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
     compressed = LogIndex(small_tree, cache_dir)
     assert metrics.summary(compressed, as_of=AS_OF) == expected
-    assert "compressed_copy" in _databases(compressed)
+    # One compressed part per CPU (at most 4), copied side by side; ``attempts`` is their union.
+    assert _compressed_parts(compressed) == {f"compressed_copy_{n}" for n in range(loaders.index.copy_parts())}
+    counts = "SELECT count(*), count(DISTINCT path) FROM attempts"
+    attempts = plain.cursor().execute(counts).fetchone()[0]
+    assert compressed.cursor().execute(counts).fetchone() == (attempts, attempts)  # parts disjoint, none lost
     copied = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'copied'"
     assert compressed.cursor().execute(copied).fetchone()[0] == 0
 
     monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 10**9)
     write_record(small_tree, log_id="late", session_id="LATE")
     compressed.refresh()
-    assert "compressed_copy" not in _databases(compressed)
+    assert not _compressed_parts(compressed)
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
 
 
