@@ -53,6 +53,7 @@ def code_tokens(code: str | None) -> set[str]:
 
 
 SKETCH_LINES = 64
+_COMMENT = ord("#")  # a line starting with it is a comment: left out of sketches
 
 
 def code_sketch(code: str | None) -> list[int]:
@@ -69,6 +70,3 @@ def code_sketch(code: str | None) -> list[int]:
     lines = map(bytes.strip, code.encode("utf-8", "surrogatepass").split(b"\n"))
     hashes = {zlib.crc32(line) for line in lines if line and line[0] != _COMMENT}
     return sorted(hashes)[:SKETCH_LINES]
-
-
-_COMMENT = ord("#")

@@ -697,7 +697,7 @@ class LogIndex:
 # COMPRESS_FROM_ATTEMPTS attempts on (about 100 MiB uncompressed), compressed in-memory databases
 # compressed by a checkpoint once written. At 100,000 sessions (228,000 attempts) the compressed
 # copy takes 80 MiB instead of 234 MiB; at 20,000 sessions the memory saved is not worth the time.
-# A checkpoint compresses on one thread: the tables are copied in COPY_PARTS parts (databases
+# A checkpoint compresses on one thread: the tables are copied in copy_parts() parts (databases
 # compressed_copy_0, _1, ..., each with a share of every table's rows), side by side, and each
 # table is their union (at 100,000 sessions on 2 cores 1.3 -> 0.7 s a copy, the same memory and
 # query times).
