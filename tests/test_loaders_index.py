@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -371,6 +372,43 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     compressed.refresh()
     assert not _compressed_parts(compressed)
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
+
+
+def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_dir, monkeypatch):
+    """The dashboard's pattern on a big tree: sessions query the compressed copy in parts while
+    refreshes after new files make it again; no query fails and the last numbers are exact."""
+    import loaders.index
+
+    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
+    index = LogIndex(small_tree, cache_dir)
+    index.refresh()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                summary = metrics.summary(index, as_of=AS_OF)
+                assert summary.fixed_failures <= summary.total_failures
+                index.cursor().execute("SELECT count(*) FROM session_files").fetchone()
+            except BaseException as exc:  # reported to the test below
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for number in range(8):
+            write_record(small_tree, log_id=f"late-{number}", when=AS_OF - timedelta(minutes=number))
+            index.refresh()
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(timeout=60)
+    assert not errors, errors
+    assert metrics.summary(index, as_of=AS_OF).total_failures == 4 + 8
+    assert _compressed_parts(index) == {f"compressed_copy_{n}" for n in range(loaders.index.copy_parts())}
 
 
 def _settle(root: Path) -> None:
