@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -418,25 +417,16 @@ ORIGINAL_SECTIONS = (
 
 
 def compute_sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
-    """Work out report_sections() (loaders.report_sections, which keeps them per index version).
-
-    The fix rules are worked out in a thread of their own while the other sections are: on a
-    first run their parse workers read the code of every transition from the tree, and this
-    process's other sections then use a core the workers leave idle.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-rules") as background:
-        pending_rules = background.submit(fix_rules, index, flt)
-        pairs = fixes.fix_pairs(index, flt)
-        top = common_errors(index, flt)
-        libraries = library_report(index, flt)
-        bridge = bridge_report(index, flt)
-        strategies = fix_strategies(pairs)
-        categories = errors.error_categories(index, flt)
-        patterns = error_patterns(index, flt)
-        rules = pending_rules.result()
-    advice = recommendations(categories, top, libraries, bridge, pairs, rules)
+    """Work out report_sections() (loaders.report_sections, which keeps them per index version)."""
+    pairs = fixes.fix_pairs(index, flt)
+    top = common_errors(index, flt)
+    libraries = library_report(index, flt)
+    bridge = bridge_report(index, flt)
+    strategies = fix_strategies(pairs)
+    rules = fix_rules(index, flt)
+    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs, rules)
     return {
-        "error_patterns": patterns,
+        "error_patterns": error_patterns(index, flt),
         "common_errors": top,
         "fix_strategies": strategies,
         "library_issues": libraries,
