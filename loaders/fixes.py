@@ -11,31 +11,30 @@ from loaders.index import LogIndex
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
 
-FIX_PAIRS_SQL = """
-SELECT f.log_id AS failure_id, s.log_id AS success_id, f.session_id,
-       f.category, coalesce(f.error_category, 'unknown') AS error_category, f.error_type,
-       f.error_line, f.fingerprint, f.ai_model, f.timestamp AS failed_at, s.timestamp AS fixed_at,
-       epoch(s.timestamp) - epoch(f.timestamp) AS seconds_to_fix,
+FIX_SHAPES_SQL = """
+SELECT coalesce(f.error_category, 'unknown') AS error_category,
        list_sort(list_filter(s.imports, lambda m: NOT list_contains(f.imports, m))) AS added_imports,
        list_sort(list_filter(f.imports, lambda m: NOT list_contains(s.imports, m))) AS removed_imports,
-       f.code_lines AS failed_code_lines, s.code_lines AS fixed_code_lines,
-       f.path AS failure_path, s.path AS success_path
+       f.code_lines AS failed_code_lines, s.code_lines AS fixed_code_lines, count(*) AS fixes
 FROM attempts f
 JOIN attempts s ON s.log_id = f.fixed_by_effective
 WHERE f.status = 'failed' AND {where}
-ORDER BY s.timestamp DESC
+GROUP BY ALL
 """
 
 
-def fix_pairs(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
-    """Every fixed failure with its fixing success (linked by fixed_by, else the next success).
+def fix_shapes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Every fixed failure paired with the success that fixed it (linked by fixed_by, else the next
+    success), counted by what the report tells of a fix: its stored category, the imports the fix
+    added and removed, and the two versions' line counts.
 
-    Output columns: failure_id, success_id, session_id, category, error_category, error_type,
-    error_line, fingerprint, ai_model, failed_at, fixed_at, seconds_to_fix, added_imports,
-    removed_imports, failed_code_lines, fixed_code_lines, failure_path, success_path.
+    Output columns: error_category, added_imports, removed_imports (sorted lists), failed_code_lines,
+    fixed_code_lines, fixes (how many fixes have that shape). In the bench's tree of 100,000
+    sessions 111,298 fixes make 48 shapes: a frame of every pair took 290 MiB while the report was
+    worked out.
     """
     where, params = flt.where("f")
-    return index.frame(FIX_PAIRS_SQL.format(where=where), params)
+    return index.frame(FIX_SHAPES_SQL.format(where=where), params)
 
 
 def size_change(failed_lines: int | None, fixed_lines: int | None) -> str | None:

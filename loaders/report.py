@@ -116,19 +116,20 @@ def common_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) ->
 IMPORT_COLUMNS = ["removed_imports", "added_imports"]
 
 
-def fix_strategies(pairs: pd.DataFrame) -> list[dict[str, Any]]:
-    """The original's fix_strategies: per stored category, fixes counted and their import changes."""
-    columns = ["error_category", "added_imports", "removed_imports", "failed_code_lines", "fixed_code_lines"]
+def fix_strategies(fix_shapes: pd.DataFrame) -> list[dict[str, Any]]:
+    """The original's fix_strategies: per stored category, fixes counted and their import changes
+    (``fix_shapes``: loaders.fixes.fix_shapes)."""
+    columns = ["error_category", "added_imports", "removed_imports", "failed_code_lines", "fixed_code_lines", "fixes"]
     # Fixes of one category mostly share their import changes and size change: each distinct shape
     # is counted, then described once (100,000 sessions have 111,000 fixes and a few hundred shapes).
     shapes: dict[Any, Counter[tuple]] = {}
-    for pair in plain_rows(pairs, columns):
+    for pair in plain_rows(fix_shapes, columns):
         shape = (
             tuple(pair.added_imports),
             tuple(pair.removed_imports),
             fixes.size_change(pair.failed_code_lines, pair.fixed_code_lines),
         )
-        shapes.setdefault(pair.error_category, Counter())[shape] += 1
+        shapes.setdefault(pair.error_category, Counter())[shape] += int(pair.fixes)
     strategies = []
     for category, counted in sorted(shapes.items(), key=lambda item: str(item[0])):
         changes: Counter[str] = Counter()
@@ -228,7 +229,7 @@ def recommendation_items(
     top: list[dict[str, Any]],
     libraries: dict[str, Any],
     bridge: dict[str, Any],
-    pairs: pd.DataFrame,
+    shapes: pd.DataFrame,
     rules: pd.DataFrame | None = None,
 ) -> list[Advice]:
     """The recommendations (see ``recommendations``) with their level and an example each, in the
@@ -264,7 +265,7 @@ def recommendation_items(
                     session_id=sessions[0] if sessions else None,
                 )
             )
-    replacements_of = _import_replacements(pairs)
+    replacements_of = _import_replacements(shapes)
     for lib in libraries["libraries_with_issues"]:
         if lib["import_failures"]:
             replacements = replacements_of.get(lib["library"])
@@ -291,13 +292,15 @@ def recommendation_items(
     return advice
 
 
-def _import_replacements(pairs: pd.DataFrame) -> dict[str, Counter]:
-    """For each module a fix removed, how often each module was added in its place (one pass over the fixes)."""
+def _import_replacements(fix_shapes: pd.DataFrame) -> dict[str, Counter]:
+    """For each module a fix removed, how often each module was added in its place (one pass over
+    the shapes of fixes: loaders.fixes.fix_shapes)."""
     replacements: defaultdict[str, Counter] = defaultdict(Counter)
-    for pair in plain_rows(pairs, IMPORT_COLUMNS):
-        if len(pair.added_imports):  # lists, or arrays from a frame
-            for removed in set(pair.removed_imports):
-                replacements[removed].update(pair.added_imports)
+    for shape in plain_rows(fix_shapes, [*IMPORT_COLUMNS, "fixes"]):
+        if len(shape.added_imports):  # lists, or arrays from a frame
+            for removed in set(shape.removed_imports):
+                for added in shape.added_imports:
+                    replacements[removed][added] += int(shape.fixes)
     return replacements
 
 
@@ -306,11 +309,11 @@ def recommendations(
     top: list[dict[str, Any]],
     libraries: dict[str, Any],
     bridge: dict[str, Any],
-    pairs: pd.DataFrame,
+    shapes: pd.DataFrame,
     rules: pd.DataFrame | None = None,
 ) -> list[str]:
     """Recommendations computed from the data: top categories, fix recipes, missing libraries, bridge input."""
-    return [item.text for item in recommendation_items(categories, top, libraries, bridge, pairs, rules)]
+    return [item.text for item in recommendation_items(categories, top, libraries, bridge, shapes, rules)]
 
 
 def prioritised_recommendations(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
@@ -325,13 +328,13 @@ def prioritised_recommendations(index: LogIndex, flt: AttemptFilter = ALL) -> pd
 
 
 def _prioritised(index: LogIndex, flt: AttemptFilter) -> list[dict[str, Any]]:
-    pairs = fixes.fix_pairs(index, flt)
+    shapes = fixes.fix_shapes(index, flt)
     items = recommendation_items(
         errors.error_categories(index, flt),
         common_errors(index, flt),
         library_report(index, flt),
         bridge_report(index, flt),
-        pairs,
+        shapes,
         fix_rules(index, flt),
     )
     frame = pd.DataFrame(
@@ -418,13 +421,13 @@ ORIGINAL_SECTIONS = (
 
 def compute_sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
     """Work out report_sections() (loaders.report_sections, which keeps them per index version)."""
-    pairs = fixes.fix_pairs(index, flt)
+    shapes = fixes.fix_shapes(index, flt)
     top = common_errors(index, flt)
     libraries = library_report(index, flt)
     bridge = bridge_report(index, flt)
-    strategies = fix_strategies(pairs)
+    strategies = fix_strategies(shapes)
     rules = fix_rules(index, flt)
-    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, pairs, rules)
+    advice = recommendations(errors.error_categories(index, flt), top, libraries, bridge, shapes, rules)
     return {
         "error_patterns": error_patterns(index, flt),
         "common_errors": top,

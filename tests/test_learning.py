@@ -309,7 +309,7 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     monkeypatch.setattr(recipes, "PARALLEL_CHANGES", 1)
     in_workers = transition_changes(LogIndex(recipe_tree, tmp_path / "workers"))
     assert len(here) == len(in_workers) == 19
-    columns = ["failure_id", "next_id", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
+    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
     assert here[columns].astype(str).equals(in_workers[columns].astype(str))
     assert any("skimage" in added for added in in_workers["added_imports"])
 
@@ -317,7 +317,12 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
 def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir):
     from loaders.report_sections import report_sections
 
-    advice = report_sections(LogIndex(recipe_tree, cache_dir))["recommendations"]
+    index = LogIndex(recipe_tree, cache_dir)
+    sections = report_sections(index)
+    advice = sections["recommendations"]
     library = [text for text in advice if text.startswith("LIBRARY ISSUE: cv2")]
     assert len(library) == 1, advice
     assert library[0].endswith("Fixes used skimage instead (11 fixes)."), library[0]
+    # Fixes are counted by shape (loaders.fixes.fix_shapes): every fixed failure is in one strategy.
+    fixed = metrics.summary(index).fixed_failures
+    assert fixed > 11 and sum(strategy["fix_count"] for strategy in sections["fix_strategies"]) == fixed
