@@ -121,15 +121,16 @@ def fix_strategies(fix_shapes: pd.DataFrame) -> list[dict[str, Any]]:
     (``fix_shapes``: loaders.fixes.fix_shapes)."""
     columns = ["error_category", "added_imports", "removed_imports", "failed_code_lines", "fixed_code_lines", "fixes"]
     # Fixes of one category mostly share their import changes and size change: each distinct shape
-    # is counted, then described once (100,000 sessions have 111,000 fixes and a few hundred shapes).
+    # is counted, then described once (fix_shapes counts them in DuckDB: 111,298 fixes of the bench's
+    # 100,000 sessions are 48 rows).
     shapes: dict[Any, Counter[tuple]] = {}
-    for pair in plain_rows(fix_shapes, columns):
+    for row in plain_rows(fix_shapes, columns):
         shape = (
-            tuple(pair.added_imports),
-            tuple(pair.removed_imports),
-            fixes.size_change(pair.failed_code_lines, pair.fixed_code_lines),
+            tuple(row.added_imports),
+            tuple(row.removed_imports),
+            fixes.size_change(row.failed_code_lines, row.fixed_code_lines),
         )
-        shapes.setdefault(pair.error_category, Counter())[shape] += int(pair.fixes)
+        shapes.setdefault(row.error_category, Counter())[shape] += int(row.fixes)
     strategies = []
     for category, counted in sorted(shapes.items(), key=lambda item: str(item[0])):
         changes: Counter[str] = Counter()
