@@ -14,8 +14,10 @@ and grids are still loading their code after the run has ended.)
 Measured: the first visit of each page right after a server (re)start, the repeat visits (median
 of RUNS), the Overview with ``?model=NAME`` (a model not asked for before, then the same URL again),
 a model picked in the Overview's sidebar filter on a restarted server (a rerun: from the pick until
-the page is drawn again), and the server's resident memory (VmRSS after the visits, VmHWM: its
-peak). ``script_done`` holds, for the same visits, when the script's last run ended: what follows
+the page is drawn again), the server's resident memory (VmRSS after the visits, VmHWM: its
+peak), and the peak of a server started on a tree it has no index of (``server_mib_new_tree``:
+it builds the index, copies it into memory and works every page's results out as it warms up).
+``script_done`` holds, for the same visits, when the script's last run ended: what follows
 is the browser loading and drawing.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -84,14 +87,17 @@ DRAWN = """([title, charts, grids, settleMs]) => {
 
 
 @contextlib.contextmanager
-def dashboard(logs: str, port: int) -> Iterator[subprocess.Popen]:
-    """The dashboard as ``make run`` starts it, on ``port``, until the block ends (environment passed on); yields it."""
+def dashboard(logs: str, port: int, cache_dir: str | None = None) -> Iterator[subprocess.Popen]:
+    """The dashboard as ``make run`` starts it, on ``port``, until the block ends (environment passed on,
+    ``cache_dir`` as its index's directory if given); yields it once it has warmed up."""
+    env = {**os.environ, "FIXTRAIL_CACHE_DIR": cache_dir} if cache_dir else None
     with tempfile.TemporaryFile("a+b") as err:  # appended to: reading it moves no write position
         server = subprocess.Popen(
             [*DASHBOARD_SERVER, "--server.headless", "true", "--server.port", str(port), "--", "--logs-dir", logs],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,
+            env=env,
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}", server, err)
@@ -297,6 +303,15 @@ def measure(logs: str, runs: int) -> dict:
             filtered["sidebar"] = sidebar_filters(page, base, models, runs)
             leave(page)
         browser.close()
+    # A server started on a tree it has never indexed: it builds the index, copies it and works every
+    # page's results out (the report's fix rules among them) before it says it has warmed up.
+    new_cache = tempfile.mkdtemp(prefix="fixtrail-bench-new-")
+    try:
+        with dashboard(logs, port, new_cache) as server:
+            time.sleep(1)
+            new_tree_memory = memory_mib(server.pid)
+    finally:
+        shutil.rmtree(new_cache, ignore_errors=True)
     filtered["unfiltered"] = repeat["Overview"][0]
     return {
         "runs": runs,
@@ -305,6 +320,7 @@ def measure(logs: str, runs: int) -> dict:
         "repeat_visit": {title: drawn for title, (drawn, _) in repeat.items()},
         "filter": filtered,
         "server_mib": memory,
+        "server_mib_new_tree": new_tree_memory,
         # when the script's last run ended, on the same visits: the rest of each figure is the browser's
         "script_done": {
             "first_visit": {title: script for title, (_, script) in first.items()},

@@ -402,6 +402,13 @@ def browser_rows(browser: dict) -> list[Row]:
             unit="MiB",
             targets=(Target("value", 600),),
         ),
+        Row(
+            "browser: server RSS peak, started on a new tree (builds its index)",
+            "browser",
+            "server_mib_new_tree.peak",
+            unit="MiB",
+            targets=(Target("value", 600),),
+        ),
     ]
 
 

@@ -13,12 +13,13 @@ directories that the workers list themselves (``DirectoryTask``). Workers are fr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -216,15 +217,19 @@ class WorkerPool:
         while self._submitted:
             yield self._next_result()
 
-    def changes(self, tasks: list[ChangesTask]) -> list[list[dict]]:
-        """Each task's changes (``loaders.code_changes.changes_of_pairs``), in the tasks' order."""
-        for task in tasks:
+    def changes(self, tasks: Iterable[ChangesTask], ahead: int) -> Iterator[tuple[int, list[dict]]]:
+        """(task number, its changes: ``loaders.code_changes.changes_of_pairs``) for each task, as the
+        workers finish them (any order). At most ``ahead`` tasks are handed out and not yet answered:
+        the tasks are taken from ``tasks`` as answers come back, so only those are held at once."""
+        pending = iter(tasks)
+        for task in itertools.islice(pending, max(1, ahead)):
             self.submit(task)
-        answers: list[list[dict]] = [[] for _ in tasks]
         while self._submitted:
             number, changes = self._next_result()
-            answers[number] = changes
-        return answers
+            following = next(pending, None)
+            if following is not None:
+                self.submit(following)
+            yield number, changes
 
     def _next_result(self) -> Any:
         item = self._results.get()

@@ -263,3 +263,46 @@ def test_a_directory_that_fails_to_list_gives_one_row_saying_why(tmp_path):
     assert [(stamp.path, reason) for stamp, reason in listed] == [
         (f"{not_a_dir}/", "directory cannot be listed (Not a directory): its files are not read")
     ]
+
+
+@pytest.mark.parametrize("headroom_mib", [192, 16])
+def test_a_large_change_in_a_long_running_process_loads_whole_under_its_memory_bound(
+    small_tree, cache_dir, monkeypatch, tmp_path, headroom_mib
+):
+    """An in-memory index bounds DuckDB's memory while it applies a large change (LogIndex._memory_bounded):
+    a 36 MiB row still loads (with 16 MiB to spare, what does not fit spills next to the index, not
+    into the working directory), and the bound is lifted after."""
+    import contextlib
+
+    import duckdb
+
+    from loaders import index as index_module
+
+    default_limit = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    limits_seen = []
+    bounded = index_module.LogIndex._memory_bounded
+
+    @contextlib.contextmanager
+    def watched(self, changes, early_copy):
+        with bounded(self, changes, early_copy):
+            limits_seen.append(self._connection.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+            yield
+
+    monkeypatch.setattr(index_module.LogIndex, "_memory_bounded", watched)
+    monkeypatch.setattr(index_module, "BOUNDED_CHANGE_FILES", 1)
+    monkeypatch.setattr(index_module, "APPLY_MEMORY_HEADROOM", headroom_mib << 20)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    write_record(small_tree, log_id="huge", user_prompt="p" * (36 << 20))
+    unbounded = LogIndex(small_tree, tmp_path / "unbounded", in_memory=False)
+    unbounded.refresh()
+    index = LogIndex(small_tree, cache_dir)
+    sql = "SELECT log_id, length(user_prompt), fingerprint, session_id, category FROM attempts ORDER BY log_id"
+    rows = index.cursor().execute(sql).fetchall()
+    assert rows == unbounded.cursor().execute(sql).fetchall()
+    assert ("huge", 36 << 20) in {row[:2] for row in rows}
+    assert any(limit != default_limit for limit in limits_seen)  # bounded while the change was applied
+    assert index.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0] == default_limit
+    assert not list(work.iterdir())
+    unbounded.close()

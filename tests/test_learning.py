@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from loaders import metrics, recipes, sessions
+from loaders import metrics, sessions, transitions
 from loaders.context import ai_context
 from loaders.demo import generate_tree
 from loaders.demo_unlinked import same_session_pairs, strip_links
 from loaders.errors import error_categories
 from loaders.index import LogIndex
 from loaders.parsing import worker_count
-from loaders.recipes import fix_rules, transition_changes
+from loaders.recipes import fix_rules
 from loaders.states import fingerprint_states, what_changed
+from loaders.transitions import transition_changes
 from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record
 
 CV2, SKIMAGE = CV2_CODE, SKIMAGE_CODE
@@ -306,7 +307,8 @@ def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_pat
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
 def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(recipe_tree, tmp_path, monkeypatch):
     here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
-    monkeypatch.setattr(recipes, "PARALLEL_CHANGES", 1)
+    monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 1)
+    monkeypatch.setattr(transitions, "CHANGES_PER_TASK", 3)  # several pieces, answered in any order
     in_workers = transition_changes(LogIndex(recipe_tree, tmp_path / "workers"))
     assert len(here) == len(in_workers) == 19
     columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]

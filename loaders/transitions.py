@@ -1,0 +1,207 @@
+"""Transitions (a failed attempt and the next attempt of its session) and what changed in each.
+
+What changed (imports added and removed, tokens) needs both codes, which the index does not keep:
+it is worked out once per pair of files, on first demand, from the files themselves, and recorded
+in the index file (``idx.transition_changes``, dropped when either file changes). Fix recipes
+(``loaders.recipes``) read them back as one Arrow table and turn a batch of rows at a time into Python
+values: at 100,000 sessions (128,000 transitions) holding them all as Python values, with every
+worker's answer beside them, took 300 MiB more while the report was worked out.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import namedtuple
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from loaders.code_changes import CHANGE_COLUMNS, changes_of_pairs
+from loaders.filters import ALL, AttemptFilter
+from loaders.index import LogIndex
+from loaders.parsing import ChangesTask, WorkerPool, worker_count
+from loaders.sources.local import LocalTreeSource
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+TRANSITIONS_SQL = """
+WITH ordered AS (
+    SELECT *,
+           lead(log_id) OVER w AS next_id,
+           lead(status) OVER w AS next_status,
+           lead(path) OVER w AS next_path,
+           lead(mtime_ns) OVER w AS next_mtime,
+           lead(timestamp) OVER w AS next_at
+    FROM attempts
+    WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, log_id)
+)
+SELECT log_id AS failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
+       next_status = 'success' AS fixed, timestamp AS failed_at, next_at,
+       path AS failure_path, mtime_ns AS failure_mtime, next_path, next_mtime
+FROM ordered
+WHERE status = 'failed' AND next_id IS NOT NULL AND {where}
+"""
+
+RECORDED_SQL = """
+SELECT DISTINCT ON (failure_path, failure_mtime, next_path, next_mtime) * FROM idx.transition_changes
+"""
+
+# The transitions with their recorded changes (NULL lists where none is recorded yet): a hash join in
+# DuckDB, where a dict per recorded change in Python cost seconds at 100,000 sessions. Only the
+# columns rules and the changes' reading use: at 100,000 sessions (128,000 transitions) the ids,
+# error lines and models took 60 MiB more while the report was worked out.
+CHANGED_TRANSITIONS_SQL = """
+WITH moves AS ({transitions}), recorded AS ({recorded})
+SELECT m.session_id, m.fingerprint, m.fixed, m.failed_at, m.failure_path, m.failure_mtime, m.next_path,
+       m.next_mtime, r.removed_imports, r.added_imports, r.removed_tokens, r.added_tokens
+FROM moves m LEFT JOIN recorded r
+  ON r.failure_path = m.failure_path AND r.failure_mtime = m.failure_mtime
+ AND r.next_path = m.next_path AND r.next_mtime = m.next_mtime
+ORDER BY m.failed_at, m.failure_id
+"""
+
+# Transitions whose changes are not recorded yet, in the order they are best read in: by session, so
+# that the attempt that followed one failure and is the next transition's failure is read once,
+# and sessions in the order they started, so that the directories read from follow one another (a
+# tree split by day: each directory's descriptor is then opened once, see loaders.tree.InsideOpener,
+# where random order reopened a third).
+MISSING_SQL = """
+WITH moves AS ({transitions}), recorded AS ({recorded}),
+missing AS (
+    SELECT m.* FROM moves m ANTI JOIN recorded r
+      ON r.failure_path = m.failure_path AND r.failure_mtime = m.failure_mtime
+     AND r.next_path = m.next_path AND r.next_mtime = m.next_mtime
+)
+SELECT failure_path, failure_mtime, next_path, next_mtime
+FROM (SELECT *, min(failed_at) OVER (PARTITION BY session_id) AS session_started FROM missing)
+ORDER BY session_started, session_id, failed_at, failure_path
+"""
+
+RECORD_CHANGES_SQL = """
+INSERT INTO idx.transition_changes
+SELECT failure_path, failure_mtime, next_path, next_mtime, removed_imports, added_imports, removed_tokens,
+       added_tokens
+FROM fresh_changes
+"""
+
+TRANSITION_KEY = ("failure_path", "failure_mtime", "next_path", "next_mtime")
+CHANGE_SCHEMA = pa.schema(
+    [
+        ("failure_path", pa.string()),
+        ("failure_mtime", pa.int64()),
+        ("next_path", pa.string()),
+        ("next_mtime", pa.int64()),
+        *((column, pa.list_(pa.string())) for column in CHANGE_COLUMNS),
+    ]
+)
+PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
+CHANGES_PER_TASK = 4096  # transitions per piece of work (a worker's task, one insert)
+BATCH_ROWS = 8192  # transitions per batch that fix recipes turn into Python values at once
+CHANGED_COLUMNS = (
+    "session_id",
+    "fingerprint",
+    "fixed",
+    "failed_at",
+    "failure_path",
+    "failure_mtime",
+    "next_path",
+    "next_mtime",
+    *CHANGE_COLUMNS,
+)
+
+
+def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Each failed attempt with the next attempt of its session (filter applies to the failure).
+
+    Output columns: failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
+    fixed (the next attempt succeeded), failed_at, next_at, failure_path, failure_mtime, next_path,
+    next_mtime; ordered by failed_at, failure_id.
+    """
+    where, params = flt.where()
+    return index.frame(TRANSITIONS_SQL.format(where=where) + " ORDER BY failed_at, failure_id", params)
+
+
+def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Each transition (see transitions()) with what changed in it, as one frame.
+
+    Output columns: CHANGED_COLUMNS (those of CHANGE_COLUMNS hold lists of text); ordered as
+    transitions(). Changes not recorded yet are worked out from the two files and recorded first.
+    """
+    table = changed_transitions(index, flt)
+    frame = table.drop_columns(list(CHANGE_COLUMNS)).to_pandas()
+    for column in CHANGE_COLUMNS:  # lists, not the NumPy arrays to_pandas makes of them
+        frame[column] = table.column(column).to_pylist()
+    return frame
+
+
+def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pa.Table:
+    """The rows of transition_changes() as an Arrow table: at 100,000 sessions 128,000 rows in
+    about a tenth of the memory their Python values take (read them in batches: plain_batch_rows).
+
+    Changes not recorded yet are worked out and recorded first (record_missing_changes).
+    """
+    where, params = flt.where()
+    index.cursor()  # loads the index on first use
+    # A cursor of its own: the index file's connection may hold a result another call left unfetched.
+    with index.index_file() as file_connection, file_connection.cursor() as connection:
+        record_missing_changes(index, connection, flt)
+        return connection.sql(_over_transitions(CHANGED_TRANSITIONS_SQL, where), params=params).to_arrow_table()
+
+
+def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnection, flt: AttemptFilter = ALL) -> int:
+    """Work out and record the changes of the transitions that have none recorded; return how many.
+
+    ``connection``: a cursor with the index file attached (LogIndex.index_file). Worked out in
+    pieces of CHANGES_PER_TASK transitions, each recorded as it comes, by the parse workers when
+    there are many in a local tree: only the pieces in the workers' hands are held at once.
+    """
+    where, params = flt.where()
+    missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_table()
+    if not missing.num_rows:
+        return 0
+    pieces = [missing.slice(start, CHANGES_PER_TASK) for start in range(0, missing.num_rows, CHANGES_PER_TASK)]
+    workers = worker_count()
+    if isinstance(index.source, LocalTreeSource) and workers > 1 and missing.num_rows >= PARALLEL_CHANGES:
+        tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
+        with WorkerPool(workers) as pool:
+            for number, changes in pool.changes(tasks, ahead=2 * workers):
+                _record_changes(connection, pieces[number], changes)
+                pieces[number] = None  # its keys are recorded: no longer held
+    else:
+        for piece in pieces:
+            _record_changes(connection, piece, changes_of_pairs(_pairs(piece), index.source.read_record))
+    return missing.num_rows
+
+
+def _over_transitions(sql: str, where: str) -> str:
+    """A query of transitions (``{transitions}``) and recorded changes (``{recorded}``) for a filter's WHERE text."""
+    return sql.format(transitions=TRANSITIONS_SQL.format(where=where), recorded=RECORDED_SQL)
+
+
+def _pairs(piece: pa.Table) -> list[tuple[str, str]]:
+    return list(zip(piece.column("failure_path").to_pylist(), piece.column("next_path").to_pylist(), strict=True))
+
+
+def _record_changes(connection: duckdb.DuckDBPyConnection, keys: pa.Table, changes: list[dict[str, Any]]) -> None:
+    """Insert one piece's changes (``keys``: its TRANSITION_KEY columns) as one Arrow table
+    (``executemany`` costs about 1 ms a row)."""
+    columns = [keys.column(key) for key in TRANSITION_KEY]
+    columns += [pa.array([change[column] for change in changes], pa.list_(pa.string())) for column in CHANGE_COLUMNS]
+    connection.register("fresh_changes", pa.Table.from_arrays(columns, schema=CHANGE_SCHEMA))
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(RECORD_CHANGES_SQL)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.unregister("fresh_changes")
+
+
+def plain_batch_rows(batch: pa.RecordBatch, columns: list[str]) -> list[Any]:
+    """A record batch's rows as named tuples of plain Python values (lists, str, bool, datetime)."""
+    row = namedtuple("Row", columns)  # fields are the columns asked for, known only here
+    return list(itertools.starmap(row, zip(*(batch.column(name).to_pylist() for name in columns), strict=True)))
