@@ -308,8 +308,7 @@ def measure(logs: str, runs: int) -> dict:
     new_cache = tempfile.mkdtemp(prefix="fixtrail-bench-new-")
     try:
         with dashboard(logs, port, new_cache) as server:
-            time.sleep(1)
-            new_tree_memory = memory_mib(server.pid)
+            new_tree_memory = memory_mib(server.pid)  # the server alone: its parse workers are processes of their own
     finally:
         shutil.rmtree(new_cache, ignore_errors=True)
     filtered["unfiltered"] = repeat["Overview"][0]

@@ -91,7 +91,7 @@ CREATE_TABLES_SQL = (
     "CREATE TABLE IF NOT EXISTS idx.dir_stamps (path VARCHAR PRIMARY KEY, mtime_ns BIGINT)",
     # Where a source lists from next time (an object-storage prefix's last key, a table's version).
     "CREATE TABLE IF NOT EXISTS idx.source_marks (scope VARCHAR PRIMARY KEY, mark VARCHAR)",
-    # What changed from a failed attempt to the next attempt of its session (loaders.recipes fills it).
+    # What changed from a failed attempt to the next attempt of its session (loaders.transitions fills it).
     """CREATE TABLE IF NOT EXISTS idx.transition_changes (
         failure_path VARCHAR, failure_mtime BIGINT, next_path VARCHAR, next_mtime BIGINT,
         removed_imports VARCHAR[], added_imports VARCHAR[], removed_tokens VARCHAR[], added_tokens VARCHAR[])""",
@@ -240,16 +240,17 @@ class LogIndex:
         self.unlinked_share = 0.0
         self._attached = False
         self._thread_lock = threading.RLock()
-        # What a bounded change (_memory_bounded) spills goes next to the index, not into the working directory.
-        self._connection = quiet_connection(
-            config={"preserve_insertion_order": False, "temp_directory": str(self.path) + ".tmp"}
-        )
+        # What a bounded change (_memory_bounded) spills goes next to the index, not into the working
+        # directory, in a directory of this instance's own (DuckDB names its files alike in each).
+        spill = f"{self.path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._connection = quiet_connection(config={"preserve_insertion_order": False, "temp_directory": spill})
         self.version = -1
         self._generation: str | None = None
         self.loaded_at: str | None = None
         self.last_report: RefreshReport | None = None
         # While a change is bounded (_memory_bounded): DuckDB's memory when it began, the largest object read.
         self._memory_bound: list[int] | None = None
+        self._copy_parts: int | None = None  # the parts of this process's in-memory copies (_expose_tables)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """Return a cursor on this process's in-memory copy; refresh() first if never loaded."""
@@ -415,22 +416,25 @@ class LogIndex:
         (and an operator that needs more spills to the index's temporary directory). At 100,000
         sessions a first load's insert and session facts took a bare process to 470-520 MiB (a
         dashboard building its index to 630); bounded, to 385 MiB, in the same time. The CLI,
-        which exits after its command, is not bounded. An early copy (whose tables count against
-        the bound) is waited for first: a change this large is copied again anyway.
+        which exits after its command, is not bounded, nor is a process that has a copy to serve
+        queries from (the bound holds for every query of the process: theirs would be squeezed).
+        An early copy (whose tables count against the bound) is waited for first: a change this
+        large is copied again anyway.
         """
-        if not self.in_memory or not _is_large(changes):
+        if not self.in_memory or self.version >= 0 or not _is_large(changes):
             yield
             return
         if early_copy:
             early_copy.wait()
-        in_use = self._connection.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0] or 0
-        self._memory_bound = [int(in_use), JSON_OBJECT_FLOOR]
-        self._bound_memory()
         try:
+            in_use = self._connection.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+            self._memory_bound = [int(in_use or 0), JSON_OBJECT_FLOOR]
+            self._bound_memory()
             yield
         finally:
             self._memory_bound = None
-            self._connection.execute("RESET memory_limit")
+            with contextlib.suppress(duckdb.Error):  # never in the way of the error that ended the block
+                self._connection.execute("RESET memory_limit")
 
     def _bound_memory(self, reading: int = 0) -> None:
         """Set the bound of _memory_bounded, with room for the JSON reader's buffers for objects of
@@ -441,7 +445,10 @@ class LogIndex:
         threads = int(self._connection.execute("SELECT current_setting('threads')").fetchone()[0])
         # The reader holds two of its largest object per thread (a 36 MiB row: 72 MiB).
         bound = self._memory_bound[0] + APPLY_MEMORY_HEADROOM + 2 * threads * largest
-        self._connection.execute(f"SET memory_limit = '{bound >> 20}MiB'")
+        try:
+            self._connection.execute(f"SET memory_limit = '{bound >> 20}MiB'")
+        except duckdb.OutOfMemoryException:  # DuckDB holds more than that already: go on unbounded
+            self._connection.execute("RESET memory_limit")
 
     def _publish(self, changes: ChangeSet, parsed: int, copied: tuple[str | None, int, bool] | None) -> None:
         """Record the new version, bring the inferred facts up to date, and expose the tables queries read.
@@ -462,6 +469,8 @@ class LogIndex:
         if inferred_now or (generation, stored_version) != (self._generation, self.version):
             if inferred_now or copied != (generation, stored_version, self.sessions_inferred):
                 self._expose_tables(lean=parsed + len(changes.removed) >= BOUNDED_CHANGE_FILES)
+            elif copied is not None:
+                self._copy_parts = copy_parts()  # the early copy's parts: kept by the copies that follow
             self.version = stored_version
             self._generation = generation
         self.loaded_at = self._meta("loaded_at")
@@ -720,13 +729,18 @@ class LogIndex:
         """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: in-memory tables
         (``in_memory``, the joins done once here) or views over the index file.
 
-        ``lean`` (after a large change: the first load of a dashboard or an API server) copies in
-        twice as many parts, as many at once as otherwise: at 100,000 sessions the copy after a
-        first load peaked 70 MiB lower (370 instead of 440 MiB in a bare process) for 0.05 s more.
-        A process's first copy of an index built before (_EarlyCopy) keeps the faster way.
+        ``lean`` (the process's first copy follows a large change: a dashboard or an API server
+        building its index) copies in twice as many parts, as many at once as otherwise: at
+        100,000 sessions the copy after a first load peaked 70 MiB lower (370 instead of 440 MiB in
+        a bare process) for 0.05 s more. The process's later copies keep the number of parts of its
+        first: a copy in other parts detaches the databases of the one before, which a query
+        running on them would fail on. A first copy of an index built before (_EarlyCopy) keeps
+        the faster way.
         """
         if self.in_memory:
-            _copy_tables(self._connection, self.sessions_inferred, 2 * copy_parts() if lean else copy_parts())
+            if self._copy_parts is None:
+                self._copy_parts = 2 * copy_parts() if lean else copy_parts()
+            _copy_tables(self._connection, self.sessions_inferred, self._copy_parts)
             return
         self._connection.execute(f"CREATE OR REPLACE VIEW attempts AS {attempts_sql(self.sessions_inferred)}")
         for name in ("session_files", "skipped_files"):
@@ -806,7 +820,8 @@ def copy_parts() -> int:
 def _copy_compressed(connection: duckdb.DuckDBPyConnection, inferred: bool, parts: int) -> list[str]:
     """Copy the tables in ``parts`` parts into as many compressed in-memory databases, each in a
     thread, and compress them; their names."""
-    targets = [f"{COMPRESSED_COPY}_{number}" for number in range(parts)]
+    # The number of parts in the names: a copy in other parts never replaces the tables the views read.
+    targets = [f"{COMPRESSED_COPY}_{parts}_{number}" for number in range(parts)]
     cursors = [connection.cursor() for _ in targets]  # made here: one connection object, one thread at a time
 
     def copy_part(number: int) -> None:

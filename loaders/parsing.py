@@ -141,7 +141,7 @@ def parse_directory(task: DirectoryTask) -> ParsedBatch:
 class ChangesTask:
     """Work out what changed in (failure path, next path) pairs of the local tree at ``root`` (fix recipes).
 
-    ``number`` orders the answers: the workers answer tasks as they finish them.
+    ``number`` tells which piece of work an answer is for: the workers answer tasks as they finish them.
     """
 
     number: int

@@ -57,8 +57,8 @@ WITH moves AS ({transitions}), recorded AS ({recorded})
 SELECT m.session_id, m.fingerprint, m.fixed, m.failed_at, m.failure_path, m.failure_mtime, m.next_path,
        m.next_mtime, r.removed_imports, r.added_imports, r.removed_tokens, r.added_tokens
 FROM moves m LEFT JOIN recorded r
-  ON r.failure_path = m.failure_path AND r.failure_mtime = m.failure_mtime
- AND r.next_path = m.next_path AND r.next_mtime = m.next_mtime
+  ON r.failure_path IS NOT DISTINCT FROM m.failure_path AND r.failure_mtime IS NOT DISTINCT FROM m.failure_mtime
+ AND r.next_path IS NOT DISTINCT FROM m.next_path AND r.next_mtime IS NOT DISTINCT FROM m.next_mtime
 ORDER BY m.failed_at, m.failure_id
 """
 
@@ -71,8 +71,8 @@ MISSING_SQL = """
 WITH moves AS ({transitions}), recorded AS ({recorded}),
 missing AS (
     SELECT m.* FROM moves m ANTI JOIN recorded r
-      ON r.failure_path = m.failure_path AND r.failure_mtime = m.failure_mtime
-     AND r.next_path = m.next_path AND r.next_mtime = m.next_mtime
+      ON r.failure_path IS NOT DISTINCT FROM m.failure_path AND r.failure_mtime IS NOT DISTINCT FROM m.failure_mtime
+     AND r.next_path IS NOT DISTINCT FROM m.next_path AND r.next_mtime IS NOT DISTINCT FROM m.next_mtime
 )
 SELECT failure_path, failure_mtime, next_path, next_mtime
 FROM (SELECT *, min(failed_at) OVER (PARTITION BY session_id) AS session_started FROM missing)
@@ -97,7 +97,7 @@ CHANGE_SCHEMA = pa.schema(
     ]
 )
 PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
-CHANGES_PER_TASK = 4096  # transitions per piece of work (a worker's task, one insert)
+CHANGES_PER_TASK = 4096  # at most this many transitions per piece of work (a worker's task, one insert)
 BATCH_ROWS = 8192  # transitions per batch that fix recipes turn into Python values at once
 CHANGED_COLUMNS = (
     "session_id",
@@ -154,21 +154,22 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
     """Work out and record the changes of the transitions that have none recorded; return how many.
 
     ``connection``: a cursor with the index file attached (LogIndex.index_file). Worked out in
-    pieces of CHANGES_PER_TASK transitions, each recorded as it comes, by the parse workers when
-    there are many in a local tree: only the pieces in the workers' hands are held at once.
+    pieces of at most CHANGES_PER_TASK transitions, each recorded as it comes, by the parse workers
+    when there are many in a local tree: the keys are held as one Arrow table, and only the answers
+    of the pieces in the workers' hands as Python values.
     """
     where, params = flt.where()
     missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_table()
     if not missing.num_rows:
         return 0
-    pieces = [missing.slice(start, CHANGES_PER_TASK) for start in range(0, missing.num_rows, CHANGES_PER_TASK)]
     workers = worker_count()
+    size = max(1, min(CHANGES_PER_TASK, -(-missing.num_rows // (workers * 4))))  # every worker busy to the end
+    pieces = [missing.slice(start, size) for start in range(0, missing.num_rows, size)]
     if isinstance(index.source, LocalTreeSource) and workers > 1 and missing.num_rows >= PARALLEL_CHANGES:
         tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
         with WorkerPool(workers) as pool:
             for number, changes in pool.changes(tasks, ahead=2 * workers):
                 _record_changes(connection, pieces[number], changes)
-                pieces[number] = None  # its keys are recorded: no longer held
     else:
         for piece in pieces:
             _record_changes(connection, piece, changes_of_pairs(_pairs(piece), index.source.read_record))

@@ -24,8 +24,10 @@ from cli.main import main as cli_main
 from loaders.attempts import attempt_record
 from loaders.index import LogIndex
 from loaders.metrics import summary
+from loaders.recipes import fix_rules
 from loaders.sources import SourceUnavailable, table_location
 from loaders.sources.delta import MARKS_KEY, SOURCE_KEY, compact, storage_options
+from loaders.transitions import transition_changes
 from tests.conftest import AS_OF, write_record
 from tests.ports import free_port
 from tests.s3_server import client, moto_server, new_bucket, upload_tree, use_endpoint
@@ -68,6 +70,17 @@ def test_a_compacted_table_gives_the_same_numbers_as_the_tree(table_url, demo_tr
     assert commit[SOURCE_KEY] == "s3://logs/fleet" and json.loads(commit[MARKS_KEY])  # the watermark is in the commit
     log_id = table.frame("SELECT log_id FROM attempts ORDER BY log_id LIMIT 1").iloc[0, 0]
     assert attempt_record(table, log_id)["code"]  # the full record, fetched by its key from object storage
+    # Fix recipes from records fetched from object storage: recorded once, the same rules as the tree's.
+    changes = transition_changes(table)
+    assert len(changes) and changes["added_tokens"].notna().all()
+    assert (
+        transition_changes(table)[["failure_path", "added_tokens"]]
+        .astype(str)
+        .equals(changes[["failure_path", "added_tokens"]].astype(str))
+    )
+    with table.index_file() as connection:
+        assert connection.execute("SELECT count(*) FROM idx.transition_changes").fetchone()[0] == len(changes)
+    assert fix_rules(table).equals(fix_rules(local))
 
 
 def test_a_rerun_adds_nothing_and_the_index_reads_only_new_files(s3_env, tmp_path, cache_dir):

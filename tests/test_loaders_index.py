@@ -360,7 +360,8 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     compressed = LogIndex(small_tree, cache_dir)
     assert metrics.summary(compressed, as_of=AS_OF) == expected
     # One compressed part per CPU (at most 4), copied side by side; ``attempts`` is their union.
-    assert _compressed_parts(compressed) == {f"compressed_copy_{n}" for n in range(loaders.index.copy_parts())}
+    parts = loaders.index.copy_parts()
+    assert _compressed_parts(compressed) == {f"compressed_copy_{parts}_{n}" for n in range(parts)}
     counts = "SELECT count(*), count(DISTINCT path) FROM attempts"
     attempts = plain.cursor().execute(counts).fetchone()[0]
     assert compressed.cursor().execute(counts).fetchone() == (attempts, attempts)  # parts disjoint, none lost
@@ -376,12 +377,18 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
 
 def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_dir, monkeypatch):
     """The dashboard's pattern on a big tree: sessions query the compressed copy in parts while
-    refreshes after new files make it again; no query fails and the last numbers are exact."""
+    refreshes after new files make it again; no query fails or counts a row twice, and the last
+    numbers are exact. The first load is a large change (copied in twice as many parts), the
+    refreshes after it small ones, copied in as many parts as the first (a copy in other parts
+    would detach the databases running queries read)."""
     import loaders.index
 
     monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
+    monkeypatch.setattr(loaders.index, "BOUNDED_CHANGE_FILES", 5)  # the tree's 7 attempts make a large change
     index = LogIndex(small_tree, cache_dir)
     index.refresh()
+    parts = loaders.index.copy_parts()
+    assert _compressed_parts(index) == {f"compressed_copy_{2 * parts}_{n}" for n in range(2 * parts)}
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -390,6 +397,8 @@ def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_
             try:
                 summary = metrics.summary(index, as_of=AS_OF)
                 assert summary.fixed_failures <= summary.total_failures
+                rows, paths = index.cursor().execute("SELECT count(*), count(DISTINCT path) FROM attempts").fetchone()
+                assert rows == paths, (rows, paths)
                 index.cursor().execute("SELECT count(*) FROM session_files").fetchone()
             except BaseException as exc:  # reported to the test below
                 errors.append(exc)
@@ -408,7 +417,7 @@ def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_
             reader.join(timeout=60)
     assert not errors, errors
     assert metrics.summary(index, as_of=AS_OF).total_failures == 4 + 8
-    assert _compressed_parts(index) == {f"compressed_copy_{n}" for n in range(loaders.index.copy_parts())}
+    assert _compressed_parts(index) == {f"compressed_copy_{2 * parts}_{n}" for n in range(2 * parts)}
 
 
 def _settle(root: Path) -> None:
