@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -195,6 +196,29 @@ def default_cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("fixtrail"))
 
 
+SPILL_SUFFIX = ".tmp-"  # an instance's spill directory: the index's path, this, its process id and a random part
+
+
+def _remove_stale_spill_directories(index_path: Path) -> None:
+    """Remove the spill directories of processes that are gone (DuckDB leaves its own behind when a
+    process is stopped by a signal: one per start of a dashboard would pile up)."""
+    for directory in index_path.parent.glob(index_path.name + SPILL_SUFFIX + "*"):
+        pid_text = directory.name[len(index_path.name + SPILL_SUFFIX) :].partition("-")[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
 def index_path_for(root: Path | str, cache_dir: Path) -> Path:
     """Return the index file for a resolved log tree (or a source's URL): one per source, named after its hash."""
     digest = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
@@ -242,7 +266,8 @@ class LogIndex:
         self._thread_lock = threading.RLock()
         # What a bounded change (_memory_bounded) spills goes next to the index, not into the working
         # directory, in a directory of this instance's own (DuckDB names its files alike in each).
-        spill = f"{self.path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        _remove_stale_spill_directories(self.path)
+        spill = f"{self.path}{SPILL_SUFFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._connection = quiet_connection(config={"preserve_insertion_order": False, "temp_directory": spill})
         self.version = -1
         self._generation: str | None = None

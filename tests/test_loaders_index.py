@@ -475,3 +475,20 @@ def test_a_new_process_checks_the_dormant_failures(small_tree, cache_dir):
     _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), ai_model="rewritten")
     with LogIndex(small_tree, cache_dir=cache_dir) as fresh:  # a CLI command's process scans once, dormant files too
         assert fresh.refresh().parsed == 1
+
+
+def test_spill_directories_of_processes_that_are_gone_are_removed(small_tree, cache_dir):
+    """Each instance spills into a directory of its own next to the index (DuckDB names its files alike in
+    each); one left by a process stopped by a signal is removed by the next instance, a live one's kept."""
+    from loaders.index import SPILL_SUFFIX
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    path = index_path_for(LogIndex(small_tree, cache_dir).root, cache_dir.resolve())
+    stale = Path(f"{path}{SPILL_SUFFIX}{gone.pid}-0a1b2c3d")
+    live = Path(f"{path}{SPILL_SUFFIX}{os.getpid()}-4e5f6a7b")
+    for directory in (stale, live):
+        directory.mkdir()
+        (directory / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
+    LogIndex(small_tree, cache_dir)
+    assert not stale.exists() and live.exists()
