@@ -137,8 +137,8 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
 
 
 def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pa.Table:
-    """The rows of transition_changes() as an Arrow table: at 100,000 sessions 128,000 rows in
-    about a tenth of the memory their Python values take (read them in batches: plain_batch_rows).
+    """The rows of transition_changes() as an Arrow table (128,000 rows in 37 MiB at 100,000
+    sessions): read it a batch of rows at a time (plain_batch_rows), not as Python values at once.
 
     Changes not recorded yet are worked out and recorded first (record_missing_changes).
     """
