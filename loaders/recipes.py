@@ -21,8 +21,9 @@ from loaders.code_changes import describe_change
 from loaders.error_text import missing_module
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
+from loaders.rows import plain_batch_rows
 from loaders.stored_results import stored_result
-from loaders.transitions import BATCH_ROWS, changed_transitions, plain_batch_rows
+from loaders.transitions import BATCH_ROWS, changed_transitions
 
 if TYPE_CHECKING:
     import pyarrow as pa

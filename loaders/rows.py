@@ -1,4 +1,4 @@
-"""Rows of a query's frame as plain Python values, for the few loops that must go row by row.
+"""Rows of a query's frame (or an Arrow batch) as plain Python values, for the few loops that must go row by row.
 
 DuckDB hands lists and text to pandas as Arrow-backed columns; reading them one cell at a time
 (``itertuples``, ``zip`` over columns) converts each cell on its own and cost seconds for the fix
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 def plain_rows(frame: pd.DataFrame, columns: list[str] | None = None) -> list[Any]:
@@ -19,5 +20,15 @@ def plain_rows(frame: pd.DataFrame, columns: list[str] | None = None) -> list[An
     names = list(columns or frame.columns)
     if not len(frame):
         return []
-    row = namedtuple("Row", names)  # fields are the frame's columns, known only here
-    return [row(*values) for values in zip(*(frame[name].tolist() for name in names), strict=True)]
+    return _named_rows(names, [frame[name].tolist() for name in names])
+
+
+def plain_batch_rows(batch: pa.RecordBatch, columns: list[str]) -> list[Any]:
+    """An Arrow record batch's rows as named tuples of plain Python values (lists, str, bool, datetime)."""
+    return _named_rows(columns, [batch.column(name).to_pylist() for name in columns])
+
+
+def _named_rows(names: list[str], values: list[list[Any]]) -> list[Any]:
+    """Rows of named tuples (fields ``names``) from one list of values per field."""
+    row = namedtuple("Row", names)  # fields are the columns asked for, known only here
+    return [row(*fields) for fields in zip(*values, strict=True)]

@@ -10,8 +10,6 @@ worker's answer beside them, took 300 MiB more while the report was worked out.
 
 from __future__ import annotations
 
-import itertools
-from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -138,7 +136,7 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
 
 def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pa.Table:
     """The rows of transition_changes() as an Arrow table (128,000 rows in 37 MiB at 100,000
-    sessions): read it a batch of rows at a time (plain_batch_rows), not as Python values at once.
+    sessions): read it a batch of rows at a time (loaders.rows.plain_batch_rows), not as Python values at once.
 
     Changes not recorded yet are worked out and recorded first (record_missing_changes).
     """
@@ -200,9 +198,3 @@ def _record_changes(connection: duckdb.DuckDBPyConnection, keys: pa.Table, chang
         raise
     finally:
         connection.unregister("fresh_changes")
-
-
-def plain_batch_rows(batch: pa.RecordBatch, columns: list[str]) -> list[Any]:
-    """A record batch's rows as named tuples of plain Python values (lists, str, bool, datetime)."""
-    row = namedtuple("Row", columns)  # fields are the columns asked for, known only here
-    return list(itertools.starmap(row, zip(*(batch.column(name).to_pylist() for name in columns), strict=True)))
