@@ -97,17 +97,6 @@ CHANGE_SCHEMA = pa.schema(
 PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
 CHANGES_PER_TASK = 4096  # at most this many transitions per piece of work (a worker's task, one insert)
 BATCH_ROWS = 8192  # transitions per batch that fix recipes turn into Python values at once
-CHANGED_COLUMNS = (
-    "session_id",
-    "fingerprint",
-    "fixed",
-    "failed_at",
-    "failure_path",
-    "failure_mtime",
-    "next_path",
-    "next_mtime",
-    *CHANGE_COLUMNS,
-)
 
 
 def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
@@ -124,8 +113,9 @@ def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
 def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     """Each transition (see transitions()) with what changed in it, as one frame.
 
-    Output columns: CHANGED_COLUMNS (those of CHANGE_COLUMNS hold lists of text); ordered as
-    transitions(). Changes not recorded yet are worked out from the two files and recorded first.
+    Output columns: session_id, fingerprint, fixed, failed_at, failure_path, failure_mtime,
+    next_path, next_mtime, and those of CHANGE_COLUMNS (lists of text); ordered as transitions().
+    Changes not recorded yet are worked out from the two files and recorded first.
     """
     table = changed_transitions(index, flt)
     frame = table.drop_columns(list(CHANGE_COLUMNS)).to_pandas()
