@@ -1,7 +1,7 @@
 """What changed between two attempts' code, worked out for many pairs of files (fix recipes).
 
-Light on imports on purpose: the parse workers (``loaders.parse_worker``) run it on chunks of
-pairs when there are thousands, each worker reading its pairs' files itself.
+Light on imports on purpose: the parse workers (``loaders.parse_worker``) run token_changes on
+chunks of pairs when there are thousands, each worker reading its pairs' files itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loaders.code_text import code_imports, code_tokens
-from loaders.records import READ_FLAGS, UnreadableFile, parse_json_object, read_descriptor
+from loaders.records import READ_FLAGS, UnreadableFile, max_record_bytes, parse_json_object, read_descriptor
 from loaders.tree import InsideOpener
 
 CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens")
@@ -47,28 +47,31 @@ def describe_change(before: str | CodeFeatures, after: str | CodeFeatures) -> di
     }
 
 
-def changes_of_pairs(
+def token_changes(
     pairs: Iterable[tuple[str, str]], read_record: Callable[[str], dict[str, Any] | None]
-) -> list[dict[str, list[str]]]:
-    """describe_change() for each (failure path, next path), reading code with ``read_record``.
+) -> list[tuple[list[str], list[str]]]:
+    """(removed tokens, added tokens) for each (failure path, next path), reading code with ``read_record``.
 
-    Give the pairs in session order: the attempt that followed one failure is often the next
-    pair's failure, and is then read once.
+    Only the tokens need the code: what the imports changed is worked out from the index's
+    ``imports`` column (loaders.transitions), which saves a fifth of this work. Give the pairs in
+    session order: the attempt that followed one failure is often the next pair's failure, and is
+    then read once.
     """
-    latest: tuple[str, CodeFeatures] | None = None
+    latest: tuple[str, set[str]] | None = None
 
-    def features(path: str) -> CodeFeatures:
+    def tokens(path: str) -> set[str]:
         nonlocal latest
         if latest is None or latest[0] != path:
             record = read_record(path)
             code = record.get("code") if record else None
-            latest = (path, CodeFeatures.of(code if isinstance(code, str) else ""))
+            latest = (path, code_tokens(code if isinstance(code, str) else None))
         return latest[1]
 
     changes = []
     for failure_path, next_path in pairs:
-        before = features(failure_path)
-        changes.append(describe_change(before, features(next_path)))
+        before = tokens(failure_path)
+        after = tokens(next_path)
+        changes.append((sorted(before - after), sorted(after - before)))
     return changes
 
 
@@ -79,6 +82,7 @@ def read_tree_record(root: str) -> Callable[[str], dict[str, Any] | None]:
     the reader is dropped.
     """
     opener = InsideOpener(Path(root))
+    limit = max_record_bytes()  # read from the environment once, not for each of thousands of files
 
     def read(path: str) -> dict[str, Any] | None:
         try:
@@ -88,7 +92,7 @@ def read_tree_record(root: str) -> Callable[[str], dict[str, Any] | None]:
         if descriptor is None:
             return None
         try:
-            return parse_json_object(read_descriptor(descriptor)[0])
+            return parse_json_object(read_descriptor(descriptor, limit)[0])
         except UnreadableFile:
             return None
 

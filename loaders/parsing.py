@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from loaders.code_changes import changes_of_pairs, read_tree_record
+from loaders.code_changes import read_tree_record, token_changes
 from loaders.records import FileStamp, max_record_bytes, parse_file, rows_to_json, skipped_row
 from loaders.tree import SESSION_FOLDER, list_candidates
 
@@ -154,9 +154,10 @@ class ChangesTask:
 
     @staticmethod
     def answer(message: dict) -> bytes:
-        """What a worker sends back for a task's message: one length-prefixed JSON array of changes."""
+        """What a worker sends back for a task's message: one length-prefixed JSON array of
+        [number, token changes] (``loaders.code_changes.token_changes``)."""
         pairs = [(failure, after) for failure, after in message["changes"]]
-        part = orjson.dumps([message["number"], changes_of_pairs(pairs, read_tree_record(message["root"]))])
+        part = orjson.dumps([message["number"], token_changes(pairs, read_tree_record(message["root"]))])
         return len(part).to_bytes(8, "big") + part
 
 
@@ -217,8 +218,8 @@ class WorkerPool:
         while self._submitted:
             yield self._next_result()
 
-    def changes(self, tasks: Iterable[ChangesTask], ahead: int) -> Iterator[tuple[int, list[dict]]]:
-        """(task number, its changes: ``loaders.code_changes.changes_of_pairs``) for each task, as the
+    def changes(self, tasks: Iterable[ChangesTask], ahead: int) -> Iterator[tuple[int, list[list[list[str]]]]]:
+        """(task number, its token changes: ``loaders.code_changes.token_changes``) for each task, as the
         workers finish them (any order). At most ``ahead`` tasks are handed out and not yet answered:
         the tasks are taken from ``tasks`` as answers come back, so only those are held at once."""
         pending = iter(tasks)

@@ -1,7 +1,8 @@
 """Transitions (a failed attempt and the next attempt of its session) and what changed in each.
 
-What changed (imports added and removed, tokens) needs both codes, which the index does not keep:
-it is worked out once per pair of files, on first demand, from the files themselves, and recorded
+What changed (imports added and removed, tokens) is worked out once per pair of files, on first
+demand: the imports from the index's ``imports`` column, the tokens from the files themselves (the
+index does not keep the code). It is recorded
 in the index file (``idx.transition_changes``, dropped when either file changes). Fix recipes
 (``loaders.recipes``) read them back as one Arrow table and turn a batch of rows at a time into Python
 values: at 100,000 sessions (128,000 transitions) holding them all as Python values, with every
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from loaders.code_changes import CHANGE_COLUMNS, changes_of_pairs
+from loaders.code_changes import CHANGE_COLUMNS, token_changes
 from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.parsing import ChangesTask, WorkerPool, worker_count
@@ -31,13 +32,15 @@ WITH ordered AS (
            lead(status) OVER w AS next_status,
            lead(path) OVER w AS next_path,
            lead(mtime_ns) OVER w AS next_mtime,
-           lead(timestamp) OVER w AS next_at
+           lead(timestamp) OVER w AS next_at,
+           lead(imports) OVER w AS next_imports
     FROM attempts
     WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, log_id)
 )
 SELECT log_id AS failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
        next_status = 'success' AS fixed, timestamp AS failed_at, next_at,
-       path AS failure_path, mtime_ns AS failure_mtime, next_path, next_mtime
+       path AS failure_path, mtime_ns AS failure_mtime, next_path, next_mtime,
+       coalesce(imports, []) AS failure_imports, coalesce(next_imports, []) AS next_imports
 FROM ordered
 WHERE status = 'failed' AND next_id IS NOT NULL AND {where}
 """
@@ -64,7 +67,8 @@ ORDER BY m.failed_at, m.failure_id
 # that the attempt that followed one failure and is the next transition's failure is read once,
 # and sessions in the order they started, so that the directories read from follow one another (a
 # tree split by day: each directory's descriptor is then opened once, see loaders.tree.InsideOpener,
-# where random order reopened a third).
+# where random order reopened a third). What the imports changed comes from the index's ``imports``
+# column (lists sorted and distinct, as list_filter keeps them): only the tokens need the files.
 MISSING_SQL = """
 WITH moves AS ({transitions}), recorded AS ({recorded}),
 missing AS (
@@ -72,7 +76,9 @@ missing AS (
       ON r.failure_path IS NOT DISTINCT FROM m.failure_path AND r.failure_mtime IS NOT DISTINCT FROM m.failure_mtime
      AND r.next_path IS NOT DISTINCT FROM m.next_path AND r.next_mtime IS NOT DISTINCT FROM m.next_mtime
 )
-SELECT failure_path, failure_mtime, next_path, next_mtime
+SELECT failure_path, failure_mtime, next_path, next_mtime,
+       list_filter(failure_imports, lambda m: NOT list_contains(next_imports, m)) AS removed_imports,
+       list_filter(next_imports, lambda m: NOT list_contains(failure_imports, m)) AS added_imports
 FROM (SELECT *, min(failed_at) OVER (PARTITION BY session_id) AS session_started FROM missing)
 ORDER BY session_started, session_id, failed_at, failure_path
 """
@@ -104,7 +110,7 @@ def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
 
     Output columns: failure_id, next_id, session_id, fingerprint, category, error_line, ai_model,
     fixed (the next attempt succeeded), failed_at, next_at, failure_path, failure_mtime, next_path,
-    next_mtime; ordered by failed_at, failure_id.
+    next_mtime, failure_imports, next_imports; ordered by failed_at, failure_id.
     """
     where, params = flt.where()
     return index.frame(TRANSITIONS_SQL.format(where=where) + " ORDER BY failed_at, failure_id", params)
@@ -160,7 +166,7 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
                 _record_changes(connection, pieces[number], changes)
     else:
         for piece in pieces:
-            _record_changes(connection, piece, changes_of_pairs(_pairs(piece), index.source.read_record))
+            _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
     return missing.num_rows
 
 
@@ -173,11 +179,14 @@ def _pairs(piece: pa.Table) -> list[tuple[str, str]]:
     return list(zip(piece.column("failure_path").to_pylist(), piece.column("next_path").to_pylist(), strict=True))
 
 
-def _record_changes(connection: duckdb.DuckDBPyConnection, keys: pa.Table, changes: list[dict[str, Any]]) -> None:
-    """Insert one piece's changes (``keys``: its TRANSITION_KEY columns) as one Arrow table
-    (``executemany`` costs about 1 ms a row)."""
-    columns = [keys.column(key) for key in TRANSITION_KEY]
-    columns += [pa.array([change[column] for change in changes], pa.list_(pa.string())) for column in CHANGE_COLUMNS]
+def _record_changes(connection: duckdb.DuckDBPyConnection, piece: pa.Table, tokens: list[Any]) -> None:
+    """Insert one piece's changes as one Arrow table (``executemany`` costs about 1 ms a row).
+
+    ``piece``: rows of MISSING_SQL (the transitions' keys and what their imports changed);
+    ``tokens``: (removed, added) tokens of each row (loaders.code_changes.token_changes).
+    """
+    columns = [piece.column(key) for key in (*TRANSITION_KEY, "removed_imports", "added_imports")]
+    columns += [pa.array([change[side] for change in tokens], pa.list_(pa.string())) for side in (0, 1)]
     connection.register("fresh_changes", pa.Table.from_arrays(columns, schema=CHANGE_SCHEMA))
     connection.execute("BEGIN TRANSACTION")
     try:

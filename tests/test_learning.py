@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from loaders import metrics, sessions, transitions
+from loaders.code_changes import CHANGE_COLUMNS, describe_change
 from loaders.context import ai_context
 from loaders.demo import generate_tree
 from loaders.demo_unlinked import same_session_pairs, strip_links
@@ -314,6 +316,17 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
     assert here[columns].astype(str).equals(in_workers[columns].astype(str))
     assert any("skimage" in added for added in in_workers["added_imports"])
+
+
+def test_recorded_changes_are_what_the_two_codes_say(recipe_tree, cache_dir):
+    # The imports come from the index's column and the tokens from the files: together they must be
+    # what describe_change() makes of the two codes, for every transition.
+    changes = transition_changes(LogIndex(recipe_tree, cache_dir))
+    assert len(changes) == 19
+    for row in changes.to_dict("records"):
+        before, after = (json.loads(Path(row[key]).read_text())["code"] for key in ("failure_path", "next_path"))
+        assert {column: list(row[column]) for column in CHANGE_COLUMNS} == describe_change(before, after)
+    assert sum(bool(removed) for removed in changes["removed_imports"]) == 11  # cv2 -> skimage tries
 
 
 def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir):
