@@ -83,6 +83,13 @@ FROM (SELECT *, min(failed_at) OVER (PARTITION BY session_id) AS session_started
 ORDER BY session_started, session_id, failed_at, failure_path
 """
 
+# Failed attempts followed by another of their session, less the changes recorded: an estimate of
+# MISSING_SQL's count (filters apply to the failures, the recorded changes are all counted).
+LIKELY_MISSING_SQL = """
+SELECT (SELECT count(*) FROM attempts WHERE status = 'failed' AND attempt_no < session_attempts AND {where})
+     - (SELECT count(*) FROM idx.transition_changes)
+"""
+
 RECORD_CHANGES_SQL = """
 INSERT INTO idx.transition_changes
 SELECT failure_path, failure_mtime, next_path, next_mtime, removed_imports, added_imports, removed_tokens,
@@ -153,21 +160,32 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
     of the pieces in the workers' hands as Python values.
     """
     where, params = flt.where()
-    missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_table()
-    if not missing.num_rows:
-        return 0
     workers = worker_count()
-    size = max(1, min(CHANGES_PER_TASK, -(-missing.num_rows // (workers * 4))))  # every worker busy to the end
-    pieces = [missing.slice(start, size) for start in range(0, missing.num_rows, size)]
-    if isinstance(index.source, LocalTreeSource) and workers > 1 and missing.num_rows >= PARALLEL_CHANGES:
-        tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
-        with WorkerPool(workers) as pool:
+    parallel = isinstance(index.source, LocalTreeSource) and workers > 1
+    # Workers take about as long to start as listing what is missing: started first when many are likely.
+    early = parallel and _likely_missing(connection, where, params) >= PARALLEL_CHANGES
+    pool = WorkerPool(workers) if early else None
+    try:
+        missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_table()
+        size = max(1, min(CHANGES_PER_TASK, -(-missing.num_rows // (workers * 4))))  # every worker busy to the end
+        pieces = [missing.slice(start, size) for start in range(0, missing.num_rows, size)]
+        if parallel and missing.num_rows >= PARALLEL_CHANGES:
+            pool = pool or WorkerPool(workers)
+            tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
             for number, changes in pool.changes(tasks, ahead=2 * workers):
                 _record_changes(connection, pieces[number], changes)
-    else:
-        for piece in pieces:
-            _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
+        else:
+            for piece in pieces:
+                _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
+    finally:
+        if pool:
+            pool.close()
     return missing.num_rows
+
+
+def _likely_missing(connection: duckdb.DuckDBPyConnection, where: str, params: list) -> int:
+    """About how many transitions have no change recorded (LIKELY_MISSING_SQL): a scan, not a join."""
+    return int(connection.execute(LIKELY_MISSING_SQL.format(where=where), params).fetchall()[0][0])
 
 
 def _over_transitions(sql: str, where: str) -> str:

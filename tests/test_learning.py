@@ -318,6 +318,28 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     assert any("skimage" in added for added in in_workers["added_imports"])
 
 
+@pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
+def test_workers_started_early_for_changes_that_were_recorded_are_stopped(recipe_tree, cache_dir, monkeypatch):
+    index = LogIndex(recipe_tree, cache_dir)
+    rules = fix_rules(index)  # records every transition's change
+    pools = []
+
+    class CountedPool(transitions.WorkerPool):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(transitions, "WorkerPool", CountedPool)
+    monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 1)
+    with index.index_file() as connection, connection.cursor() as cursor:
+        assert transitions._likely_missing(cursor, "true", []) == 0
+        monkeypatch.setattr(transitions, "_likely_missing", lambda *_: 1000)  # the estimate is wrong
+        assert transitions.record_missing_changes(index, cursor) == 0
+    assert len(pools) == 1
+    assert all(worker.poll() is not None for worker in pools[0]._procs)  # stopped, not left running
+    assert fix_rules(index).equals(rules)
+
+
 def test_recorded_changes_are_what_the_two_codes_say(recipe_tree, cache_dir):
     # The imports come from the index's column and the tokens from the files: together they must be
     # what describe_change() makes of the two codes, for every transition.
