@@ -32,6 +32,8 @@ from loaders.tree import SESSION_FOLDER, list_candidates
 
 PARALLEL_THRESHOLD = 3000
 CHUNK_SIZE = 2000
+STOP_POLL_SECONDS = 0.05  # how often WorkerPool.changes asks whether it should stop while it waits
+_STOPPED = object()  # what _next_result returns when asked to stop while waiting
 
 
 @dataclass
@@ -177,18 +179,25 @@ class WorkerPool:
     def __init__(self, workers: int | None = None):
         count = workers or worker_count()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
-        self._procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "loaders.parse_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                # Out of the terminal's process group: Ctrl-C is for the parent, which ends its workers
-                # by closing their input (also when it dies).
-                start_new_session=True,
-            )
-            for _ in range(count)
-        ]
+        self._procs: list[subprocess.Popen] = []
+        try:
+            for _ in range(count):
+                self._procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "loaders.parse_worker"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        env=env,
+                        # Out of the terminal's process group: Ctrl-C is for the parent, which ends its
+                        # workers by closing their input (also when it dies).
+                        start_new_session=True,
+                    )
+                )
+        except BaseException:  # a later worker could not start (no memory, no processes left): stop the first
+            for proc in self._procs:
+                proc.kill()
+                proc.wait()
+            raise
         self._tasks: queue.Queue[Task | None] = queue.Queue()
         self._results: queue.Queue[ParsedBatch | BaseException] = queue.Queue()
         self._submitted = 0
@@ -218,22 +227,35 @@ class WorkerPool:
         while self._submitted:
             yield self._next_result()
 
-    def changes(self, tasks: Iterable[ChangesTask], ahead: int) -> Iterator[tuple[int, list[list[list[str]]]]]:
+    def changes(
+        self, tasks: Iterable[ChangesTask], ahead: int, stopped: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[int, list[list[list[str]]]]]:
         """(task number, its token changes: ``loaders.code_changes.token_changes``) for each task, as the
         workers finish them (any order). At most ``ahead`` tasks are handed out and not yet answered:
-        the tasks are taken from ``tasks`` as answers come back, so only those are held at once."""
+        the tasks are taken from ``tasks`` as answers come back, so only those are held at once.
+        Ends early, without waiting for the answers in hand, once ``stopped()`` is true (asked every
+        STOP_POLL_SECONDS while waiting): then close the pool with ``kill=True``."""
         pending = iter(tasks)
         for task in itertools.islice(pending, max(1, ahead)):
             self.submit(task)
         while self._submitted:
-            number, changes = self._next_result()
+            answer = self._next_result(stopped)
+            if answer is _STOPPED:
+                return
+            number, changes = answer
             following = next(pending, None)
             if following is not None:
                 self.submit(following)
             yield number, changes
 
-    def _next_result(self) -> Any:
-        item = self._results.get()
+    def _next_result(self, stopped: Callable[[], bool] | None = None) -> Any:
+        while True:
+            try:
+                item = self._results.get(timeout=STOP_POLL_SECONDS if stopped else None)
+                break
+            except queue.Empty:
+                if stopped and stopped():
+                    return _STOPPED
         self._submitted -= 1
         if isinstance(item, BaseException):
             raise RuntimeError("a parse worker failed") from item
@@ -256,8 +278,11 @@ class WorkerPool:
             except BaseException as exc:  # reported to the consumer, which raises it
                 self._results.put(exc)
 
-    def close(self) -> None:
-        """Stop the workers (closing their input ends them)."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (closing their input ends them); ``kill``: at once, their work in hand dropped."""
+        if kill:
+            for proc in self._procs:
+                proc.kill()
         for _ in self._threads:
             self._tasks.put(None)
         for thread in self._threads:

@@ -7,6 +7,7 @@ few attempts quoted as examples.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from loaders.report_sections import report_sections
 from loaders.rows import plain_rows
 from loaders.states import fingerprint_states
 from loaders.stored_results import stored_result
+from loaders.transitions import cancelled_by
 
 PATTERN_EXAMPLES_SQL = """
 SELECT category, coalesce(error_category, 'unknown') AS stored_category, log_id, error_message, timestamp, is_fixed
@@ -426,10 +428,25 @@ def compute_sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
 
     The fix rules are worked out in a thread of their own while the other sections are here: on a
     first report they wait for the parse workers to read the transitions' files, and this
-    process's queries use the time (1.57 -> 1.36 s at 20,000 sessions).
+    process's queries use the time (1.57 -> 1.36 s at 20,000 sessions). When a section here fails
+    (or Ctrl-C interrupts it), the rules stop after the piece of work in hand instead of holding the
+    error back until every file is read.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-rules") as executor:
-        return _sections(index, flt, executor.submit(fix_rules, index, flt))
+    stop = threading.Event()
+
+    def rules() -> pd.DataFrame:
+        with cancelled_by(stop):
+            return fix_rules(index, flt)
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-rules")
+    pending_rules = executor.submit(rules)
+    try:
+        return _sections(index, flt, pending_rules)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        executor.shutdown(wait=True)
 
 
 def _sections(index: LogIndex, flt: AttemptFilter, pending_rules: Future[pd.DataFrame]) -> dict[str, Any]:

@@ -11,6 +11,10 @@ worker's answer beside them, took 300 MiB more while the report was worked out.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -112,6 +116,35 @@ CHANGES_PER_TASK = 4096  # at most this many transitions per piece of work (a wo
 BATCH_ROWS = 8192  # transitions per batch that fix recipes turn into Python values at once
 
 
+class ChangesCancelled(Exception):
+    """Working out the missing changes was stopped (see cancelled_by): what was recorded stays."""
+
+
+# The event that stops record_missing_changes in this thread's context, between pieces of work.
+_cancel: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("changes_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancelled_by(event: threading.Event) -> Iterator[None]:
+    """Within the block, record_missing_changes raises ChangesCancelled once ``event`` is set
+    (checked before each piece of work is recorded; the pieces recorded so far are kept)."""
+    token = _cancel.set(event)
+    try:
+        yield
+    finally:
+        _cancel.reset(token)
+
+
+def _cancelled() -> bool:
+    event = _cancel.get()
+    return event is not None and event.is_set()
+
+
+def _stop_if_cancelled() -> None:
+    if _cancelled():
+        raise ChangesCancelled("stopped before all changes were worked out")
+
+
 def transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     """Each failed attempt with the next attempt of its session (filter applies to the failure).
 
@@ -157,7 +190,8 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
     ``connection``: a cursor with the index file attached (LogIndex.index_file). Worked out in
     pieces of at most CHANGES_PER_TASK transitions, each recorded as it comes, by the parse workers
     when there are many in a local tree: the keys are held as one Arrow table, and only the answers
-    of the pieces in the workers' hands as Python values.
+    of the pieces in the workers' hands as Python values. Raises ChangesCancelled when stopped
+    (cancelled_by).
     """
     where, params = flt.where()
     workers = worker_count()
@@ -172,14 +206,17 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
         if parallel and missing.num_rows >= PARALLEL_CHANGES:
             pool = pool or WorkerPool(workers)
             tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
-            for number, changes in pool.changes(tasks, ahead=2 * workers):
+            for number, changes in pool.changes(tasks, ahead=2 * workers, stopped=_cancelled):
+                _stop_if_cancelled()
                 _record_changes(connection, pieces[number], changes)
+            _stop_if_cancelled()  # the answers stop coming when it is
         else:
             for piece in pieces:
+                _stop_if_cancelled()
                 _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
     finally:
         if pool:
-            pool.close()
+            pool.close(kill=_cancelled())
     return missing.num_rows
 
 

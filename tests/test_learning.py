@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from loaders.context import ai_context
 from loaders.demo import generate_tree
 from loaders.demo_unlinked import same_session_pairs, strip_links
 from loaders.errors import error_categories
+from loaders.filters import ALL
 from loaders.index import LogIndex
 from loaders.parsing import worker_count
 from loaders.recipes import fix_rules
@@ -338,6 +341,54 @@ def test_workers_started_early_for_changes_that_were_recorded_are_stopped(recipe
     assert len(pools) == 1
     assert all(worker.poll() is not None for worker in pools[0]._procs)  # stopped, not left running
     assert fix_rules(index).equals(rules)
+
+
+def test_a_failing_section_stops_the_fix_rules_instead_of_waiting_for_them(recipe_tree, cache_dir, monkeypatch):
+    from loaders import report
+
+    index = LogIndex(recipe_tree, cache_dir)
+    index.cursor()
+    first_piece, pieces = threading.Event(), []
+    real_token_changes = transitions.token_changes
+
+    def slow_piece(pairs, read_record):
+        pieces.append(len(pairs))
+        first_piece.set()
+        time.sleep(0.05)
+        return real_token_changes(pairs, read_record)
+
+    def failing_section(*_args, **_kwargs):
+        first_piece.wait(10)
+        raise ValueError("a section failed")
+
+    monkeypatch.setattr(transitions, "CHANGES_PER_TASK", 1)  # 19 pieces of one transition each
+    monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 10**6)  # worked out in this process
+    monkeypatch.setattr(transitions, "token_changes", slow_piece)
+    monkeypatch.setattr(report, "common_errors", failing_section)
+    with pytest.raises(ValueError, match="a section failed"):
+        report.compute_sections(index, ALL)
+    assert 1 <= len(pieces) < 19  # stopped after the piece in hand, not after every file was read
+    monkeypatch.undo()
+    changes = transition_changes(index)  # the rest is worked out on the next demand
+    assert len(changes) == 19 and changes["added_tokens"].notna().all()
+
+
+@pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
+def test_a_stopped_worker_pool_ends_without_waiting_for_the_answers_in_hand(recipe_tree, cache_dir):
+    from loaders.parsing import ChangesTask, WorkerPool
+
+    moves = transitions.transitions(LogIndex(recipe_tree, cache_dir))
+    pairs = list(zip(moves["failure_path"], moves["next_path"], strict=True)) * 1000  # 19,000 a task
+    stop = threading.Event()
+    pool = WorkerPool(2)
+    try:
+        tasks = (ChangesTask(number, str(recipe_tree), pairs) for number in range(4))
+        answers = pool.changes(tasks, ahead=4, stopped=stop.is_set)
+        stop.set()
+        assert list(answers) == []  # four tasks handed out, none answered yet: not waited for
+    finally:
+        pool.close(kill=True)
+    assert all(worker.poll() is not None for worker in pool._procs)
 
 
 def test_recorded_changes_are_what_the_two_codes_say(recipe_tree, cache_dir):
