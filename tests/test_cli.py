@@ -290,6 +290,35 @@ def test_dashboard_is_warmed_up_before_its_first_visit(small_tree, cache_dir, tm
     assert "Traceback" not in said and "No runtime found" not in said, said
 
 
+def test_ctrl_c_while_duckdb_runs_a_query_exits_quietly(small_tree, cache_dir):
+    """DuckDB turns Ctrl-C during a query into a RuntimeError, not KeyboardInterrupt: the CLI exits
+    with 130 and no traceback, as for a Ctrl-C anywhere else (the report's sections run queries while
+    the fix rules' thread waits for the parse workers)."""
+    command = (
+        "import sys\n"
+        "import cli.main as cli\n"
+        "def endless_query(args, index):\n"
+        "    print('querying', file=sys.stderr, flush=True)\n"
+        "    index.cursor().execute('SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3').fetchall()\n"
+        "cli.run_command = endless_query\n"
+        f"raise SystemExit(cli.main(['--logs-dir', {str(small_tree)!r}, 'summary']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stderr.readline().strip() == "querying"
+        time.sleep(0.3)  # inside DuckDB by now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == "", err
+
+
 def test_ctrl_c_during_the_warm_up_load_stops_at_once_without_a_traceback(tmp_path, cache_dir):
     """Ctrl-C reaches the whole process group, parse workers included, in the middle of a first load:
     the server stops within seconds (it does not wait for the load), and nothing prints a traceback."""
