@@ -2,11 +2,11 @@
 
 What changed (imports added and removed, tokens) is worked out once per pair of files, on first
 demand: the imports from the index's ``imports`` column, the tokens from the files themselves (the
-index does not keep the code). It is recorded
-in the index file (``idx.transition_changes``, dropped when either file changes). Fix recipes
-(``loaders.recipes``) read them back as one Arrow table and turn a batch of rows at a time into Python
-values: at 100,000 sessions (128,000 transitions) holding them all as Python values, with every
-worker's answer beside them, took 300 MiB more while the report was worked out.
+index does not keep the code). It is recorded in the index file (``idx.transition_changes``,
+dropped when either file changes). Fix recipes (``loaders.recipes``) read them back as one Arrow
+table and turn a batch of rows at a time into Python values: at 100,000 sessions (128,000
+transitions) holding them all as Python values, with every worker's answer beside them, took 300
+MiB more while the report was worked out.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
                 _stop_if_cancelled()
                 _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
     finally:
-        if pool:
+        if pool is not None:
             pool.close(kill=_cancelled())
     return missing.num_rows
 
