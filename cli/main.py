@@ -548,14 +548,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, duckdb.InterruptException) as exc:
         if _interrupted_query(exc):  # Ctrl-C while DuckDB ran a query: as quiet as any other Ctrl-C
             return 130
         raise
 
 
-def _interrupted_query(error: RuntimeError) -> bool:
-    """True for what DuckDB raises when Ctrl-C stops a query in progress (a RuntimeError, not KeyboardInterrupt)."""
+def _interrupted_query(error: Exception) -> bool:
+    """True for what DuckDB raises when a query in progress is interrupted: on Ctrl-C a RuntimeError
+    (not KeyboardInterrupt), or its InterruptException (a duckdb.Error, not a RuntimeError)."""
     return isinstance(error, duckdb.InterruptException) or str(error) == "Query interrupted"
 
 
