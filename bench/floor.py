@@ -1,0 +1,77 @@
+"""The read-and-parse floor of a cold load: every record file read and parsed, nothing else.
+
+What any loader of the tree must do at least: open and read each file a load reads (the attempts
+in failures/ and successes/, and the session files), and ``orjson.loads`` it, spread over as many
+forked processes as the load has parse workers (``loaders.parsing.worker_count``). Nothing is
+kept, checked or written: no rows, no index. The issue's stretch target for the cold load is
+within 2x of this, measured in the same run.
+
+Usage: python -m bench.floor LOGS_DIR  (prints JSON: seconds, files, processes)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import orjson
+
+from loaders.parsing import worker_count
+
+FOLDERS = ("failures", "successes", "sessions")
+
+
+def record_files(root: str) -> list[str]:
+    """Every ``*.json`` file of the three folders (one level of date directories under the attempt folders)."""
+    paths = []
+    for folder in FOLDERS:
+        for entry in os.scandir(os.path.join(root, folder)):
+            if entry.is_dir():
+                paths += [item.path for item in os.scandir(entry.path) if item.name.endswith(".json")]
+            elif entry.name.endswith(".json"):
+                paths.append(entry.path)
+    return paths
+
+
+def read_and_parse(paths: list[str]) -> int:
+    """Read and parse each file (as the loader does: os.open, os.read of its size, orjson); how many parsed."""
+    parsed = 0
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            raw = os.read(fd, os.fstat(fd).st_size + 1)
+        finally:
+            os.close(fd)
+        parsed += isinstance(orjson.loads(raw), dict)
+    return parsed
+
+
+def in_processes(paths: list[str], processes: int) -> int:
+    """``read_and_parse`` over ``processes`` forked children, each taking every n-th file; files parsed."""
+    children = []
+    for number in range(processes):
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: parse its share, write the count, leave without cleanup
+            os.close(reader)
+            os.write(writer, str(read_and_parse(paths[number::processes])).encode())
+            os._exit(0)
+        os.close(writer)
+        children.append((pid, reader))
+    parsed = 0
+    for pid, reader in children:
+        with os.fdopen(reader, "rb") as answer:
+            parsed += int(answer.read() or 0)
+        os.waitpid(pid, 0)
+    return parsed
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    files = record_files(sys.argv[1])
+    workers = worker_count()
+    parsed = in_processes(files, workers)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "files": len(files), "parsed": parsed, "processes": workers}))

@@ -1,0 +1,36 @@
+"""The benchmark's own parts that decide a figure or a mark: the read-and-parse floor and the targets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import Target, target_met, target_text
+from loaders.demo import DemoCounts
+from loaders.parsing import worker_count
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_floor_reads_and_parses_every_record_file(demo_tree: tuple[Path, DemoCounts]) -> None:
+    root, counts = demo_tree
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(root)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    printed = json.loads(run.stdout)
+    written = counts.failures + counts.successes + counts.sessions
+    assert printed["files"] == printed["parsed"] == written == len(list(root.glob("*/**/*.json")))
+    assert printed["processes"] == worker_count()
+    assert printed["seconds"] > 0
+
+
+def test_a_target_against_a_multiple_of_another_figure() -> None:
+    figures = {"floor": {"process": 0.5}}
+    stretch = Target("value", "floor.process", factor=2.0, name="stretch")
+    assert target_text(stretch, "s") == "<=2x floor process"
+    assert target_met(stretch, {"value": 0.99}, figures) is True
+    assert target_met(stretch, {"value": 1.01}, figures) is False
+    assert target_met(stretch, {"value": 1.0}, {}) is None  # the floor was not measured
+    assert target_text(Target("value", "cold.wall"), "s") == "<=cold wall"
