@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.run import Target, target_met, target_text
+from bench.run import Target, target_met, target_text, warm_report_limit
 from loaders.demo import DemoCounts
 from loaders.parsing import worker_count
 
@@ -34,3 +34,14 @@ def test_a_target_against_a_multiple_of_another_figure() -> None:
     assert target_met(stretch, {"value": 1.01}, figures) is False
     assert target_met(stretch, {"value": 1.0}, {}) is None  # the floor was not measured
     assert target_text(Target("value", "cold.wall"), "s") == "<=cold wall"
+
+
+def test_the_warm_report_target_follows_the_tree_size() -> None:
+    assert warm_report_limit(20_000) == warm_report_limit(1_000) == 0.5
+    assert warm_report_limit(100_000) == warm_report_limit(500_000) == 2.0
+    assert 0.5 < warm_report_limit(60_000) < 2.0
+    figures = {"limits": {"report_warm": 2.0}}
+    warm = Target("value", "limits.report_warm")
+    assert target_text(warm, "s", figures) == "<=2 s"
+    assert target_met(warm, {"value": 0.53}, figures) is True
+    assert target_met(warm, {"value": 2.1}, figures) is False
