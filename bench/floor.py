@@ -24,9 +24,12 @@ FOLDERS = ("failures", "successes", "sessions")
 
 
 def record_files(root: str) -> list[str]:
-    """Every ``*.json`` file of the three folders (one level of date directories under the attempt folders)."""
+    """Every ``*.json`` file of the three folders (one level of date directories under the attempt
+    folders); a folder that is not there has none."""
     paths = []
     for folder in FOLDERS:
+        if not os.path.isdir(os.path.join(root, folder)):
+            continue
         for entry in os.scandir(os.path.join(root, folder)):
             if entry.is_dir():
                 paths += [item.path for item in os.scandir(entry.path) if item.name.endswith(".json")]
@@ -36,15 +39,19 @@ def record_files(root: str) -> list[str]:
 
 
 def read_and_parse(paths: list[str]) -> int:
-    """Read and parse each file (as the loader does: os.open, os.read of its size, orjson); how many parsed."""
+    """Read and parse each file (as the loader does: os.open, os.read of its size, orjson); how many
+    parsed into an object (one that cannot be read or parsed is passed over, as the baseline does)."""
     parsed = 0
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
         try:
-            raw = os.read(fd, os.fstat(fd).st_size + 1)
-        finally:
-            os.close(fd)
-        parsed += isinstance(orjson.loads(raw), dict)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                raw = os.read(fd, os.fstat(fd).st_size + 1)
+            finally:
+                os.close(fd)
+            parsed += isinstance(orjson.loads(raw), dict)
+        except (OSError, orjson.JSONDecodeError):
+            continue
     return parsed
 
 
@@ -54,21 +61,29 @@ def in_processes(paths: list[str], processes: int) -> int:
     for number in range(processes):
         reader, writer = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: parse its share, write the count, leave without cleanup
-            os.close(reader)
-            os.write(writer, str(read_and_parse(paths[number::processes])).encode())
-            os._exit(0)
+        if pid == 0:  # the child: parse its share, write the count, leave without cleanup (never the parent's code)
+            status = 1
+            try:
+                os.close(reader)
+                os.write(writer, str(read_and_parse(paths[number::processes])).encode())
+                status = 0
+            finally:
+                os._exit(status)
         os.close(writer)
         children.append((pid, reader))
-    parsed = 0
+    parsed, failed = 0, 0
     for pid, reader in children:
         with os.fdopen(reader, "rb") as answer:
             parsed += int(answer.read() or 0)
-        os.waitpid(pid, 0)
+        failed += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
+    if failed:
+        raise RuntimeError(f"{failed} of {processes} floor processes failed")
     return parsed
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+        sys.exit(f"usage: python -m bench.floor LOGS_DIR (a log tree's directory; got {sys.argv[1:]})")
     started = time.perf_counter()
     files = record_files(sys.argv[1])
     workers = worker_count()

@@ -45,3 +45,27 @@ def test_the_warm_report_target_follows_the_tree_size() -> None:
     assert target_text(warm, "s", figures) == "<=2 s"
     assert target_met(warm, {"value": 0.53}, figures) is True
     assert target_met(warm, {"value": 2.1}, figures) is False
+
+
+def test_the_floor_passes_over_what_it_cannot_parse_and_refuses_a_missing_tree(tmp_path: Path) -> None:
+    day = tmp_path / "logs" / "failures" / "2026-11-01"
+    day.mkdir(parents=True)
+    (day / "broken.json").write_text("{not json")
+    (day / "list.json").write_text("[1, 2]")
+    (day / "ok.json").write_text('{"log_id": "a"}')
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(tmp_path / "logs")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) | {"seconds": 0} == {
+        "seconds": 0,
+        "files": 3,
+        "parsed": 1,
+        "processes": worker_count(),
+    }
+    missing = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert missing.returncode == 1
+    assert "usage: python -m bench.floor LOGS_DIR" in missing.stderr
+    assert "Traceback" not in missing.stderr
