@@ -295,7 +295,10 @@ def test_ctrl_c_while_duckdb_runs_a_query_exits_quietly(small_tree, cache_dir):
     with 130 and no traceback, as for a Ctrl-C anywhere else (the report's sections run queries while
     the fix rules' thread waits for the parse workers)."""
     command = (
-        "import sys\n"
+        "import signal, sys\n"
+        # A process started with SIGINT ignored (a job put in the background by a script, as a CI
+        # runner may be) passes that on, and Python then keeps ignoring it: Ctrl-C as in a terminal.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import cli.main as cli\n"
         "def endless_query(args, index):\n"
         "    cursor = index.cursor()\n"
