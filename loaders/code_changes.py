@@ -7,7 +7,6 @@ chunks of pairs when there are thousands, each worker reading its pairs' files i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,19 @@ from loaders.tree import InsideOpener
 CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens")
 
 
-@dataclass(frozen=True)
-class CodeFeatures:
-    """What fix recipes compare of one attempt's code: its third-party imports and its tokens."""
-
-    imports: frozenset[str]
-    tokens: frozenset[str]
-
-    @classmethod
-    def of(cls, code: str) -> CodeFeatures:
-        """The features of a piece of code (loaders.code_text)."""
-        return cls(frozenset(code_imports(code)), frozenset(code_tokens(code)))
-
-
-def describe_change(before: str | CodeFeatures, after: str | CodeFeatures) -> dict[str, list[str]]:
-    """What changed between two versions of a script (their code or its features): imports and tokens.
+def describe_change(before: str, after: str) -> dict[str, list[str]]:
+    """What changed between two versions of a script: its third-party imports and its tokens.
 
     The unified diff is not part of it: only a session's timeline shows one, and it makes its own
     (loaders.sessions.code_diff).
     """
-    old = before if isinstance(before, CodeFeatures) else CodeFeatures.of(before)
-    new = after if isinstance(after, CodeFeatures) else CodeFeatures.of(after)
+    old_imports, new_imports = set(code_imports(before)), set(code_imports(after))
+    old_tokens, new_tokens = code_tokens(before), code_tokens(after)
     return {
-        "removed_imports": sorted(old.imports - new.imports),
-        "added_imports": sorted(new.imports - old.imports),
-        "removed_tokens": sorted(old.tokens - new.tokens),
-        "added_tokens": sorted(new.tokens - old.tokens),
+        "removed_imports": sorted(old_imports - new_imports),
+        "added_imports": sorted(new_imports - old_imports),
+        "removed_tokens": sorted(old_tokens - new_tokens),
+        "added_tokens": sorted(new_tokens - old_tokens),
     }
 
 
