@@ -19,21 +19,22 @@ import time
 import orjson
 
 from loaders.parsing import worker_count
+from loaders.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate
 
-FOLDERS = ("failures", "successes", "sessions")
+FOLDERS = (*ATTEMPT_FOLDERS, SESSION_FOLDER)
 
 
 def record_files(root: str) -> list[str]:
-    """Every ``*.json`` file of the three folders (one level of date directories under the attempt
-    folders); a folder that is not there has none."""
+    """Every file of the three folders whose name a load reads (``loaders.tree.is_candidate``), one
+    level of date directories under the attempt folders; a folder that is not there has none."""
     paths = []
     for folder in FOLDERS:
         if not os.path.isdir(os.path.join(root, folder)):
             continue
         for entry in os.scandir(os.path.join(root, folder)):
             if entry.is_dir():
-                paths += [item.path for item in os.scandir(entry.path) if item.name.endswith(".json")]
-            elif entry.name.endswith(".json"):
+                paths += [item.path for item in os.scandir(entry.path) if is_candidate(item.name)]
+            elif is_candidate(entry.name):
                 paths.append(entry.path)
     return paths
 

@@ -53,6 +53,8 @@ def test_the_floor_passes_over_what_it_cannot_parse_and_refuses_a_missing_tree(t
     (day / "broken.json").write_text("{not json")
     (day / "list.json").write_text("[1, 2]")
     (day / "ok.json").write_text('{"log_id": "a"}')
+    (day / ".hidden.json").write_text("{}")  # names a load does not read (loaders.tree.is_candidate)
+    (day / "ok.tmp.json").write_text("{}")
     run = subprocess.run(
         [sys.executable, "-m", "bench.floor", str(tmp_path / "logs")], cwd=ROOT, capture_output=True, text=True
     )
