@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from loaders.context import ai_context
+from loaders.files import write_atomically
 from loaders.index import LogIndex, open_index
 from loaders.report import analysis_report
 from loaders.sources import is_remote
@@ -59,12 +59,8 @@ class LogAnalyzer:
         analysis = analysis_report(self.index, as_of=self.as_of or datetime.now())
         if not self._saves_report:  # nothing is written into object storage
             return analysis
-        self.analysis_dir.mkdir(parents=True, exist_ok=True)
-        target = self.analysis_dir / "latest_analysis.json"
-        fd, temp_name = tempfile.mkstemp(prefix=".latest_analysis.", suffix=".tmp", dir=self.analysis_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(analysis, handle, indent=2, ensure_ascii=False, default=str)
-        os.replace(temp_name, target)
+        text = json.dumps(analysis, indent=2, ensure_ascii=False, default=str)
+        write_atomically(self.analysis_dir / "latest_analysis.json", text.encode("utf-8", "backslashreplace"))
         return analysis
 
     def generate_context_for_ai(self, max_examples: int = 10) -> str:

@@ -85,7 +85,8 @@ CATEGORY_KEYWORDS = (
     (("memory",), "memory_error"),
     (("syntax",), "syntax_error"),
 )
-ERROR_TYPE_PATTERN = re.compile(r"(\w+Error|\w+Exception):")
+# From a word boundary: a search would otherwise rescan a long word from each of its letters.
+ERROR_TYPE_PATTERN = re.compile(r"\b(\w+Error|\w+Exception):")
 MAX_ID_BYTES = 128
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 

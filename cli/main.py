@@ -65,12 +65,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from filelock import Timeout as FileLockTimeout
 
 from cli import text
 from cli.webhook import FIRST_DELAY_SECONDS, RETRIES, TIMEOUT_SECONDS, WEBHOOK_ENV, post_json
 from loaders import alerts, attempts, compat, errors, markers, sessions
 from loaders.alerts import DEFAULT_WINDOW_HOURS
 from loaders.cohorts import parse_cohort
+from loaders.files import write_atomically
 from loaders.filters import FIRST_DAY, LAST_DAY
 from loaders.index import CACHE_DIR_ENV, IndexBusyError, LogIndex, default_cache_dir
 from loaders.metrics import summary
@@ -313,9 +315,9 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     if args.command == "export-evals":
         from loaders.evals import eval_cases, evals_jsonl
 
-        cases = eval_cases(index, parse_cohort(args.filter, markers.read_markers(index.root)))
+        cases = eval_cases(index, parse_cohort(args.filter, _markers_with_notes(index.root)))
         path = Path(args.file)
-        path.write_bytes(evals_jsonl(cases))
+        write_atomically(path, evals_jsonl(cases))
         fixed = sum(case["fixed"] for case in cases)
         if args.json:
             return _to_json({"path": str(path.resolve()), "cases": len(cases), "fixed": fixed})
@@ -337,7 +339,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     report = analysis_report(index, as_of=as_of)
     if args.command == "export":
         path = Path(args.file)
-        path.write_text(_to_json(report), encoding="utf-8")
+        write_atomically(path, _to_json(report).encode("utf-8"))
         if args.json:
             return _to_json({"path": str(path.resolve()), "bytes": path.stat().st_size})
         return text.section("EXPORTING ANALYSIS") + (
@@ -368,10 +370,20 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
 def _compare(args: argparse.Namespace, index: LogIndex) -> str:
     from loaders.compare import compare
 
-    known = markers.read_markers(index.root)
+    known = _markers_with_notes(index.root)
     comparison = compare(index, parse_cohort(args.a, known), parse_cohort(args.b, known))
     data = {"a": args.a, "b": args.b, **comparison.as_dict()}
     return _to_json(data) if args.json else text.compare_text(data)
+
+
+def _markers_with_notes(root: Path | str) -> list[markers.Marker]:
+    """The tree's markers; what was skipped or refused in the file is said on stderr."""
+    if not isinstance(root, Path):
+        return []
+    found = markers.load_markers(root)
+    for problem in found.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return found.markers
 
 
 def run_marker_command(args: argparse.Namespace, logs_dir: Path | str) -> str:
@@ -380,11 +392,21 @@ def run_marker_command(args: argparse.Namespace, logs_dir: Path | str) -> str:
         raise CommandError("change markers are kept in a local tree's analysis/markers.json, not under s3://")
     root = check_logs_dir(logs_dir)
     if args.command == "mark":
-        marker = markers.add_marker(root, args.label, args.at)
+        try:
+            result = markers.record_marker(root, args.label, args.at)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        except FileLockTimeout:
+            raise CommandError(f"another mark holds the lock of {markers.markers_file(root)}; try again") from None
+        for problem in result.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        if result.kept_aside:
+            print(f"warning: the previous markers file is kept aside as {result.kept_aside}", file=sys.stderr)
+        marker = result.marker
         if args.json:
             return _to_json(marker.as_dict())
         return f"✓ Marker {marker.label!r} at {marker.at:%Y-%m-%d %H:%M:%S} kept in {markers.markers_file(root)}"
-    found = markers.read_markers(root)
+    found = _markers_with_notes(root)
     if args.json:
         return _to_json([marker.as_dict() for marker in found])
     return text.markers_text(found)

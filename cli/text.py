@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loaders.error_text import key_error_line
+from loaders.rows import list_or_empty
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -300,11 +301,11 @@ def session_text(
             f"   Time: {written if isinstance(written, str) else iso_text(row.timestamp)}",
         ]
         if row.status == "failed":
-            message = (record or {}).get("error_message") or _text(row.error_line, "")
+            message = _text((record or {}).get("error_message"), "") or _text(row.error_line, "")
             lines.append(f"   Error: {concise_error(message)}")
         else:
-            outputs = row.output_files if row.output_files is not None else []
-            lines.append(f"   Output: {', '.join(outputs)}")
+            outputs = list_or_empty(row.output_files)
+            lines.append(f"   Output: {', '.join(map(str, outputs))}")
         lines.append("")
     return "\n".join(lines)
 

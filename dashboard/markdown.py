@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from loaders.patterns import log_pattern
+
 # Every character that Streamlit's Markdown gives a meaning to: CommonMark's punctuation, ``$`` for
 # KaTeX, ``:`` for emoji and colour directives, ``~`` for strike-through.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$:~&=\"'])")
+_MARKDOWN_SPECIALS = log_pattern("markdown._MARKDOWN_SPECIALS", r"([\\`*_{}\[\]()<>#+\-.!|$:~&=\"'])")
 # GFM turns bare URLs, www. names and e-mail addresses into links after escapes are read: an invisible
 # zero-width space breaks each pattern.
-_AUTOLINK_STARTS = re.compile(r"(://|(?<![\w.])www\.|@)", re.IGNORECASE)
+_AUTOLINK_STARTS = log_pattern("markdown._AUTOLINK_STARTS", r"(://|(?<![\w.])www\.|@)", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "\u200b"
 
 

@@ -11,14 +11,12 @@ does not repeat it.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from loaders.files import StateFileError, json_bytes, read_state_json, write_atomically
 from loaders.filters import ALL
 from loaders.first_try import first_try_counts
 from loaders.index import LogIndex
@@ -28,6 +26,7 @@ from loaders.stats import rate_difference
 DEFAULT_WINDOW_HOURS = 24.0
 # Reported keys older than this are forgotten (a fingerprint new then is not new any more).
 MEMORY_DAYS = 90
+MEMORY_MAX_BYTES = 16 << 20
 
 ALERT_FINGERPRINTS_SQL = """
 WITH failures AS (
@@ -155,18 +154,20 @@ def memory_path(index: LogIndex) -> Path:
 
 
 def _memory(path: Path) -> dict[str, Any]:
+    """The memory file's object; empty when it is missing or refused (the guarded reader says why)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = read_state_json(path, MEMORY_MAX_BYTES)
+    except StateFileError:
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def last_check(path: Path) -> datetime | None:
-    """When the last check that reported (or found nothing) looked, from the memory file."""
+    """When the last check that reported (or found nothing) looked, from the memory file (local time)."""
     try:
-        return datetime.fromisoformat(_memory(path)["last_check"])
-    except (KeyError, TypeError, ValueError):
+        when = datetime.fromisoformat(_memory(path)["last_check"])
+        return when.astimezone().replace(tzinfo=None) if when.tzinfo else when
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -191,7 +192,4 @@ def remember(path: Path, alerts: list[dict[str, Any]], now: datetime | None = No
     cutoff = (now - timedelta(days=MEMORY_DAYS)).isoformat()
     kept = {key: when for key, when in reported_keys(path).items() if when >= cutoff}
     kept.update({alert["key"]: now.isoformat(timespec="seconds") for alert in alerts})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump({"reported": kept, "last_check": now.isoformat(timespec="seconds")}, handle, indent=1)
-    os.replace(handle.name, path)
+    write_atomically(path, json_bytes({"reported": kept, "last_check": now.isoformat(timespec="seconds")}))

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from loaders.code_text import code_imports, code_tokens
-from loaders.records import READ_FLAGS, UnreadableFile, max_record_bytes, parse_json_object, read_descriptor
+from loaders.files import READ_FLAGS, UnreadableFile, read_descriptor
+from loaders.records import MAX_FILE_MB_ENV, max_record_bytes, parse_json_object
 from loaders.tree import InsideOpener
 
 CHANGE_COLUMNS = ("removed_imports", "added_imports", "removed_tokens", "added_tokens")
@@ -78,7 +79,7 @@ def read_tree_record(root: str) -> Callable[[str], dict[str, Any] | None]:
         if descriptor is None:
             return None
         try:
-            return parse_json_object(read_descriptor(descriptor, limit)[0])
+            return parse_json_object(read_descriptor(descriptor, limit, MAX_FILE_MB_ENV)[0])
         except UnreadableFile:
             return None
 

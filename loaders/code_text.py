@@ -7,10 +7,15 @@ import re
 import sys
 import zlib
 
+from loaders.patterns import log_pattern
+
 # One import statement at the start of a line (no match spans lines, so no backtracking over them).
-_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M)
+_IMPORT_LINE = log_pattern(
+    "code_text._IMPORT_LINE", r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w.][\w., \t]*))", re.M
+)
 _STANDARD_LIBRARY = frozenset(sys.stdlib_module_names) | {"__future__"}
-_SUBSCRIPT = re.compile(r"""\[\s*(-?\d+|'[^'\s]{0,20}'|"[^"\s]{0,20}")\s*\]""")
+# Starts at a ``[`` only, and no part can hold one: each start scans its own stretch.
+_SUBSCRIPT = log_pattern("code_text._SUBSCRIPT", r"""\[\s*(-?\d+|'[^'\s]{0,20}'|"[^"\s]{0,20}")\s*\]""")
 # Every ASCII character that cannot be part of a name becomes a space: str.translate + split is
 # the fastest tokenizer here (a regex findall costs about twice as much on every file of a tree).
 _NOT_NAME = str.maketrans({chr(i): " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")})

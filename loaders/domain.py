@@ -17,6 +17,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from loaders.files import StateFileError, read_state_json
+
 DOMAIN_ENV = "FIXTRAIL_DOMAIN"
 
 # The libraries the original tracked by name in code and errors.
@@ -95,8 +97,9 @@ def current_domain() -> Domain:
     if not path:
         return _prepared(Domain())
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = read_state_json(path)
+        if data is None:
+            raise StateFileError(f"{path}: no such file")
         libraries = data.get("tracked_libraries")
         kinds = data.get("bridge_issue_kinds")
         domain = Domain(
@@ -108,7 +111,7 @@ def current_domain() -> Domain:
                 else ORIGINAL_BRIDGE_ISSUE_KINDS
             ),
         )
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+    except (StateFileError, ValueError, TypeError, AttributeError) as exc:
         raise DomainConfigError(f"{DOMAIN_ENV}={path}: {exc}") from exc
     return _prepared(domain)
 

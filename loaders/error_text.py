@@ -12,11 +12,19 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from loaders.patterns import log_pattern
+
 KEY_LINE_MAX = 200
 
-_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt|Warning)|[\w.]*Error)\b\s*:")
-_ERROR_TYPE = re.compile(r"(\w+Error|\w+Exception):")
-_SCRIPT_PREFIX = re.compile(r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I)
+# Anchored at the start of the text (matched one line at a time): one scan per line.
+_EXCEPTION_LINE = log_pattern(
+    "error_text._EXCEPTION_LINE", r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt|Warning)|[\w.]*Error)\b\s*:"
+)
+# Starts at a word boundary: without it, a search restarts the word's scan at each of its letters.
+_ERROR_TYPE = log_pattern("error_text._ERROR_TYPE", r"\b(\w+Error|\w+Exception):")
+_SCRIPT_PREFIX = log_pattern(
+    "error_text._SCRIPT_PREFIX", r"^Script exited with code -?\d+\.\s*(?:Error:\s*)?(?:User code error:\s*)?", re.I
+)
 
 # Masks applied, in order, to turn a key error line into a stable signature (Sentry's
 # parameterisation is the model): URLs, e-mail addresses, UUIDs, ISO dates and times, IP addresses,
@@ -29,37 +37,49 @@ _FILE_EXTENSIONS = (
     "png|jpe?g|tiff?|gif|bmp|webp|npy|npz|json|csv|txt|log|py|pyc|h5|hdf5|nc|xml|ya?ml|pkl|pickle|parquet|zip|gz"
     "|tar|pdf|html?|dat|bin|tmp|geojson|shp|las|laz|vrt"
 )
-_QUOTED_NAME = re.compile(rf"""^(['"])(?![\w.]*\d{{3}})(?![\w.]+\.(?:{_FILE_EXTENSIONS})\1)[\w.]{{1,60}}\1$""", re.I)
-_HAS_DIGIT = re.compile(r"\d")
+_QUOTED_NAME = log_pattern(
+    "error_text._QUOTED_NAME",
+    rf"""^(['"])(?![\w.]*\d{{3}})(?![\w.]+\.(?:{_FILE_EXTENSIONS})\1)[\w.]{{1,60}}\1$""",
+    re.I,
+    bound=KEY_LINE_MAX,
+)
+_HAS_DIGIT = log_pattern("error_text._HAS_DIGIT", r"\d")
+
+
+def _mask(number: int, regex: str) -> re.Pattern[str]:
+    """A signature mask: run over key lines only, which error_signature cuts to KEY_LINE_MAX."""
+    return log_pattern(f"error_text._SIGNATURE_MASKS[{number}]", regex, bound=KEY_LINE_MAX)
+
+
 _SIGNATURE_MASKS: tuple[tuple[Callable[[str], bool], re.Pattern[str], Any], ...] = (
-    (lambda text: "://" in text, re.compile(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+"), "<url>"),
-    (lambda text: "@" in text, re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
+    (lambda text: "://" in text, _mask(1, r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+"), "<url>"),
+    (lambda text: "@" in text, _mask(2, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
     (
         lambda text: "-" in text,
-        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        _mask(3, r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
         "<uuid>",
     ),
     (
         lambda text: "-" in text,
-        re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
+        _mask(4, r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
         "<datetime>",
     ),
-    (lambda text: ":" in text, re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
-    (lambda text: "." in text, re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), "<ip>"),
-    (lambda text: "0x" in text, re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (lambda text: ":" in text, _mask(5, r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
+    (lambda text: "." in text, _mask(6, r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), "<ip>"),
+    (lambda text: "0x" in text, _mask(7, r"0x[0-9a-fA-F]+"), "<addr>"),
     (
         lambda text: _HAS_DIGIT.search(text) is not None,
-        re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
+        _mask(8, r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
         "<hex>",
     ),
-    (lambda text: "/" in text or "\\" in text, re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
+    (lambda text: "/" in text or "\\" in text, _mask(9, r"(?:[A-Za-z]:)?(?:[\\/][\w.\- ]+){2,}[\\/]?"), "<path>"),
     (
         lambda text: "'" in text or '"' in text,
-        re.compile(r"'[^']*'|\"[^\"]*\""),
+        _mask(10, r"'[^']*'|\"[^\"]*\""),
         lambda quoted: quoted[0] if _QUOTED_NAME.match(quoted[0]) else "<value>",
     ),
-    (lambda text: "line " in text, re.compile(r"\bline \d+"), "line <n>"),
-    (lambda text: _HAS_DIGIT.search(text) is not None, re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
+    (lambda text: "line " in text, _mask(11, r"\bline \d+"), "line <n>"),
+    (lambda text: _HAS_DIGIT.search(text) is not None, _mask(12, r"\b\d+(?:\.\d+)?\b"), "<n>"),
 )
 
 # Exception class -> category, for the derived category.
@@ -111,7 +131,7 @@ _KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("syntax",), "syntax_error"),
 )
 
-_MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+_MISSING_MODULE = log_pattern("error_text._MISSING_MODULE", r"No module named '([\w.]+)'")
 
 
 def key_error_line(error_message: str | None, stderr: str | None) -> str | None:
@@ -146,7 +166,7 @@ def error_signature(key_line: str | None) -> str | None:
     """Return the key line with names, numbers, paths and addresses masked (what a fingerprint hashes)."""
     if not key_line:
         return None
-    signature = key_line.strip()
+    signature = key_line.strip()[:KEY_LINE_MAX]
     for may_match, pattern, replacement in _SIGNATURE_MASKS:
         if may_match(signature):
             signature = pattern.sub(replacement, signature)
@@ -205,7 +225,9 @@ def missing_module(key_line: str | None) -> str | None:
     return match.group(1).split(".")[0] if match else None
 
 
-_FRAME_FILE = re.compile(r'^\s*File "([^"]+)"', re.M)
+# A frame's line: blanks before ``File`` and the quoted name stay on that line (``\s*`` would scan
+# every blank line after each line start again, in the square of the text's length).
+_FRAME_FILE = log_pattern("error_text._FRAME_FILE", r'^[ \t]*File "([^"\n]+)"', re.M)
 
 
 def blamed_libraries(libraries: list[str], key_line: str | None, stderr: str | None) -> list[str]:
@@ -238,4 +260,5 @@ def _names(library: str, text: str) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _word_pattern(library: str) -> re.Pattern[str]:
+    # A literal between two one-character look-arounds: linear (and run over key lines only).
     return re.compile(rf"(?<![\w.]){re.escape(library)}(?!\w)")

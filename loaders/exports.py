@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 
 import pandas as pd
+
+from loaders.patterns import log_pattern
 
 # OWASP's CSV injection advice: a spreadsheet may read a cell, or a line of a cell that a CSV reader
 # splits into a row of its own (after a bare \r), as a formula when it starts with one of these.
 _FORMULA_START = r"=+\-@\t\0|%"
-_RISKY_STARTS = re.compile(
+_RISKY_STARTS = log_pattern(
+    "exports._RISKY_STARTS",
     rf"^(?=[{_FORMULA_START}\r\n])"  # the cell's first character (a leading line break too)
-    rf"|(?:(?<=\n)|(?<=\r)(?!\n))(?=[{_FORMULA_START}])"  # the first character of every later line
+    rf"|(?:(?<=\n)|(?<=\r)(?!\n))(?=[{_FORMULA_START}])",  # the first character of every later line
 )
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# The fraction is optional as a whole: ``\d+\.?\d*`` splits a run of digits every way before failing.
+_PLAIN_NUMBER = log_pattern("exports._PLAIN_NUMBER", r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def neutralise_cell(value: object) -> object:

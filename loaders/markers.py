@@ -1,8 +1,13 @@
 """Change markers: "system_context v12" at a time, kept in the tree's ``analysis/markers.json``.
 
-Only the ``mark`` command writes the file, atomically (a temporary file in the same directory, then
-``os.replace``): a reader sees the old list or the new one, never half of one. Readers that find the
-file missing or unreadable see no markers.
+Only the ``mark`` command writes the file: under a lock beside it (``analysis/.markers.lock``), it
+reads the list, adds one marker and replaces the file atomically (``loaders.files``), so that
+concurrent ``mark`` runs each keep their marker and a reader sees the old list or the new one,
+never half of one. The file is read by the guarded reader: a FIFO, a device, a link to
+``/dev/zero`` or a file over MARKERS_MAX_BYTES is refused with a reason, never waited on or read
+whole. Entries that are not markers (no label, a time that is not ISO 8601 or cannot be a local
+time, the wrong type) are skipped and listed; a file ``mark`` cannot read, or whose entries it would
+drop, is first kept aside as ``markers.json.unreadable-<time>`` and the command says so.
 
 File format: ``{"markers": [{"label": "system_context v12", "at": "2026-11-20T09:00:00",
 "created_at": "2026-11-20T09:01:12"}]}`` (local times without an offset, as the logs write them).
@@ -10,19 +15,25 @@ File format: ``{"markers": [{"label": "system_context v12", "at": "2026-11-20T09
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from loaders.files import StateFileError, json_bytes, read_state_json, write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MARKERS_PATH = Path("analysis") / "markers.json"
 MAX_LABEL_CHARS = 200
+MARKERS_MAX_BYTES = 4 << 20
+LOCK_SECONDS = 30
+# Cohort texts separate their parts with these (loaders.cohorts): a label holding one could not be named.
+COHORT_SEPARATORS = ("&", ",", "=")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,19 @@ class Marker:
         }
 
 
+@dataclass
+class MarkerList:
+    """What the markers file holds: its markers in the file's order, and what was skipped or refused, in words."""
+
+    in_file_order: list[Marker] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def markers(self) -> list[Marker]:
+        """The markers, oldest first."""
+        return sorted(self.in_file_order, key=lambda m: (m.at, m.label))
+
+
 def markers_file(root: str | os.PathLike[str]) -> Path:
     """Where the markers of the tree at ``root`` are kept."""
     return Path(root) / MARKERS_PATH
@@ -52,60 +76,118 @@ def _local(value: datetime) -> datetime:
     return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
 
 
-def _parse(entry: Any) -> Marker | None:
-    if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or not entry["label"].strip():
-        return None
+def _time(value: Any) -> datetime:
+    """An ISO 8601 text as local time; ValueError when it is not one (or is out of range once made local)."""
+    if not isinstance(value, str):
+        raise ValueError("not text")
     try:
-        at = _local(datetime.fromisoformat(entry["at"]))
-    except (TypeError, ValueError):
-        return None
+        return _local(datetime.fromisoformat(value))
+    except OverflowError as exc:
+        raise ValueError("out of range") from exc
+
+
+def _parse(entry: Any) -> tuple[Marker | None, str | None]:
+    """(the marker, None) for a good entry, else (None, why it is skipped)."""
+    if not isinstance(entry, dict):
+        return None, f"an entry is {type(entry).__name__}, not an object"
+    label = entry.get("label")
+    if not isinstance(label, str) or not label.strip():
+        return None, "an entry has no label"
     try:
-        created = _local(datetime.fromisoformat(entry["created_at"])) if entry.get("created_at") else None
-    except (TypeError, ValueError):
+        at = _time(entry.get("at"))
+    except ValueError:
+        return None, f"marker {label.strip()[:80]!r}: its time is not ISO 8601 ({str(entry.get('at'))[:40]!r})"
+    try:
+        created = _time(entry["created_at"]) if entry.get("created_at") else None
+    except ValueError:
         created = None
-    return Marker(entry["label"].strip(), at, created)
+    return Marker(label.strip(), at, created), None
+
+
+def load_markers(root: str | os.PathLike[str]) -> MarkerList:
+    """The tree's markers, oldest first, and the problems met: the file refused, entries skipped."""
+    path = markers_file(root)
+    try:
+        data = read_state_json(path, MARKERS_MAX_BYTES)
+    except StateFileError as exc:
+        return MarkerList(problems=[f"markers not read: {exc}"])
+    if data is None:
+        return MarkerList()
+    entries = data.get("markers") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return MarkerList(problems=[f'markers not read: {path}: no list under "markers"'])
+    found = MarkerList()
+    for entry in entries:
+        marker, problem = _parse(entry)
+        if marker is not None:
+            found.in_file_order.append(marker)
+        else:
+            found.problems.append(f"marker skipped: {problem}")
+    return found
 
 
 def read_markers(root: str | os.PathLike[str]) -> list[Marker]:
-    """The markers of the tree, oldest first; none when the file is missing or unreadable
-    (entries without a label or a valid time are left out)."""
-    try:
-        data = json.loads(markers_file(root).read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return []
-    entries = data.get("markers") if isinstance(data, dict) else None
-    markers = [m for m in (_parse(entry) for entry in entries or []) if m is not None]
-    return sorted(markers, key=lambda m: (m.at, m.label))
+    """The markers of the tree, oldest first; none when the file is missing or refused
+    (``load_markers`` also says what was skipped)."""
+    return load_markers(root).markers
 
 
-def add_marker(root: str | os.PathLike[str], label: str, at: datetime | None = None) -> Marker:
-    """Record a change called ``label`` at ``at`` (default now) in the tree's markers file, atomically.
-
-    Raises ValueError for an empty or overlong label, OSError when the file cannot be written.
-    """
+def check_label(label: str) -> str:
+    """The label as ``mark`` keeps it (blanks collapsed); ValueError saying why it cannot be one."""
     label = " ".join(label.split())
     if not label:
         raise ValueError("a marker needs a label")
     if len(label) > MAX_LABEL_CHARS:
         raise ValueError(f"a marker's label has at most {MAX_LABEL_CHARS} characters")
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a marker's label must be UTF-8 text") from None
+    used = [sep for sep in COHORT_SEPARATORS if sep in label]
+    if used:
+        raise ValueError(
+            f"a marker's label cannot hold {' '.join(repr(sep) for sep in used)}: "
+            "cohorts (before=LABEL, after=LABEL) separate their parts with & , ="
+        )
+    return label
+
+
+@dataclass(frozen=True)
+class MarkResult:
+    """A marker kept, and where the previous file was kept aside because it could not be read whole (or None)."""
+
+    marker: Marker
+    kept_aside: Path | None
+    problems: tuple[str, ...]
+
+
+def add_marker(root: str | os.PathLike[str], label: str, at: datetime | None = None) -> Marker:
+    """Record a change called ``label`` at ``at`` (default now); see record_marker, which also says
+    what it skipped and kept aside."""
+    return record_marker(root, label, at).marker
+
+
+def record_marker(root: str | os.PathLike[str], label: str, at: datetime | None = None) -> MarkResult:
+    """Record a change called ``label`` at ``at`` (default now) in the tree's markers file.
+
+    Read, add and replace happen under the markers' lock. Raises ValueError for a label ``check_label``
+    refuses, OSError when the file cannot be written, filelock.Timeout when another ``mark`` holds the
+    lock for LOCK_SECONDS.
+    """
+    label = check_label(label)
     now = datetime.now().replace(microsecond=0)
     marker = Marker(label, _local(at) if at else now, now)
-    markers = [*read_markers(root), marker]
     path = markers_file(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = json.dumps({"markers": [m.as_dict() for m in markers]}, indent=2, ensure_ascii=False)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=".markers-", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(document + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.replace(handle.name, path)
-    except OSError:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return marker
+    with FileLock(str(path.parent / ".markers.lock"), timeout=LOCK_SECONDS):
+        current = load_markers(root)
+        aside = None
+        if current.problems and os.path.lexists(path):
+            aside = path.with_name(f"{path.name}.unreadable-{now:%Y%m%dT%H%M%S}-{os.getpid()}")
+            os.replace(path, aside)
+        markers = [*current.in_file_order, marker]
+        write_atomically(path, json_bytes({"markers": [m.as_dict() for m in markers]}))
+    return MarkResult(marker, aside, tuple(current.problems))
 
 
 def find_marker(markers: list[Marker], name: str) -> Marker:

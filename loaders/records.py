@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ import orjson
 
 from loaders import code_text, error_text
 from loaders.domain import bridge_issue_kind
+from loaders.files import READ_FLAGS, UnreadableFile, read_descriptor
 
 # (name, DuckDB type) of every column stored per attempt file, in table order.
 ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -118,10 +118,6 @@ class ParseResult:
     reason: str | None = None
 
 
-class UnreadableFile(Exception):
-    """A file that is not a JSON object in UTF-8 text; its message is the reason shown to people."""
-
-
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a file as one UTF-8 JSON object (a byte-order mark allowed), or raise UnreadableFile."""
     return parse_json_object(_read_bytes(path)[0])
@@ -160,43 +156,7 @@ def _read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> tuple
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
-    return read_descriptor(fd, limit)
-
-
-def read_descriptor(fd: int, limit: int | None = None) -> tuple[bytes, os.stat_result]:
-    """The bytes and stat of a file opened with READ_FLAGS (see _read_bytes), which this closes;
-    raises UnreadableFile. ``limit``: max_record_bytes(), when the caller has read it already.
-    """
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise UnreadableFile("is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile("not a regular file")
-        limit = limit or max_record_bytes()
-        if info.st_size > limit:
-            raise UnreadableFile(f"larger than the {_mib(limit)} limit ({_mib(info.st_size)}; ${MAX_FILE_MB_ENV})")
-        chunks = [os.read(fd, info.st_size + 1)]
-        read = len(chunks[0])
-        while chunks[-1]:  # the file grew while being read, or reports no size: read to the end
-            if len(chunks) == 1 and read <= info.st_size:
-                break
-            if read > limit:
-                raise UnreadableFile(f"larger than the {_mib(limit)} limit (it grew while read; ${MAX_FILE_MB_ENV})")
-            chunks.append(os.read(fd, 1 << 20))
-            read += len(chunks[-1])
-        return b"".join(chunks), info
-    except OSError as exc:
-        raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-
-
-READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):,.1f} MiB"
+    return read_descriptor(fd, limit or max_record_bytes(), MAX_FILE_MB_ENV)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from loaders.filters import ALL, AttemptFilter
 from loaders.index import LogIndex
 from loaders.recipes import fix_rules, instead
 from loaders.report_sections import report_sections
-from loaders.rows import plain_rows
+from loaders.rows import plain_rows, text_or_empty, text_or_none
 from loaders.states import fingerprint_states
 from loaders.stored_results import stored_result
 from loaders.transitions import cancelled_by
@@ -82,10 +82,10 @@ def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, 
                 "examples": [
                     {
                         "log_id": ex.log_id,
-                        "error_message": (ex.error_message or "")[:200],
+                        "error_message": text_or_empty(ex.error_message)[:200],
                         "timestamp": _iso(ex.timestamp),
                         "fixed": bool(ex.is_fixed),
-                        "stored_category": ex.stored_category,
+                        "stored_category": text_or_none(ex.stored_category),
                     }
                     for ex in rows.itertuples()
                 ],
@@ -175,7 +175,7 @@ def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
                 "usage_share": float(row.usage_share),
                 "failures_using": int(row.failures_using),
                 "errors": [
-                    {"log_id": log_id, "error": (error or "")[:150], "fixed": bool(fixed)}
+                    {"log_id": log_id, "error": text_or_empty(error)[:150], "fixed": bool(fixed)}
                     for log_id, error, fixed in zip(
                         row.example_log_ids, row.example_errors, row.example_fixed, strict=True
                     )

@@ -32,3 +32,20 @@ def _named_rows(names: list[str], values: list[list[Any]]) -> list[Any]:
     """Rows of named tuples (fields ``names``) from one list of values per field."""
     row = namedtuple("Row", names)  # fields are the columns asked for, known only here
     return [row(*fields) for fields in zip(*values, strict=True)]
+
+
+def text_or_empty(value: Any) -> str:
+    """A text cell as text: a missing value (None, or pandas' NaN in a string column) is ``""``."""
+    return value if isinstance(value, str) else ""
+
+
+def text_or_none(value: Any) -> str | None:
+    """A text cell as text or None (pandas gives NaN, not None, for a null in a string column)."""
+    return value if isinstance(value, str) else None
+
+
+def list_or_empty(value: Any) -> list[Any]:
+    """A list cell as a list: a missing value (None, or NaN) is ``[]``; an Arrow or NumPy array becomes a list."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return list(value.tolist()) if hasattr(value, "tolist") and not isinstance(value, float) else []

@@ -210,3 +210,38 @@ def test_an_unreachable_table_is_a_clear_error_then_works_when_back(tmp_path, mo
         assert index.refresh().files_seen == 1
     assert cli_main(["--logs-dir", "s3://logs/x", "compact"]) == 1
     assert "compact needs --table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "foreign_path",
+    ["{secret}", "s3://other-bucket/secret.json", "s3://logs/other-prefix/secret.json", "s3://logs/p/../x/secret.json"],
+)
+def test_a_row_naming_a_file_outside_the_compacted_tree_is_refused(s3_env, tmp_path, cache_dir, capsys, foreign_path):
+    """Issue 29, item 1: a row appended by another writer with a path outside the tree is not served."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"log_id": "stolen", "code": "TOP SECRET", "status": "failed"}))
+    root = tmp_path / "logs"
+    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
+    upload_tree(s3_env, root, "logs", "p")
+    url = str(tmp_path / "table")
+    assert compact("s3://logs/p", url).added == 1
+    table = DeltaTable(url, storage_options=storage_options(url))
+    row = table.to_pyarrow_table().to_pylist()[0]
+    row.update(log_id="stolen", session_id="stolen", path=foreign_path.replace("{secret}", str(secret)))
+    write_deltalake(url, pa.Table.from_pylist([row], schema=table.to_pyarrow_table().schema), mode="append")
+    index = LogIndex(table_location(url), cache_dir)
+    index.refresh()
+    skipped = index.frame("SELECT path, reason FROM skipped_files")
+    assert list(skipped["path"]) == [row["path"]]
+    assert "outside the trees the table was compacted from (s3://logs/p)" in skipped["reason"][0]
+    assert attempt_record(index, "stolen") is None and attempt_record(index, "a1")["log_id"] == "a1"
+    assert index.source.read_record(row["path"]) is None
+    api = TestClient(create_app(table_location(url), cache_dir, extra_hosts=("testserver",)))
+    for route in ("/api/logs/log/stolen", "/api/logs/session/stolen"):
+        assert api.get(route).status_code == 404
+    assert "TOP SECRET" not in api.get("/api/logs/failures").text + api.get("/api/logs/evals.jsonl").text
+    assert cli_main(["--table", url, "session", "stolen"]) == 1
+    assert "TOP SECRET" not in capsys.readouterr().out

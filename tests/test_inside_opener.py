@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from loaders.code_changes import read_tree_record
-from loaders.records import READ_FLAGS
+from loaders.files import READ_FLAGS
 from loaders.tree import InsideOpener
 
 

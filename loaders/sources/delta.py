@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -33,7 +34,15 @@ import orjson
 
 from loaders.index import quiet_connection
 from loaders.parsing import DirectoryTask, ParsedBatch, WorkerPool
-from loaders.records import ATTEMPT_COLUMNS, FileStamp, UnreadableFile, parse_json_object, read_json_object
+from loaders.records import (
+    ATTEMPT_COLUMNS,
+    FileStamp,
+    UnreadableFile,
+    parse_json_object,
+    read_json_object,
+    rows_to_json,
+    skipped_row,
+)
 from loaders.scan import ChangeSet
 from loaders.sources.base import DELTA_SCHEME, S3_SCHEME, SourceUnavailable, open_source
 from loaders.sources.s3 import S3PrefixSource, marks_connection, read_object, s3_client, split_s3_url
@@ -229,6 +238,17 @@ class DeltaTableSource:
         self._scope = f"delta:{self.url}"
         self._table: Any = None
         self._s3: Any = None
+        self._sources: tuple[str, ...] | None = None  # the trees the table was compacted from
+
+    def sources(self) -> tuple[str, ...]:
+        """The trees or prefixes the table was compacted from (its commits' ``fixtrail.source``).
+
+        A row's ``path`` must lie inside one of them: a row naming any other file (appended by hand
+        or by another writer) is refused, as a link out of a local tree is.
+        """
+        if self._sources is None:
+            self._sources = compacted_sources(self._table if self._table is not None else self._open())
+        return self._sources
 
     def _open(self, version: int | None = None) -> Any:
         from deltalake import DeltaTable
@@ -263,6 +283,7 @@ class DeltaTableSource:
         changes.stale = [(FileStamp(path, -1, -1), "delta", None) for path in sorted(new)]
         changes.marks = [(self._scope, str(version))]
         self._table = table
+        self._sources = None  # a new commit may have compacted another prefix
         return changes
 
     def parsed_batches(
@@ -282,10 +303,18 @@ class DeltaTableSource:
             return
         chosen = pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
         names = [name for name, _ in ATTEMPT_COLUMNS]
-        rows = chosen.scanner(columns=names).to_reader()  # streamed into the index, read on several threads
+        # One pass over the path column alone finds the rows that point outside the compacted trees.
+        paths = set(chosen.to_table(columns=["path"]).column("path").to_pylist())
+        sources = self.sources()
+        outside = sorted(path for path in paths if not path_inside(path, sources))
+        kept = ~pads.field("path").isin(outside) if outside else None
+        rows = chosen.scanner(columns=names, filter=kept).to_reader()  # streamed into the index on several threads
+        refused = [skipped_row(FileStamp(path, 0, 0), "delta", outside_reason(sources)) for path in outside]
         if progress:
             progress(1, 1)
-        yield ParsedBatch(chosen.count_rows(), b"[]", b"[]", b"[]", [], attempt_table=rows)
+        yield ParsedBatch(
+            chosen.count_rows(), b"[]", b"[]", rows_to_json(refused), [], len(refused), attempt_table=rows
+        )
 
     def rewritten_files_of(
         self, connection: duckdb.DuckDBPyConnection, session_ids: list[str], with_session_files: bool
@@ -294,8 +323,11 @@ class DeltaTableSource:
         return ChangeSet()
 
     def read_record(self, path: str) -> dict[str, Any] | None:
-        """The full record a row points at: an ``s3://`` object fetched by its key, or a local file."""
+        """The full record a row points at: an ``s3://`` object fetched by its key, or a local file;
+        None when it is gone, unreadable, or outside the trees the table was compacted from."""
         try:
+            if not path_inside(path, self.sources()):
+                return None
             if path.startswith(S3_SCHEME):
                 bucket, key = split_s3_url(path)
                 if self._s3 is None:
@@ -305,6 +337,31 @@ class DeltaTableSource:
             return read_json_object(path)
         except (UnreadableFile, SourceUnavailable, ValueError):
             return None
+
+
+def compacted_sources(table: Any) -> tuple[str, ...]:
+    """Every ``fixtrail.source`` recorded in the table's commits (the prefixes ``compact`` read), sorted."""
+    return tuple(sorted({commit[SOURCE_KEY] for commit in table.history() if isinstance(commit.get(SOURCE_KEY), str)}))
+
+
+def path_inside(path: str, sources: tuple[str, ...]) -> bool:
+    """True when ``path`` lies inside one of ``sources``: under an ``s3://`` prefix with no ``.``/``..``
+    step, or, for a local tree, inside it once links are followed."""
+    if not isinstance(path, str):
+        return False
+    if path.startswith(S3_SCHEME):
+        steps = path[len(S3_SCHEME) :].split("/")
+        if any(step in (".", "..") for step in steps):
+            return False
+        return any(path.startswith(source.rstrip("/") + "/") for source in sources if source.startswith(S3_SCHEME))
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(os.path.realpath(source)) for source in sources if not source.startswith(S3_SCHEME))
+
+
+def outside_reason(sources: tuple[str, ...]) -> str:
+    """Why a row was refused: its path is outside the trees the table was compacted from (named)."""
+    where = ", ".join(sources) if sources else "none recorded in the table's commits"
+    return f"path points outside the trees the table was compacted from ({where})"
 
 
 def _first_line(exc: BaseException) -> str:
