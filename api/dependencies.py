@@ -14,8 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.windows import Window
-from loaders.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
-from loaders.index import LogIndex
+from loaders.analysis.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
+from loaders.store.index import LogIndex
 
 REFRESH_INTERVAL_SECONDS = 1.0
 REFRESH_SHARE_LIMIT = 5  # the interval is at least this many times the last refresh's duration

@@ -3,7 +3,7 @@
 FastAPI validates every answer against its route's response model and encodes it again on each
 request; for a big answer (``/analysis`` at 100,000 sessions) that costs more than reading the
 result itself. Here the body is validated and serialised by the same model once, kept with the
-index's other results (``loaders.stored_results.remembered``, so it is dropped when the logs
+index's other results (``loaders.store.stored_results.remembered``, so it is dropped when the logs
 change), and sent as the bytes it became. The route keeps ``response_model`` for /openapi.json.
 """
 
@@ -19,8 +19,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from loaders.index import LogIndex
-from loaders.stored_results import remembered
+from loaders.store.index import LogIndex
+from loaders.store.stored_results import remembered
 
 JSON_MEDIA_TYPE = "application/json"
 # Answers at least this big are sent gzipped to a client that accepts it (``/analysis`` at 20,000

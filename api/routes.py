@@ -13,21 +13,23 @@ from api import schemas
 from api.dependencies import get_filter, get_index, get_window
 from api.encoded import encode, encoded_answer, json_response, serialised
 from api.windows import Window, window_answer
-from loaders import attempts, compat, errors
-from loaders.cohorts import parse_cohort
-from loaders.compare import compare
-from loaders.context import ai_context
-from loaders.evals import eval_cases, evals_jsonl
-from loaders.exports import frame_records, safe_csv
-from loaders.filters import AttemptFilter
-from loaders.index import LogIndex
-from loaders.markers import read_markers
-from loaders.metrics import summary
-from loaders.recipes import fix_rules
-from loaders.report import analysis_report
-from loaders.report_sections import report_sections
-from loaders.states import fingerprint_states
-from loaders.stored_results import remembered
+from loaders.analysis import attempts, errors
+from loaders.analysis.cohorts import parse_cohort
+from loaders.analysis.compare import compare
+from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.metrics import summary
+from loaders.analysis.recipes import fix_rules
+from loaders.analysis.states import fingerprint_states
+from loaders.annotations.markers import read_markers
+from loaders.core.rows import frame_records
+from loaders.outputs import compat
+from loaders.outputs.context import ai_context
+from loaders.outputs.evals import eval_cases, evals_jsonl
+from loaders.outputs.exports import safe_csv
+from loaders.outputs.report import analysis_report
+from loaders.outputs.report_sections import report_sections
+from loaders.store.index import LogIndex
+from loaders.store.stored_results import remembered
 
 router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES)
 
@@ -40,7 +42,7 @@ MAX_EXAMPLES = (0, 100)
 MAX_CHARS = (100, 100_000)
 Limit = Annotated[int, Query(description="at most this many (clamped to 1-1000)")]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
-# Ids are checked by the loaders (loaders.attempts.is_valid_id): a badly formed one is unknown, so 404
+# Ids are checked by the loaders (loaders.analysis.attempts.is_valid_id): a badly formed one is unknown, so 404
 # with the original's error (routes take any text, a decoded "/" too, so that none falls through to a bare 404).
 SessionId = Annotated[str, Path(description="a session id (as logged or inferred) or an attempt's log_id")]
 LogId = Annotated[str, Path(description="an attempt's log_id")]

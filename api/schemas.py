@@ -11,9 +11,9 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from loaders.compat import ExecutionCounts
-from loaders.metrics import Summary
-from loaders.stats import Difference
+from loaders.analysis.metrics import Summary
+from loaders.analysis.stats import Difference
+from loaders.outputs.compat import ExecutionCounts
 
 
 class Envelope(BaseModel):
@@ -286,7 +286,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Compare: each metric's cohorts and difference (loaders.stats.Difference).
+# Compare: each metric's cohorts and difference (loaders.analysis.stats.Difference).
 DifferenceBody = create_model(
     "DifferenceBody",
     __doc__="Cohort A's and B's value and size, B - A with its 95 % interval, whether it excludes 0.",

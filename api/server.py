@@ -17,7 +17,7 @@ from api.dependencies import IndexProvider
 from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allowed_hosts
 from api.routes import router
 from api.schemas import ERROR_RESPONSES, IndexResponse
-from loaders.sources import source_location
+from loaders.ingest.sources import source_location
 
 logger = logging.getLogger("fixtrail.api")
 # On SIGTERM or SIGINT, requests still running (a first load waiting on a busy index) get this long.

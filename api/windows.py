@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 
-from loaders.index import LogIndex
-from loaders.stored_results import recalled, remembered
+from loaders.store.index import LogIndex
+from loaders.store.stored_results import recalled, remembered
 
 Answer = TypeVar("Answer")
 LATEST_ENTRIES = 128  # (index, route, arguments) whose latest default-window answer is kept

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from loaders.context import ai_context
-from loaders.files import write_atomically
-from loaders.index import LogIndex, open_index
-from loaders.report import analysis_report
-from loaders.sources import is_remote
+from loaders.core.files import write_atomically
+from loaders.ingest.sources import is_remote
+from loaders.outputs.context import ai_context
+from loaders.outputs.report import analysis_report
+from loaders.store.index import LogIndex, open_index
 
 
 class LogAnalyzer:

@@ -1,6 +1,7 @@
 """Script execution logger: writes one JSON file per attempt of a generated script.
 
-Standard library only, so that it can be copied into a script-runner image on its own. The files
+Standard library only, so that it can be copied into a script-runner image on its own (and so one
+module of about 580 lines: the local and the S3 writer, their atomic writes and locks). The files
 are those of the original logger (../shared/LOG_FORMAT.md), written safely:
 
 - every file appears whole or not at all: a hidden temporary file in the same directory, fsync,

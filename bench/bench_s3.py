@@ -5,7 +5,7 @@ Usage: python -m bench.bench_s3 [--objects 500,2000] [--rows 100000,1000000] [--
 Against moto's S3 server on 127.0.0.1 (started here; no network beyond loopback), for each count of
 --objects (attempt objects uploaded from a generated tree):
   list      objects listed per second (S3PrefixSource.find_changes on an empty index)
-  fetch     objects fetched and parsed per second (32 threads; loaders.records, as for files)
+  fetch     objects fetched and parsed per second (32 threads; loaders.ingest.records, as for files)
   load      the first refresh of an index of the prefix: list + fetch + parse + store + facts
   compact   rows merged into a Delta table per second (analyze_logs.py compact)
 then, for each count of --rows, rows generated straight into a local Delta table (partitioned by
@@ -34,7 +34,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loaders.demo import generate_tree  # noqa: E402
+from loaders.demo.trees import generate_tree  # noqa: E402
 from tests.s3_server import client, moto_server, new_bucket, use_endpoint_env  # noqa: E402
 
 APP = str(ROOT / "dashboard" / "streamlit_app.py")
@@ -90,9 +90,9 @@ def upload(endpoint: str, root: Path, count: int, prefix: str) -> int:
 
 def measure_objects(endpoint: str, tree: Path, count: int, scratch: Path) -> dict:
     """Listing, fetching, a first index load and a compaction of ``count`` objects."""
-    from loaders.index import LogIndex
-    from loaders.sources.delta import compact
-    from loaders.sources.s3 import S3PrefixSource, marks_connection
+    from loaders.ingest.sources.delta import compact
+    from loaders.ingest.sources.s3 import S3PrefixSource, marks_connection
+    from loaders.store.index import LogIndex
 
     prefix = f"bench-{count}"
     uploaded = upload(endpoint, tree, count, prefix)
@@ -127,7 +127,7 @@ def generate_table(url: str, rows: int) -> float:
     """Write ``rows`` generated attempt rows straight into a Delta table at ``url``; returns seconds."""
     from deltalake import write_deltalake
 
-    from loaders.sources.delta import table_schema
+    from loaders.ingest.sources.delta import table_schema
 
     started = time.perf_counter()
     with duckdb.connect() as con:
@@ -160,7 +160,7 @@ def overview_runs(table_url: str) -> dict:
 
 def measure_table(rows: int, scratch: Path) -> dict:
     """Generate a table of ``rows``, then the dashboard's index load from it and its Overview runs."""
-    from loaders.index import LogIndex
+    from loaders.store.index import LogIndex
 
     url = str(scratch / f"table-{rows}")
     generated = generate_table(url, rows)

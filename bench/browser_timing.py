@@ -170,8 +170,8 @@ def memory_mib(pid: int) -> dict[str, float]:
 
 def models_of(logs: str) -> list[str]:
     """The models the tree's attempts name (the sidebar's choices)."""
-    from loaders.index import open_index
-    from loaders.metrics import filter_choices
+    from loaders.analysis.metrics import filter_choices
+    from loaders.store.index import open_index
 
     with open_index(logs, in_memory=False) as index:
         return filter_choices(index)["models"]

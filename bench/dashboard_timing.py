@@ -37,8 +37,8 @@ def page_seconds(page: str, runs: int, session_id: str | None = None) -> float:
 if __name__ == "__main__":
     os.environ["FIXTRAIL_LOGS_DIR"] = sys.argv[1]
     runs = int(sys.argv[2])
-    from loaders.index import open_index
-    from loaders.sessions import sessions
+    from loaders.analysis.sessions import sessions
+    from loaders.store.index import open_index
 
     with open_index(sys.argv[1], in_memory=False) as index:
         longest = sessions(index).sort_values("attempts", ascending=False)["session_id"].iloc[0]

@@ -2,7 +2,7 @@
 
 What any loader of the tree must do at least: open and read each file a load reads (the attempts
 in failures/ and successes/, and the session files), and ``orjson.loads`` it, spread over as many
-forked processes as the load has parse workers (``loaders.parsing.worker_count``). Nothing is
+forked processes as the load has parse workers (``loaders.ingest.parsing.worker_count``). Nothing is
 kept, checked or written: no rows, no index. The issue's stretch target for the cold load is
 within 2x of this, measured in the same run.
 
@@ -18,14 +18,14 @@ import time
 
 import orjson
 
-from loaders.parsing import worker_count
-from loaders.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate
+from loaders.ingest.parsing import worker_count
+from loaders.ingest.tree import ATTEMPT_FOLDERS, SESSION_FOLDER, is_candidate
 
 FOLDERS = (*ATTEMPT_FOLDERS, SESSION_FOLDER)
 
 
 def record_files(root: str) -> list[str]:
-    """Every file of the three folders whose name a load reads (``loaders.tree.is_candidate``), one
+    """Every file of the three folders whose name a load reads (``loaders.ingest.tree.is_candidate``), one
     level of date directories under the attempt folders; a folder that is not there has none."""
     paths = []
     for folder in FOLDERS:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loaders.demo import generate_tree
-from loaders.demo_unlinked import UnlinkedTruth, generate_unlinked_tree, same_session_pairs, strip_links
-from loaders.facts import INFERENCE_SIMILARITY, compute_inferred_facts
-from loaders.index import LogIndex
+from loaders.demo.trees import generate_tree
+from loaders.demo.unlinked import UnlinkedTruth, generate_unlinked_tree, same_session_pairs, strip_links
+from loaders.store.facts import INFERENCE_SIMILARITY, compute_inferred_facts
+from loaders.store.index import LogIndex
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 INFERRED_SQL = """
@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {threshold:.1f}: {f1:.3f}")
         best = [threshold for threshold, f1 in mean_f1.items() if f1 >= max(mean_f1.values()) - 1e-9]
         print(f"Best: {best[len(best) // 2]} (the middle of the best ones)")
-        print(f"In use: {INFERENCE_SIMILARITY} (loaders/facts.py); on seeds {report}, {args.sessions} sessions each:")
+        print(
+            f"In use: {INFERENCE_SIMILARITY} (loaders/store/facts.py); "
+            f"on seeds {report}, {args.sessions} sessions each:"
+        )
         for shape in SHAPES:
             print(f"- {shape}")
             qualities = evaluate(shape, report, args.sessions, Path(work))[INFERENCE_SIMILARITY]

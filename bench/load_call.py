@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from loaders.index import LogIndex
+from loaders.store.index import LogIndex
 
 if __name__ == "__main__":
     mode = sys.argv[3] if len(sys.argv) > 3 else "file"

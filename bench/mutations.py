@@ -7,7 +7,7 @@ import random
 import shutil
 from pathlib import Path
 
-from loaders.demo import RETRY_HEAVY_SHAPE, generate_tree
+from loaders.demo.trees import RETRY_HEAVY_SHAPE, generate_tree
 
 
 def add_and_fix(logs: Path, scratch: Path, new_files: int, fixed: int, seed: int) -> None:

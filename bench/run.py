@@ -2,6 +2,9 @@
 
 Usage: python -m bench.run [--sessions 20000] [--runs 3] [--browser-runs 5] [--out bench/results/latest.json]
 
+One module of about 600 lines: the figures, their targets and the table are one script read top
+to bottom; the measuring tools it runs are modules of their own (bench/baseline.py, floor.py, ...).
+
 It writes a tree with the project's generator (the retry-heavy shape of the issue's measurement),
 then measures, each as the median of --runs runs (processes are timed whole: wall seconds, CPU
 seconds and peak RSS read from the kernel):
@@ -38,7 +41,7 @@ from pathlib import Path
 from bench import mutations
 from bench.browser_timing import CHROMIUM
 from bench.floor import record_files
-from loaders.demo import RETRY_HEAVY_SHAPE, generate_tree
+from loaders.demo.trees import RETRY_HEAVY_SHAPE, generate_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

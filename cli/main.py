@@ -56,10 +56,7 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,172 +65,28 @@ import duckdb
 from filelock import Timeout as FileLockTimeout
 
 from cli import text
-from cli.webhook import FIRST_DELAY_SECONDS, RETRIES, TIMEOUT_SECONDS, WEBHOOK_ENV, post_json
-from loaders import alerts, attempts, compat, errors, markers, sessions
-from loaders.alerts import DEFAULT_WINDOW_HOURS
-from loaders.cohorts import parse_cohort
-from loaders.files import write_atomically
-from loaders.filters import FIRST_DAY, LAST_DAY
-from loaders.index import CACHE_DIR_ENV, IndexBusyError, LogIndex, default_cache_dir
-from loaders.metrics import summary
-from loaders.sources import table_location
-from loaders.tree import LogTreeError, check_logs_dir
+from cli.arguments import build_parser, normalise_argv
+from cli.children import launch_server
+from cli.webhook import post_json, slack_text
+from loaders.analysis import alerts, attempts, errors, sessions
+from loaders.analysis.cohorts import parse_cohort
+from loaders.analysis.metrics import summary
+from loaders.annotations import markers
+from loaders.core.files import write_atomically
+from loaders.ingest.sources import table_location
+from loaders.ingest.tree import LogTreeError, check_logs_dir
+from loaders.outputs import compat
+from loaders.store.cache import CACHE_DIR_ENV, IndexBusyError, default_cache_dir
+from loaders.store.index import LogIndex
 
-# loaders.report, loaders.context and loaders.exports need pandas at run time; they are imported by
-# the commands that use them, so that `summary` and `session` start without it.
+# loaders.outputs.report, loaders.outputs.context and loaders.outputs.exports need pandas at run time;
+# they are imported by the commands that use them, so that `summary` and `session` start without it.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-# After forwarding SIGTERM or SIGINT, how long the dashboard's server gets to stop before it is killed.
-CHILD_STOP_SECONDS = 10
 
 
 class CommandError(Exception):
     """A failure to report on one line with exit status 1 (no traceback)."""
-
-
-COMMANDS = (
-    "summary",
-    "errors",
-    "recommendations",
-    "unfixed",
-    "session",
-    "context",
-    "export",
-    "all",
-    "dashboard",
-    "serve",
-    "compare",
-    "mark",
-    "markers",
-    "check",
-    "export-evals",
-    "compact",
-)
-# The global options that take a value (to find the command word among the arguments).
-VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions", "--table")
-
-
-def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
-    """The options every command takes; without ``defaults`` an option not given leaves the namespace alone."""
-
-    def default(value: Any) -> Any:
-        return value if defaults else argparse.SUPPRESS
-
-    parser.add_argument(
-        "--logs-dir", default=default("logs"), help="the log tree: a directory or s3://bucket/prefix (default: ./logs)"
-    )
-    parser.add_argument(
-        "--table",
-        default=default(None),
-        help="a Delta table (path or s3:// URL) to read instead of --logs-dir; where compact writes",
-    )
-    parser.add_argument(
-        "--as-of", type=_iso_time, default=default(None), help="end of the 7-day window, ISO 8601 (default: now)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=default(False), help="print one JSON document instead of text"
-    )
-    parser.add_argument(
-        "--sessions",
-        choices=("auto", "linked", "inferred"),
-        default=default("auto"),
-        help="sessions as logged, inferred from prompt/input/model/time, or auto (inferred when the logs "
-        "do not link attempts; the default)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: global options (before or after the command), then the command and its arguments."""
-    parser = argparse.ArgumentParser(
-        prog="analyze_logs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    _add_global_options(parser, defaults=True)
-    after_the_command = argparse.ArgumentParser(add_help=False)
-    _add_global_options(after_the_command, defaults=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=[after_the_command])
-
-    for name in ("summary", "errors", "recommendations", "unfixed", "all"):
-        add(name)
-    add("session").add_argument("session_id")
-    add("context").add_argument("max_examples", nargs="?", type=int, default=10)
-    add("export").add_argument("file", nargs="?", default="analysis_export.json")
-    compare = add("compare")
-    compare.add_argument("--a", required=True, metavar="FILTER", help="cohort A, e.g. model=gpt-4.1-mini")
-    compare.add_argument("--b", required=True, metavar="FILTER", help="cohort B, e.g. 'after=system_context v12'")
-    mark = add("mark")
-    mark.add_argument("label", help='what changed, e.g. "system_context v12"')
-    mark.add_argument("--at", type=_iso_time, default=None, help="when it changed, ISO 8601 (default: now)")
-    add("markers")
-    add("compact")
-    check = add("check")
-    check.add_argument(
-        "--webhook", default=os.environ.get(WEBHOOK_ENV), metavar="URL", help=f"POST the alerts here (${WEBHOOK_ENV})"
-    )
-    check.add_argument("--window", type=_hours, default=DEFAULT_WINDOW_HOURS, metavar="HOURS", help="default 24")
-    check.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS, help="seconds per webhook try")
-    check.add_argument("--retries", type=int, default=RETRIES, help="webhook retries after a failure")
-    check.add_argument(
-        "--retry-delay", type=float, default=FIRST_DELAY_SECONDS, help="seconds before the first retry (doubling)"
-    )
-    evals = add("export-evals")
-    evals.add_argument("file", help="the JSON Lines file to write")
-    evals.add_argument("--filter", default="", metavar="FILTER", help="only sessions of this cohort")
-    dashboard = add("dashboard")
-    dashboard.add_argument("--host", default="127.0.0.1")
-    dashboard.add_argument("--port", type=int, default=8501)
-    serve = add("serve")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    for server in (dashboard, serve):
-        server.add_argument(
-            "--allowed-host",
-            action="append",
-            default=[],
-            metavar="NAME",
-            help="also answer requests naming NAME in their Host header (repeatable)",
-        )
-    return parser
-
-
-def normalise_argv(argv: list[str]) -> list[str]:
-    """The arguments with the command word in lower case (commands are case-insensitive, as in the original)."""
-    result = list(argv)
-    position = 0
-    while position < len(result):
-        token = result[position]
-        if token in VALUE_OPTIONS:
-            position += 2
-            continue
-        if token.startswith("-"):
-            position += 1
-            continue
-        if token.lower() in COMMANDS:
-            result[position] = token.lower()
-        break
-    return result
-
-
-def _iso_time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
-    if not FIRST_DAY <= parsed.date() <= LAST_DAY:
-        raise argparse.ArgumentTypeError(f"not a time from {FIRST_DAY} to {LAST_DAY}: {value!r}")
-    return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
-
-
-def _hours(value: str) -> float:
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = -1.0
-    if not 0 < hours <= 24 * 366:
-        raise argparse.ArgumentTypeError(f"not a number of hours from 0 to 8784: {value!r}")
-    return hours
 
 
 def _progress_printer():
@@ -313,7 +166,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     if args.command == "compare":
         return _compare(args, index)
     if args.command == "export-evals":
-        from loaders.evals import eval_cases, evals_jsonl
+        from loaders.outputs.evals import eval_cases, evals_jsonl
 
         cases = eval_cases(index, parse_cohort(args.filter, _markers_with_notes(index.root)))
         path = Path(args.file)
@@ -323,18 +176,18 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
             return _to_json({"path": str(path.resolve()), "cases": len(cases), "fixed": fixed})
         return f"✓ {len(cases)} eval cases ({fixed} fixed) written to {path.resolve()}"
     if args.command == "context":
-        from loaders.context import ai_context
+        from loaders.outputs.context import ai_context
 
         context = ai_context(index, max_examples=args.max_examples)
         return _to_json({"context": context}) if args.json else text.context_text(context)
     if args.command == "recommendations":
-        from loaders.report_sections import report_sections
+        from loaders.outputs.report_sections import report_sections
 
         sections = report_sections(index)  # stored per index version: no pandas, no window
         if args.json:
             return _to_json({key: sections[key] for key in ("recommendations", "fix_rules", "ai_learning_summary")})
         return _recommendations_text(sections)
-    from loaders.report import analysis_report
+    from loaders.outputs.report import analysis_report
 
     report = analysis_report(index, as_of=as_of)
     if args.command == "export":
@@ -368,7 +221,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
 
 
 def _compare(args: argparse.Namespace, index: LogIndex) -> str:
-    from loaders.compare import compare
+    from loaders.analysis.compare import compare
 
     known = _markers_with_notes(index.root)
     comparison = compare(index, parse_cohort(args.a, known), parse_cohort(args.b, known))
@@ -431,7 +284,8 @@ def report_alerts(
     """
     document = {"text": text.alerts_text(new), "alerts": new}
     if new and args.webhook:
-        problem = post_json(args.webhook, document, args.timeout, max(0, args.retries), max(0.0, args.retry_delay))
+        posted = {**document, "text": slack_text(document["text"])}
+        problem = post_json(args.webhook, posted, args.timeout, args.retries, args.retry_delay)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
         else:
@@ -460,80 +314,19 @@ def _errors_text(report: dict[str, Any], marks) -> str:
     )
 
 
-def _launch(args: argparse.Namespace, logs_dir: Path) -> int:
-    if args.command == "serve":
-        from api.server import serve
-
-        return serve(logs_dir, args.host, args.port, args.allowed_host)
-    from api.hosts import allowed_hosts
-
-    # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
-    names = allowed_hosts(args.host, args.allowed_host)
-    hosts = [option for name in names for option in ("--server.allowedHosts", name)]
-    command = [
-        sys.executable,
-        "-m",
-        "dashboard.serve",  # streamlit run, warmed up before the first visit
-        "--server.address",
-        args.host,
-        "--server.port",
-        str(args.port),
-        *hosts,
-        "--",
-        "--logs-dir",
-        str(logs_dir),
-    ]
-    return run_child(command)
-
-
-def run_child(command: list[str]) -> int:
-    """Run ``command`` until it exits; SIGTERM or SIGINT to this process stops it too. Returns its status.
-
-    The signal is passed on to the child, which gets CHILD_STOP_SECONDS to stop before it is killed:
-    stopping the CLI never leaves a server behind holding its port.
-    """
-    stop_asked: list[float] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        stop_asked.append(time.monotonic())
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
-
-    child: subprocess.Popen | None = None
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        child = subprocess.Popen(command)
-        if stop_asked:  # a signal came before the child existed
-            child.terminate()
-        while True:
-            try:
-                status = child.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if stop_asked and time.monotonic() - stop_asked[0] > CHILD_STOP_SECONDS:
-                    child.kill()
-    finally:
-        if child is not None and child.poll() is None:
-            child.kill()
-            child.wait()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 128 - status if status < 0 else status
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status.
 
     Without arguments it prints the help and returns 1, as the original did.
     """
-    parser = build_parser()
+    parser = build_parser(__doc__)
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         parser.print_help()
         return EXIT_ERROR
     args = parser.parse_args(normalise_argv(argv))
     try:
-        # An s3:// prefix or a table stays text (a Path would fold its "//"); loaders.sources opens each.
+        # An s3:// prefix or a table stays text (a Path would fold its "//"); loaders.ingest.sources opens each.
         logs_dir = args.logs_dir if str(args.logs_dir).startswith("s3://") else Path(args.logs_dir)
         if args.table and args.command != "compact":
             logs_dir = table_location(args.table)
@@ -543,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("dashboard", "serve"):
             if isinstance(logs_dir, Path) and not logs_dir.is_dir():
                 raise LogTreeError(f"log directory not found: {logs_dir}")
-            return _launch(args, logs_dir)
+            return launch_server(args, logs_dir)
         status = EXIT_OK
         if args.command in ("mark", "markers"):
             output = run_marker_command(args, logs_dir)
@@ -586,7 +379,7 @@ def run_compact(args: argparse.Namespace) -> str:
     """Merge the new attempts under ``--logs-dir`` (an s3:// prefix) into the Delta table ``--table``."""
     from deltalake.exceptions import DeltaError
 
-    from loaders.sources.delta import compact
+    from loaders.ingest.sources.delta import compact
 
     if not args.table:
         raise CommandError("compact needs --table URL (the Delta table to write)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from loaders.error_text import key_error_line
-from loaders.rows import list_or_empty
+from loaders.core.rows import list_or_empty
+from loaders.text.error_text import key_error_line
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd

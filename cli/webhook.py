@@ -1,19 +1,54 @@
 """Posting one JSON document to a webhook (Slack, Teams, Discord or any HTTP receiver), standard library only.
 
-A failure (refused connection, timeout, an answer other than 2xx) is retried after a delay that
-doubles each time; what finally failed comes back as one line of text, never as an exception.
+Each try has one overall deadline (``timeout``) for connecting, sending and the whole answer: a
+receiver that drips a byte at a time is cut off when it passes, not when one read waits too long.
+The answer is read up to ANSWER_MAX_BYTES and dropped. Only a 2xx answer counts as delivered. A
+redirect is followed only when it keeps the method and the body (307, 308; at most MAX_REDIRECTS):
+a 301, 302 or 303 would turn the alert into a GET without its body, so it is a failure that names
+where it pointed. A failure is retried after a delay that doubles each time, at most
+MAX_DELAY_SECONDS; what finally failed comes back as one line of text, never as an exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import threading
 import time
 from typing import Any
 
 WEBHOOK_ENV = "FIXTRAIL_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
+MAX_TIMEOUT_SECONDS = 300.0
 RETRIES = 3
+MAX_RETRIES = 10
 FIRST_DELAY_SECONDS = 1.0
+MAX_DELAY_SECONDS = 60.0
+ANSWER_MAX_BYTES = 64 << 10
+MAX_REDIRECTS = 3
+
+
+class WebhookError(Exception):
+    """One try failed; the message says why in a line."""
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (None when it can): http(s) only, no blanks or control characters."""
+    from urllib.parse import urlsplit
+
+    if not url.lower().startswith(("http://", "https://")):
+        return "the webhook URL must start with http:// or https://"
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return "the webhook URL holds a blank or a control character"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        return f"the webhook URL is not valid: {exc}"
+    if not parts.hostname:
+        return "the webhook URL names no host"
+    return None
 
 
 def post_json(
@@ -25,31 +60,110 @@ def post_json(
 ) -> str | None:
     """POST ``document`` as JSON to ``url``; None when it was accepted, else why it failed (one line).
 
-    Tries ``1 + retries`` times, waiting ``first_delay`` seconds after the first failure, twice as
-    long after each next one.
+    Tries ``1 + retries`` times, each within ``timeout`` seconds in all, waiting ``first_delay``
+    seconds after the first failure and twice as long after each next one (at most MAX_DELAY_SECONDS).
     """
-    import urllib.error  # here, not at the top: every CLI command imports this module for its defaults
-    import urllib.request
     from urllib.parse import urlsplit
 
-    if not url.lower().startswith(("http://", "https://")):
-        return "the webhook URL must start with http:// or https://"
+    problem = check_url(url)
+    if problem:
+        return problem
+    if not (math.isfinite(timeout) and timeout > 0):
+        return "the webhook timeout must be a number of seconds above 0"
+    timeout = min(timeout, MAX_TIMEOUT_SECONDS)
+    delay = min(first_delay, MAX_DELAY_SECONDS) if math.isfinite(first_delay) and first_delay > 0 else 0.0
     body = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
-    problem = ""
-    for attempt in range(retries + 1):
+    for attempt in range(min(retries, MAX_RETRIES) + 1):
         if attempt:
-            time.sleep(first_delay * 2 ** (attempt - 1))
-        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-            url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "fixtrail"}
-        )
+            time.sleep(min(delay * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (scheme checked above)
-                answer.read()
+            _post_within(url, body, timeout)
             return None
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code} {exc.reason}"
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            problem = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
+        except WebhookError as exc:
+            problem = str(exc)
     # The host only: a webhook's path is often its secret.
-    return f"webhook at {urlsplit(url).netloc} failed after {retries + 1} tries: {problem}"
+    return f"webhook at {urlsplit(url).netloc} failed after {min(retries, MAX_RETRIES) + 1} tries: {problem}"
+
+
+def _post_within(url: str, body: bytes, timeout: float) -> None:
+    """One try, abandoned when ``timeout`` seconds have passed whatever the receiver does; raises WebhookError."""
+    outcome: list[BaseException | None] = []
+    connections: list[Any] = []
+
+    def attempt() -> None:
+        try:
+            _post(url, body, timeout, connections)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True, name="webhook")
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        for connection in connections:
+            _abort(connection)
+        raise WebhookError(f"no complete answer within {timeout:g} s")
+    error = outcome[0] if outcome else None
+    if isinstance(error, WebhookError):
+        raise error
+    if error is not None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WebhookError(reason)
+
+
+def _abort(connection: Any) -> None:
+    """Cut a connection whose try ran out of time (its thread, blocked in a read, then ends)."""
+    import socket
+
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    connection.close()
+
+
+def _post(url: str, body: bytes, timeout: float, connections: list[Any]) -> None:
+    import http.client
+    from urllib.parse import urljoin, urlsplit
+
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        kind = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
+        connection = kind(parts.hostname, parts.port, timeout=timeout)
+        connections.append(connection)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {"Content-Type": "application/json", "User-Agent": "fixtrail", "Content-Length": str(len(body))}
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read(ANSWER_MAX_BYTES)  # the rest is never read: the connection is closed
+            status, reason, location = answer.status, answer.reason, answer.getheader("Location")
+        finally:
+            connection.close()
+        if 200 <= status < 300:
+            return
+        if status in (307, 308) and location:
+            url = urljoin(url, location)
+            if check_url(url):
+                raise WebhookError(f"HTTP {status}: redirected to an address that is not a webhook URL")
+            continue
+        if 300 <= status < 400:
+            where = urlsplit(urljoin(url, location)).netloc if location else "nowhere"
+            raise WebhookError(
+                f"HTTP {status} {reason}: a redirect (to {where}) that would drop the alert; not followed"
+            )
+        raise WebhookError(f"HTTP {status} {reason}")
+    raise WebhookError(f"more than {MAX_REDIRECTS} redirects")
+
+
+SLACK_TEXT_MAX_CHARS = 3000
+
+
+def slack_text(text: str, limit: int = SLACK_TEXT_MAX_CHARS) -> str:
+    """``text`` as Slack's ``text`` field shows it literally: ``&``, ``<`` and ``>`` escaped (so that log text
+    can neither ping ``<!channel>`` nor disguise a link as ``<https://evil|Reset your password>``), cut to
+    ``limit`` characters."""
+    if len(text) > limit:
+        text = text[: limit - 40].rstrip() + f"\n... [cut: {len(text):,} characters in all]"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -74,7 +74,7 @@ def _with_markers(
 
 def first_try_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
     """First-try success of the sessions started each day (points) and its rolling 7-day rate (line),
-    from loaders.first_try.daily_first_try; change markers as labelled rules."""
+    from loaders.analysis.first_try.daily_first_try; change markers as labelled rules."""
     chart = _daily_and_rolling(
         daily,
         RateSeries(
@@ -296,7 +296,7 @@ def waterfall_label(row: pd.Series) -> str:
 
 
 def session_timeline_chart(waterfall: pd.DataFrame) -> alt.Chart:
-    """A session's attempts as a waterfall (from loaders.timeline.attempt_waterfall): one row per
+    """A session's attempts as a waterfall (from loaders.analysis.timeline.attempt_waterfall): one row per
     attempt, a bar from its start as long as it ran, coloured by status, labelled with the gap to the
     previous attempt and its run time."""
     frame = waterfall.copy()

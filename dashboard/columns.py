@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.formatting import duration_text
-from loaders.states import state_help
+from loaders.analysis.states import state_help
 
 TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
 # What a table shows in a cell with no value (instead of "None").

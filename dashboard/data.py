@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from loaders.index import LogIndex
-from loaders.sources import is_remote
+from loaders.ingest.sources import is_remote
+from loaders.store.index import LogIndex
 
 Result = TypeVar("Result")
 # How many times each loaders function was worked out in this process (a result not found cached).

@@ -11,9 +11,9 @@ from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, downloads, selected_row, session_table, table
-from loaders.attempts import attempt_record
-from loaders.errors import error_groups, error_occurrences, error_sessions
-from loaders.states import state_help
+from loaders.analysis.attempts import attempt_record
+from loaders.analysis.errors import error_groups, error_occurrences, error_sessions
+from loaders.analysis.states import state_help
 
 ERROR_PARAM = "error"
 TRACE_LIMIT = 20_000  # the end of a long stderr: where the traceback is

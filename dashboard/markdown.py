@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from loaders.patterns import log_pattern
+from loaders.text.patterns import log_pattern
 
 # Every character that Streamlit's Markdown gives a meaning to: CommonMark's punctuation, ``$`` for
 # KaTeX, ``:`` for emoji and colour directives, ``~`` for strike-through.

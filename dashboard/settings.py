@@ -8,7 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
-from loaders.sources import is_remote, table_location
+from loaders.ingest.sources import is_remote, table_location
 
 LOGS_DIR_ENV = "FIXTRAIL_LOGS_DIR"
 TABLE_ENV = "FIXTRAIL_TABLE"

@@ -11,9 +11,10 @@ import streamlit as st
 from dashboard import url_filters
 from dashboard.data import log_index, query
 from dashboard.markdown import escape_markdown
-from loaders.filters import STATUSES, AttemptFilter
-from loaders.index import IndexBusyError, LogIndex
-from loaders.metrics import date_range, filter_choices
+from loaders.analysis.filters import STATUSES, AttemptFilter
+from loaders.analysis.metrics import date_range, filter_choices
+from loaders.store.cache import IndexBusyError
+from loaders.store.index import LogIndex
 
 CONTEXT_KEY = "dashboard_context"
 AUTO_REFRESH_SECONDS = 30

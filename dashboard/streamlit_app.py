@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dashboard import memory, sidebar, url_filters, warm_up
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
-from loaders.domain import DomainConfigError
-from loaders.sources import source_location
-from loaders.tree import LogTreeError
+from loaders.ingest.sources import source_location
+from loaders.ingest.tree import LogTreeError
+from loaders.text.domain import DomainConfigError
 
 st.set_page_config(page_title="Fixtrail", page_icon=":material/explore:", layout="wide")
 

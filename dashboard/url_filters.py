@@ -14,7 +14,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.charts import PICK
 from dashboard.markdown import escape_markdown
-from loaders.filters import FIRST_DAY, LAST_DAY
+from loaders.analysis.filters import FIRST_DAY, LAST_DAY
 
 START, END, MODEL, STATUS, CATEGORY, TAG, TEXT, SESSIONS = (
     "start",

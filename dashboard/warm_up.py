@@ -21,16 +21,16 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 
 from dashboard.data import query
 from dashboard.widgets import TABLE_PAGE_SIZE
-from loaders.attempts import unfixed_counts
-from loaders.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
-from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
-from loaders.filters import AttemptFilter
-from loaders.health import duplicate_log_ids, flagged_records, index_health
-from loaders.recipes import fix_rules
-from loaders.report import prioritised_recommendations, skipped_files
-from loaders.report_sections import report_sections
-from loaders.sessions import session_counts, sessions
-from loaders.states import fingerprint_states
+from loaders.analysis.attempts import unfixed_counts
+from loaders.analysis.errors import error_categories, error_categories_daily, error_groups, library_issues
+from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.health import duplicate_log_ids, flagged_records, index_health
+from loaders.analysis.recipes import fix_rules
+from loaders.analysis.sessions import session_counts, sessions
+from loaders.analysis.states import fingerprint_states
+from loaders.outputs.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
+from loaders.outputs.report_sections import report_sections
+from loaders.outputs.sections import prioritised_recommendations, skipped_files
 
 if TYPE_CHECKING:
     from dashboard.sidebar import PageContext

@@ -12,8 +12,8 @@ import streamlit as st
 
 from dashboard import columns
 from dashboard.sidebar import current
-from loaders.exports import json_records, safe_csv
-from loaders.filters import ALL
+from loaders.analysis.filters import ALL
+from loaders.outputs.exports import json_records, safe_csv
 
 SESSIONS_PAGE = "app_pages/sessions.py"
 TABLE_PAGE_SIZE = 500  # rows of a long list (every session, every unfixed failure) sent to the browser at a time

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from loaders.demo import DemoCounts, generate_tree
-from loaders.index import LogIndex
+from loaders.demo.trees import DemoCounts, generate_tree
+from loaders.store.index import LogIndex
 
 # The newest moment of the small tree; tests pass it as as_of so the 7-day window is fixed.
 AS_OF = datetime(2025, 12, 21, 12, 0, 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cli.webhook import post_json
-from loaders.alerts import find_alerts, memory_path
+from loaders.analysis.alerts import find_alerts, memory_path
 from tests.conftest import AS_OF, write_record, write_sessions
 from tests.ports import free_port
 from tests.test_cli import ROOT

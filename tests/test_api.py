@@ -19,11 +19,11 @@ from filelock import FileLock
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-import loaders.index
+import loaders.store.index
 from api import schemas
 from api.dependencies import IndexProvider
 from api.server import create_app
-from loaders.index import index_path_for
+from loaders.store.cache import index_path_for
 from tests.conftest import AS_OF, write_record
 from tests.ports import free_port
 
@@ -230,7 +230,7 @@ def test_new_files_show_without_restart(small_tree, cache_dir):
 
 def _hold_index_lock(logs: Path, cache: Path, monkeypatch: pytest.MonkeyPatch):
     """Another process holding the index's lock for longer than the (lowered) lock timeout."""
-    monkeypatch.setattr(loaders.index, "LOCK_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(loaders.store.index, "LOCK_TIMEOUT_SECONDS", 0.2)
     cache.mkdir(parents=True)
     lock = FileLock(str(index_path_for(logs.resolve(), cache.resolve())) + ".lock")
     lock.acquire()

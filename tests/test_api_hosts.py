@@ -16,7 +16,7 @@ import pytest
 from filelock import FileLock
 
 from api.hosts import ALLOWED_HOSTS_ENV, allowed_hosts, host_name
-from loaders.index import index_path_for
+from loaders.store.cache import index_path_for
 from tests.conftest import AS_OF
 from tests.ports import free_port, port_is_free
 

@@ -16,9 +16,9 @@ import pytest
 from backend import script_logger
 from backend.log_analyzer import LogAnalyzer
 from backend.script_logger import ScriptLogger
-from loaders import metrics, sessions
-from loaders.index import open_index
-from loaders.records import parse_json_object
+from loaders.analysis import metrics, sessions
+from loaders.ingest.records import parse_json_object
+from loaders.store.index import open_index
 from tests.conftest import AS_OF, write_record
 
 ORIGINAL_KEYS = {

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from bench.run import Target, target_met, target_text, warm_report_limit
-from loaders.demo import DemoCounts
-from loaders.parsing import worker_count
+from loaders.demo.trees import DemoCounts
+from loaders.ingest.parsing import worker_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_the_floor_passes_over_what_it_cannot_parse_and_refuses_a_missing_tree(t
     (day / "broken.json").write_text("{not json")
     (day / "list.json").write_text("[1, 2]")
     (day / "ok.json").write_text('{"log_id": "a"}')
-    (day / ".hidden.json").write_text("{}")  # names a load does not read (loaders.tree.is_candidate)
+    (day / ".hidden.json").write_text("{}")  # names a load does not read (loaders.ingest.tree.is_candidate)
     (day / "ok.tmp.json").write_text("{}")
     run = subprocess.run(
         [sys.executable, "-m", "bench.floor", str(tmp_path / "logs")], cwd=ROOT, capture_output=True, text=True

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from dashboard import charts
-from loaders.errors import error_categories, error_categories_daily, error_groups, error_occurrences
-from loaders.first_try import daily_first_try
-from loaders.index import open_index
-from loaders.metrics import daily_success_rate
-from loaders.sessions import session_detail, sessions
-from loaders.timeline import attempt_waterfall
+from loaders.analysis.errors import error_categories, error_categories_daily, error_groups, error_occurrences
+from loaders.analysis.first_try import daily_first_try
+from loaders.analysis.metrics import daily_success_rate
+from loaders.analysis.sessions import session_detail, sessions
+from loaders.analysis.timeline import attempt_waterfall
+from loaders.store.index import open_index
 from tests.conftest import AS_OF
 
 

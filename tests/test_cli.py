@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loaders.demo import generate_tree
-from loaders.index import index_path_for
+from loaders.demo.trees import generate_tree
+from loaders.store.cache import index_path_for
 from tests.conftest import AS_OF
 from tests.ports import free_port, port_is_free
 
@@ -448,7 +448,7 @@ def test_no_progress_bar_reaches_standard_output(small_tree, cache_dir):
     # DuckDB draws one on stdout for queries over 2 s (a first load of 100,000 sessions): --json must
     # stay JSON. The setting is read in a process of its own (pytest's captured output turns it off).
     script = (
-        "import sys\nfrom loaders.index import LogIndex\n"
+        "import sys\nfrom loaders.store.index import LogIndex\n"
         "setting = \"SELECT current_setting('enable_progress_bar')\"\n"
         "for in_memory in (False, True):\n"
         "    with LogIndex(sys.argv[1], sys.argv[2], in_memory=in_memory) as index:\n"

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
-from loaders.cohorts import parse_cohort
-from loaders.compare import compare, describe
-from loaders.filters import AttemptFilter
-from loaders.index import LogIndex
-from loaders.markers import Marker
-from loaders.stats import Difference
+from loaders.analysis.cohorts import parse_cohort
+from loaders.analysis.compare import compare, describe
+from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.stats import Difference
+from loaders.annotations.markers import Marker
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_sessions
 from tests.test_cli import run_cli
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from loaders.attempts import unfixed_failures
-from loaders.exports import neutralise_cell, safe_csv
-from loaders.index import LogIndex
+from loaders.analysis.attempts import unfixed_failures
+from loaders.outputs.exports import neutralise_cell, safe_csv
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record, write_session_file
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")

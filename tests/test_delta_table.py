@@ -21,13 +21,13 @@ from streamlit.testing.v1 import AppTest
 
 from api.server import create_app
 from cli.main import main as cli_main
-from loaders.attempts import attempt_record
-from loaders.index import LogIndex
-from loaders.metrics import summary
-from loaders.recipes import fix_rules
-from loaders.sources import SourceUnavailable, table_location
-from loaders.sources.delta import MARKS_KEY, SOURCE_KEY, compact, storage_options
-from loaders.transitions import transition_changes
+from loaders.analysis.attempts import attempt_record
+from loaders.analysis.metrics import summary
+from loaders.analysis.recipes import fix_rules
+from loaders.analysis.transitions import transition_changes
+from loaders.ingest.sources import SourceUnavailable, table_location
+from loaders.ingest.sources.delta import MARKS_KEY, SOURCE_KEY, compact, storage_options
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record
 from tests.ports import free_port
 from tests.s3_server import client, moto_server, new_bucket, upload_tree, use_endpoint

@@ -8,8 +8,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from api.server import create_app
-from loaders.evals import eval_cases, evals_jsonl
-from loaders.filters import AttemptFilter
+from loaders.analysis.filters import AttemptFilter
+from loaders.outputs.evals import eval_cases, evals_jsonl
 from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record
 from tests.test_cli import run_cli
 

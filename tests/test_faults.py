@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from backend.script_logger import ScriptLogger
-from loaders import metrics, report
-from loaders.demo import generate_tree
-from loaders.index import LogIndex
+from loaders.analysis import metrics
+from loaders.demo.trees import generate_tree
+from loaders.outputs import sections as report
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,7 +245,7 @@ def test_loads_during_a_storm_of_writes_then_exact_counts(tmp_path, cache_dir):
 def test_index_update_killed_midway_is_repaired(tmp_path, cache_dir):
     logs = tmp_path / "logs"
     counts = generate_tree(logs, sessions=2500, days=10, seed=3)  # enough files for the worker processes
-    script = "import sys; from loaders.index import LogIndex; LogIndex(sys.argv[1], sys.argv[2]).refresh()"
+    script = "import sys; from loaders.store.index import LogIndex; LogIndex(sys.argv[1], sys.argv[2]).refresh()"
     rng = random.Random(7)
     for _ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", script, str(logs), str(cache_dir)], env=ENV)
@@ -268,7 +269,7 @@ def _child_parse_workers() -> list[str]:
             cmdline = (proc_dir / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if parent == os.getpid() and b"loaders.parse_worker" in cmdline:
+        if parent == os.getpid() and b"loaders.ingest.parse_worker" in cmdline:
             found.append(proc_dir.name)
     return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loaders.error_text import error_signature, fingerprint
+from loaders.text.error_text import error_signature, fingerprint
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from loaders.filters import AttemptFilter
-from loaders.first_try import daily_first_try, first_try_counts, session_outcomes
-from loaders.metrics import summary
-from loaders.report import analysis_report
+from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.first_try import daily_first_try, first_try_counts, session_outcomes
+from loaders.analysis.metrics import summary
+from loaders.outputs.report import analysis_report
 from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record, write_sessions
 from tests.test_cli import run_cli
 
@@ -122,7 +122,7 @@ def test_first_try_in_the_api(small_tree, cache_dir):
     ],
 )
 def test_the_summarys_one_pass_equals_three_counts(small_tree, index_of, flt):
-    from loaders.first_try import first_try_windows
+    from loaders.analysis.first_try import first_try_windows
 
     index = index_of(small_tree)
     week = AS_OF - timedelta(days=7)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from loaders import attempts, metrics, report
-from loaders.index import LogIndex
-from loaders.records import parse_json_object
-from loaders.tree import list_candidates
+from loaders.analysis import attempts, metrics
+from loaders.ingest.records import parse_json_object
+from loaders.ingest.tree import list_candidates
+from loaders.outputs import sections as report
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,8 +209,9 @@ def test_a_date_directory_swapped_for_a_look_alike_outside_the_tree_is_not_read(
 
 UNLISTABLE_SCRIPT = """
 import json, sys
-from loaders.index import LogIndex
-from loaders import metrics, report
+from loaders.store.index import LogIndex
+from loaders.analysis import metrics
+from loaders.outputs import sections as report
 index = LogIndex(sys.argv[1], sys.argv[2])
 index.refresh()
 print(json.dumps({"failures": metrics.summary(index).total_failures,
@@ -276,7 +278,8 @@ def test_a_large_change_in_a_long_running_process_loads_whole_under_its_memory_b
 
     import duckdb
 
-    from loaders import index as index_module
+    from loaders.store import index as index_module
+    from loaders.store import refresh as refresh_module
 
     default_limit = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     limits_seen = []
@@ -289,8 +292,8 @@ def test_a_large_change_in_a_long_running_process_loads_whole_under_its_memory_b
             yield
 
     monkeypatch.setattr(index_module.LogIndex, "_memory_bounded", watched)
-    monkeypatch.setattr(index_module, "BOUNDED_CHANGE_FILES", 1)
-    monkeypatch.setattr(index_module, "APPLY_MEMORY_HEADROOM", headroom_mib << 20)
+    monkeypatch.setattr(refresh_module, "BOUNDED_CHANGE_FILES", 1)
+    monkeypatch.setattr(refresh_module, "APPLY_MEMORY_HEADROOM", headroom_mib << 20)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from loaders import metrics
-from loaders.context import ai_context
-from loaders.demo_unlinked import generate_unlinked_tree, same_session_pairs
-from loaders.index import LogIndex
-from loaders.recipes import fix_rules
+from loaders.analysis import metrics
+from loaders.analysis.recipes import fix_rules
+from loaders.demo.unlinked import generate_unlinked_tree, same_session_pairs
+from loaders.outputs.context import ai_context
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record
 
 SCRIPT = [f"value{n} = ndimage.gaussian_filter(image, sigma={n}.5)" for n in range(12)]

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from loaders.code_changes import read_tree_record
-from loaders.files import READ_FLAGS
-from loaders.tree import InsideOpener
+from loaders.core.files import READ_FLAGS
+from loaders.ingest.code_changes import read_tree_record
+from loaders.ingest.tree import InsideOpener
 
 
 def _tree(tmp_path):

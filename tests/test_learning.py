@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from loaders import metrics, sessions, transitions
-from loaders.code_changes import CHANGE_COLUMNS, describe_change
-from loaders.context import ai_context
-from loaders.demo import generate_tree
-from loaders.demo_unlinked import same_session_pairs, strip_links
-from loaders.errors import error_categories
-from loaders.filters import ALL
-from loaders.index import LogIndex
-from loaders.parsing import worker_count
-from loaders.recipes import fix_rules
-from loaders.states import fingerprint_states, what_changed
-from loaders.transitions import transition_changes
+from loaders.analysis import metrics, sessions, transitions
+from loaders.analysis.errors import error_categories
+from loaders.analysis.filters import ALL
+from loaders.analysis.recipes import fix_rules
+from loaders.analysis.states import fingerprint_states, what_changed
+from loaders.analysis.transitions import transition_changes
+from loaders.demo.trees import generate_tree
+from loaders.demo.unlinked import same_session_pairs, strip_links
+from loaders.ingest.code_changes import CHANGE_COLUMNS, describe_change
+from loaders.ingest.parsing import worker_count
+from loaders.outputs.context import ai_context
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, CV2_CODE, SKIMAGE_CODE, write_record
 
 CV2, SKIMAGE = CV2_CODE, SKIMAGE_CODE
@@ -278,8 +278,9 @@ def test_unknown_category_under_five_percent(demo_tree, tmp_path, cache_dir):
 
 
 def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_path, cache_dir, monkeypatch):
-    from loaders import domain, report
-    from loaders.errors import library_issues
+    from loaders.analysis.errors import library_issues
+    from loaders.outputs import sections as report
+    from loaders.text import domain
 
     logs = tmp_path / "logs"
     write_record(
@@ -344,7 +345,7 @@ def test_workers_started_early_for_changes_that_were_recorded_are_stopped(recipe
 
 
 def test_a_failing_section_stops_the_fix_rules_instead_of_waiting_for_them(recipe_tree, cache_dir, monkeypatch):
-    from loaders import report
+    from loaders.outputs import sections as report
 
     index = LogIndex(recipe_tree, cache_dir)
     index.cursor()
@@ -375,7 +376,7 @@ def test_a_failing_section_stops_the_fix_rules_instead_of_waiting_for_them(recip
 
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
 def test_a_stopped_worker_pool_ends_without_waiting_for_the_answers_in_hand(recipe_tree, cache_dir):
-    from loaders.parsing import ChangesTask, WorkerPool
+    from loaders.ingest.parsing import ChangesTask, WorkerPool
 
     moves = transitions.transitions(LogIndex(recipe_tree, cache_dir))
     pairs = list(zip(moves["failure_path"], moves["next_path"], strict=True)) * 1000  # 19,000 a task
@@ -403,7 +404,7 @@ def test_recorded_changes_are_what_the_two_codes_say(recipe_tree, cache_dir):
 
 
 def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir):
-    from loaders.report_sections import report_sections
+    from loaders.outputs.report_sections import report_sections
 
     index = LogIndex(recipe_tree, cache_dir)
     sections = report_sections(index)
@@ -411,6 +412,6 @@ def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir
     library = [text for text in advice if text.startswith("LIBRARY ISSUE: cv2")]
     assert len(library) == 1, advice
     assert library[0].endswith("Fixes used skimage instead (11 fixes)."), library[0]
-    # Fixes are counted by shape (loaders.fixes.fix_shapes): every fixed failure is in one strategy.
+    # Fixes are counted by shape (loaders.analysis.fixes.fix_shapes): every fixed failure is in one strategy.
     fixed = metrics.summary(index).fixed_failures
     assert fixed > 11 and sum(strategy["fix_count"] for strategy in sections["fix_strategies"]) == fixed

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from loaders import metrics, report, scan
-from loaders.index import LogIndex, index_path_for
+from loaders.analysis import metrics
+from loaders.ingest import scan
+from loaders.outputs import sections as report
+from loaders.store.cache import index_path_for
+from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_record
 
 BAD_FILES = {
@@ -139,7 +142,7 @@ def test_corrupt_index_is_rebuilt(small_tree, cache_dir, index_of):
 
 def test_two_processes_load_the_same_index_at_once(small_tree, cache_dir):
     script = (
-        "import sys; from loaders.index import open_index; from loaders.metrics import summary;"
+        "import sys; from loaders.store.index import open_index; from loaders.analysis.metrics import summary;"
         "print(summary(open_index(sys.argv[1], sys.argv[2])).total_failures)"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -212,8 +215,8 @@ def test_removed_date_directory_drops_its_rows(small_tree, index_of):
 
 
 def test_worker_processes_parse_exactly_as_this_process_does(small_tree, tmp_path):
-    from loaders.parsing import WorkerPool, parse_batches
-    from loaders.records import FileStamp
+    from loaders.ingest.parsing import WorkerPool, parse_batches
+    from loaders.ingest.records import FileStamp
 
     (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{nope")
     items = [
@@ -234,7 +237,7 @@ def test_worker_processes_parse_exactly_as_this_process_does(small_tree, tmp_pat
 
 
 def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
-    from loaders.facts import LOGGED_FACTS_SELECT
+    from loaders.store.facts import LOGGED_FACTS_SELECT
 
     index = index_of(small_tree)
     # New attempts in an existing session, a session moved, a file removed, a duplicate log_id.
@@ -291,9 +294,9 @@ def test_a_new_process_copies_the_index_and_sees_what_changed_since(small_tree, 
 
 def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tmp_path):
     """A first load lets workers list and parse whole directories (folder roots split in shards)."""
-    from loaders.parsing import WorkerPool, parse_batches
-    from loaders.scan import ChangeFinder
-    from loaders.tree import list_candidates
+    from loaders.ingest.parsing import WorkerPool, parse_batches
+    from loaders.ingest.scan import ChangeFinder
+    from loaders.ingest.tree import list_candidates
 
     (small_tree / "failures" / "flat-1.json").write_text(json.dumps({"log_id": "flat-1", "status": "failed"}))
     (small_tree / "failures" / "2025-12-19" / "broken.json").write_text("{nope")
@@ -329,7 +332,7 @@ def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tm
 
 def test_a_new_process_finding_thousands_of_new_files_replaces_its_early_copy(small_tree, cache_dir):
     """A load big enough to checkpoint the index waits for the copy made while scanning, then copies again."""
-    from loaders.index import CHECKPOINT_AFTER_FILES
+    from loaders.store.refresh import CHECKPOINT_AFTER_FILES
 
     LogIndex(small_tree, cache_dir).refresh()
     for number in range(CHECKPOINT_AFTER_FILES + 10):
@@ -350,17 +353,17 @@ def _compressed_parts(index: LogIndex) -> set[str]:
 def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, monkeypatch):
     """From COMPRESS_FROM_ATTEMPTS attempts on, the in-memory copy is a compressed database; the
     numbers do not change, and a tree that falls back below it gets a plain copy again."""
-    import loaders.index
+    import loaders.store.memory_copy
 
     plain = LogIndex(small_tree, cache_dir)
     expected = metrics.summary(plain, as_of=AS_OF)
     assert not _compressed_parts(plain)
 
-    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
+    monkeypatch.setattr(loaders.store.memory_copy, "COMPRESS_FROM_ATTEMPTS", 1)
     compressed = LogIndex(small_tree, cache_dir)
     assert metrics.summary(compressed, as_of=AS_OF) == expected
     # One compressed part per CPU (at most 4), copied side by side; ``attempts`` is their union.
-    parts = loaders.index.copy_parts()
+    parts = loaders.store.memory_copy.copy_parts()
     assert _compressed_parts(compressed) == {f"compressed_copy_{parts}_{n}" for n in range(parts)}
     counts = "SELECT count(*), count(DISTINCT path) FROM attempts"
     attempts = plain.cursor().execute(counts).fetchone()[0]
@@ -368,7 +371,7 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     copied = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'copied'"
     assert compressed.cursor().execute(copied).fetchone()[0] == 0
 
-    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 10**9)
+    monkeypatch.setattr(loaders.store.memory_copy, "COMPRESS_FROM_ATTEMPTS", 10**9)
     write_record(small_tree, log_id="late", session_id="LATE")
     compressed.refresh()
     assert not _compressed_parts(compressed)
@@ -381,13 +384,14 @@ def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_
     numbers are exact. The first load is a large change (copied in twice as many parts), the
     refreshes after it small ones, copied in as many parts as the first (a copy in other parts
     would detach the databases running queries read)."""
-    import loaders.index
+    import loaders.store.memory_copy
+    import loaders.store.refresh
 
-    monkeypatch.setattr(loaders.index, "COMPRESS_FROM_ATTEMPTS", 1)
-    monkeypatch.setattr(loaders.index, "BOUNDED_CHANGE_FILES", 5)  # the tree's 7 attempts make a large change
+    monkeypatch.setattr(loaders.store.memory_copy, "COMPRESS_FROM_ATTEMPTS", 1)
+    monkeypatch.setattr(loaders.store.refresh, "BOUNDED_CHANGE_FILES", 5)  # the tree's 7 attempts make a large change
     index = LogIndex(small_tree, cache_dir)
     index.refresh()
-    parts = loaders.index.copy_parts()
+    parts = loaders.store.memory_copy.copy_parts()
     assert _compressed_parts(index) == {f"compressed_copy_{2 * parts}_{n}" for n in range(2 * parts)}
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -480,7 +484,7 @@ def test_a_new_process_checks_the_dormant_failures(small_tree, cache_dir):
 def test_spill_directories_of_processes_that_are_gone_are_removed(small_tree, cache_dir):
     """Each instance spills into a directory of its own next to the index (DuckDB names its files alike in
     each); one left by a process stopped by a signal is removed by the next instance, a live one's kept."""
-    from loaders.index import SPILL_SUFFIX
+    from loaders.store.cache import SPILL_SUFFIX
 
     gone = subprocess.Popen(["true"])
     gone.wait()

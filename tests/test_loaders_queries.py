@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from loaders import attempts, errors, sessions
-from loaders.filters import AttemptFilter
+from loaders.analysis import attempts, errors, sessions
+from loaders.analysis.filters import AttemptFilter
 from tests.conftest import AS_OF, write_record
 
 
@@ -125,7 +125,7 @@ def test_fingerprints_count_time_and_attempts_to_fix(small_tree, index_of):
 
 
 def test_error_patterns_lead_with_derived_categories_and_keep_the_stored_one(small_tree, index_of):
-    from loaders.report import error_patterns
+    from loaders.outputs.sections import error_patterns
 
     patterns = error_patterns(index_of(small_tree))
     first = patterns[0]

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from loaders import metrics
-from loaders.filters import AttemptFilter
+from loaders.analysis import metrics
+from loaders.analysis.filters import AttemptFilter
 from tests.conftest import AS_OF
 
 

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from loaders.cohorts import parse_cohort
-from loaders.compare import compare
-from loaders.markers import add_marker, markers_file, read_markers
-from loaders.metrics import summary
+from loaders.analysis.cohorts import parse_cohort
+from loaders.analysis.compare import compare
+from loaders.analysis.metrics import summary
+from loaders.annotations.markers import add_marker, markers_file, read_markers
 from tests.conftest import AS_OF, write_sessions
 from tests.test_cli import run_cli
 

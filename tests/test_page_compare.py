@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts
-from loaders.markers import add_marker
+from loaders.annotations.markers import add_marker
 from tests.conftest import AS_OF, write_sessions
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")

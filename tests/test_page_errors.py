@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import url_filters
-from loaders import errors
-from loaders.filters import AttemptFilter
+from loaders.analysis import errors
+from loaders.analysis.filters import AttemptFilter
 from tests.conftest import AS_OF, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")

@@ -94,7 +94,7 @@ def test_filters_stay_on_a_page_switch(small_tree, cache_dir, monkeypatch):
 def test_an_index_that_cannot_be_loaded_is_a_message_until_it_can(small_tree, cache_dir, monkeypatch):
     from filelock import FileLock
 
-    from loaders import index as index_module
+    from loaders.store import index as index_module
 
     monkeypatch.setattr(index_module, "LOCK_TIMEOUT_SECONDS", 0.2)
     lock = FileLock(str(index_module.index_path_for(small_tree.resolve(), cache_dir.resolve())) + ".lock")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from loaders.report import LEVELS, prioritised_recommendations
+from loaders.outputs.sections import LEVELS, prioritised_recommendations
 from tests.conftest import AS_OF, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")

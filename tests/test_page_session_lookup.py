@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from loaders.sessions import find_session
+from loaders.analysis.sessions import find_session
 from tests.conftest import AS_OF, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")

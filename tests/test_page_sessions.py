@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.formatting import duration_text, gap_text
-from loaders.exports import safe_csv
-from loaders.sessions import session_detail
-from loaders.timeline import attempt_waterfall, session_export
+from loaders.analysis.sessions import session_detail
+from loaders.analysis.timeline import attempt_waterfall, session_export
+from loaders.outputs.exports import safe_csv
 from tests.conftest import AS_OF, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
@@ -164,7 +164,7 @@ def test_waterfall_chart_has_a_row_per_attempt_with_gap_and_run_time(small_tree,
 
 
 def test_the_sessions_list_is_sent_a_page_at_a_time(tmp_path, cache_dir, monkeypatch):
-    from loaders.demo import generate_tree
+    from loaders.demo.trees import generate_tree
 
     logs = tmp_path / "logs"
     counts = generate_tree(logs, sessions=620, days=10, seed=3)

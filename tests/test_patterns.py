@@ -1,6 +1,6 @@
 """Every pattern run over log text takes time in proportion to its input (issue 29, item 4).
 
-Each registered pattern (``loaders.patterns.LOG_TEXT_PATTERNS``, plus the writer's own, which
+Each registered pattern (``loaders.text.patterns.LOG_TEXT_PATTERNS``, plus the writer's own, which
 stands alone on the standard library) is run in a child process over adversarial texts built from
 its own characters: runs of one character (1 MB) and of every pair (128 KB), each followed by
 a character that makes the match fail, and the attacks seen in the wild. The child has a generous
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 import dashboard.markdown  # noqa: F401  (registers its patterns)
-import loaders.code_text
-import loaders.error_text
-import loaders.exports
-from loaders.patterns import LOG_TEXT_PATTERNS
+import loaders.outputs.exports
+import loaders.text.code_text
+import loaders.text.error_text
+from loaders.text.patterns import LOG_TEXT_PATTERNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE_SECONDS = 120
@@ -35,8 +35,8 @@ if name.startswith("writer:"):
     from backend import script_logger
     pattern = getattr(script_logger, name.removeprefix("writer:"))
 else:
-    import dashboard.markdown, loaders.code_text, loaders.error_text, loaders.exports
-    from loaders.patterns import LOG_TEXT_PATTERNS
+    import dashboard.markdown, loaders.text.code_text, loaders.text.error_text, loaders.outputs.exports
+    from loaders.text.patterns import LOG_TEXT_PATTERNS
     pattern = next(p.pattern for p in LOG_TEXT_PATTERNS if p.name == name)
 if bound != "None":
     size_big = size_pairs = int(bound)
@@ -72,7 +72,12 @@ def _bound(name: str) -> int | None:
 
 def test_every_pattern_over_log_text_is_registered():
     """A ``re.compile`` over log text outside the registry would escape the linear-time check."""
-    allowed = {"loaders/patterns.py", "loaders/sources/s3.py", "loaders/attempts.py", "backend/script_logger.py"}
+    allowed = {
+        "loaders/text/patterns.py",
+        "loaders/ingest/sources/s3.py",
+        "loaders/analysis/attempts.py",
+        "backend/script_logger.py",
+    }
     found = []
     for folder in ("loaders", "dashboard", "api", "cli", "backend"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -82,7 +87,7 @@ def test_every_pattern_over_log_text_is_registered():
             text = path.read_text(encoding="utf-8")
             found += [relative for line in text.splitlines() if re.search(r"\bre\.compile\(", line)]
     # error_text's per-library word pattern is a literal between one-character look-arounds.
-    assert found == ["loaders/error_text.py"], found
+    assert found == ["loaders/text/error_text.py"], found
     assert len(LOG_TEXT_PATTERNS) >= 20
 
 
@@ -103,8 +108,12 @@ def test_a_pattern_is_linear_on_adversarial_text(name):
 @pytest.mark.parametrize(
     ("pattern", "text", "expected"),
     [
-        (loaders.error_text._FRAME_FILE, '  File "/x/site-packages/cv2/a.py", line 1\n', ["/x/site-packages/cv2/a.py"]),
-        (loaders.error_text._ERROR_TYPE, "x ValueError: bad; KeyError: 0", ["ValueError", "KeyError"]),
+        (
+            loaders.text.error_text._FRAME_FILE,
+            '  File "/x/site-packages/cv2/a.py", line 1\n',
+            ["/x/site-packages/cv2/a.py"],
+        ),
+        (loaders.text.error_text._ERROR_TYPE, "x ValueError: bad; KeyError: 0", ["ValueError", "KeyError"]),
     ],
 )
 def test_the_rewritten_patterns_still_find_what_they_found(pattern, text, expected):
@@ -116,4 +125,4 @@ def test_the_rewritten_patterns_still_find_what_they_found(pattern, text, expect
     [("-12.5e3", True), ("12.", True), (".5", True), ("+3", True), ("1e", False), (".", False), ("=1+2", False)],
 )
 def test_a_plain_number_is_what_it_was(text, plain):
-    assert (loaders.exports._PLAIN_NUMBER.fullmatch(text) is not None) is plain
+    assert (loaders.outputs.exports._PLAIN_NUMBER.fullmatch(text) is not None) is plain

@@ -11,9 +11,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loaders import error_text
-from loaders.attempts import is_valid_id
-from loaders.records import ATTEMPT_COLUMNS, FileStamp, attempt_row, rows_to_json
+from loaders.analysis.attempts import is_valid_id
+from loaders.ingest.records import ATTEMPT_COLUMNS, FileStamp, attempt_row, rows_to_json
+from loaders.text import error_text
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
 JSON_VALUES = st.recursive(

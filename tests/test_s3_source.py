@@ -15,11 +15,12 @@ from streamlit.testing.v1 import AppTest
 from api.server import create_app
 from backend.log_analyzer import LogAnalyzer
 from cli.main import main as cli_main
-from loaders.attempts import attempt_record
-from loaders.index import MANIFEST_VIEW_SQL, LogIndex
-from loaders.metrics import summary
-from loaders.sources import SourceUnavailable
-from loaders.sources.s3 import LATE_WRITE_SECONDS, S3PrefixSource
+from loaders.analysis.attempts import attempt_record
+from loaders.analysis.metrics import summary
+from loaders.ingest.sources import SourceUnavailable
+from loaders.ingest.sources.s3 import LATE_WRITE_SECONDS, S3PrefixSource
+from loaders.store.index import LogIndex
+from loaders.store.schema import MANIFEST_VIEW_SQL
 from tests.conftest import AS_OF, write_record
 from tests.ports import free_port
 from tests.s3_server import client, moto_server, new_bucket, upload_tree, use_endpoint

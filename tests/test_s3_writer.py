@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backend.script_logger import ScriptLogger
-from loaders.index import LogIndex
+from loaders.store.index import LogIndex
 from tests.ports import free_port
 from tests.s3_server import client, use_endpoint
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from backend.script_logger import ScriptLogger
-from loaders import metrics
-from loaders.index import LogIndex
+from loaders.analysis import metrics
+from loaders.store.index import LogIndex
 from tests.test_faults import ENV, ORIGINAL_WRITER_SCRIPT, WRITER_SCRIPT, _all_json_parses, _kill_writer_repeatedly
 
 pytestmark = pytest.mark.soak

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
-from loaders import alerts
-from loaders.files import StateFileError, read_state_json, write_atomically
-from loaders.markers import load_markers, markers_file, read_markers
+from loaders.analysis import alerts
+from loaders.annotations.markers import load_markers, markers_file, read_markers
+from loaders.core.files import StateFileError, read_state_json, write_atomically
 from tests.conftest import AS_OF
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,10 +1,10 @@
-"""loaders.stats against published values (Newcombe 1998, Statistics in Medicine 17:857-872 and 873-890)."""
+"""loaders.analysis.stats against published values (Newcombe 1998, Statistics in Medicine 17:857-872 and 873-890)."""
 
 from __future__ import annotations
 
 import pytest
 
-from loaders.stats import mean_difference, rate_difference, wilson_interval
+from loaders.analysis.stats import mean_difference, rate_difference, wilson_interval
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from loaders.filters import AttemptFilter
-from loaders.index import LogIndex
-from loaders.recipes import fix_rules
-from loaders.report import analysis_report
-from loaders.stored_results import remembered, stored_result
+from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.recipes import fix_rules
+from loaders.outputs.report import analysis_report
+from loaders.store.index import LogIndex
+from loaders.store.stored_results import remembered, stored_result
 from tests.conftest import AS_OF, write_record
 
 

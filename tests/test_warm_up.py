@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data, warm_up
-from loaders.demo import generate_tree
-from loaders.filters import AttemptFilter
+from loaders.analysis.filters import AttemptFilter
+from loaders.demo.trees import generate_tree
 from tests.conftest import AS_OF
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
@@ -49,8 +49,8 @@ def test_the_other_pages_find_their_results_worked_out(fresh_tree, enabled):
     assert not at.exception
     assert warm_up.wait(120)
     after_warm_up = Counter(data.computed)
-    assert after_warm_up["loaders.errors.library_issues"] >= 1
-    assert after_warm_up["loaders.recipes.fix_rules"] >= 1
+    assert after_warm_up["loaders.analysis.errors.library_issues"] >= 1
+    assert after_warm_up["loaders.analysis.recipes.fix_rules"] >= 1
     for page in WARMED_PAGES:
         at.switch_page(page)
         at.run()
@@ -67,15 +67,17 @@ def test_no_warm_up_for_a_filtered_run_or_when_not_enabled(fresh_tree, monkeypat
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()  # not enabled: `streamlit run` without dashboard.serve
     assert not at.exception and warm_up.wait(120)
-    assert data.computed["loaders.errors.library_issues"] == before["loaders.errors.library_issues"]
-    assert data.computed["loaders.metrics.summary"] > before["loaders.metrics.summary"]  # the Overview's own
+    assert data.computed["loaders.analysis.errors.library_issues"] == before["loaders.analysis.errors.library_issues"]
+    assert (
+        data.computed["loaders.analysis.metrics.summary"] > before["loaders.analysis.metrics.summary"]
+    )  # the Overview's own
     monkeypatch.setattr(warm_up, "_enabled", threading.Event())
     warm_up.enable()
     filtered = AppTest.from_file(APP, default_timeout=120)
     filtered.query_params["status"] = "failed"
     filtered.run()
     assert not filtered.exception and warm_up.wait(120)
-    assert data.computed["loaders.errors.library_issues"] == before["loaders.errors.library_issues"]
+    assert data.computed["loaders.analysis.errors.library_issues"] == before["loaders.analysis.errors.library_issues"]
 
 
 def _context(version: int) -> SimpleNamespace:

@@ -10,10 +10,10 @@ from dashboard.issues import error_table
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
 from dashboard.widgets import no_data_notice
-from loaders.cohorts import parse_cohort
-from loaders.compare import METRICS, MOVEMENTS, compare, describe
-from loaders.markers import read_markers
-from loaders.metrics import filter_choices
+from loaders.analysis.cohorts import parse_cohort
+from loaders.analysis.compare import METRICS, MOVEMENTS, compare, describe
+from loaders.analysis.metrics import filter_choices
+from loaders.annotations.markers import read_markers
 
 A_KEY, B_KEY = "compare_a", "compare_b"
 MOVE_COLUMNS = {

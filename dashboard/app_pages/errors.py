@@ -13,9 +13,9 @@ from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, downloads, lazy_tabs, no_data_notice, session_table, table, window_notice
-from loaders.attempts import recent_attempts
-from loaders.errors import error_categories, error_categories_daily, error_groups, library_issues
-from loaders.states import fingerprint_states
+from loaders.analysis.attempts import recent_attempts
+from loaders.analysis.errors import error_categories, error_categories_daily, error_groups, library_issues
+from loaders.analysis.states import fingerprint_states
 
 FLAT_LIMIT = 5000
 FLAT_COLUMNS = ["timestamp", "error_line", "category", "ai_model", "is_fixed", "fixed_by", "session_id", "log_id"]

@@ -8,8 +8,8 @@ import streamlit as st
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import downloads, table
-from loaders.health import duplicate_log_ids, flagged_records, index_health
-from loaders.report import skipped_files
+from loaders.analysis.health import duplicate_log_ids, flagged_records, index_health
+from loaders.outputs.sections import skipped_files
 
 ctx = current()
 st.title("Data health")

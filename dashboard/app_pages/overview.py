@@ -15,14 +15,14 @@ from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, lazy_tabs, no_data_notice, session_table, window_notice
-from loaders import metrics
-from loaders.attempts import recent_attempts
-from loaders.evals import eval_cases, evals_jsonl
-from loaders.first_try import daily_first_try
-from loaders.markers import markers_frame
-from loaders.metrics import daily_success_rate
-from loaders.report import analysis_report
-from loaders.states import what_changed
+from loaders.analysis import metrics
+from loaders.analysis.attempts import recent_attempts
+from loaders.analysis.first_try import daily_first_try
+from loaders.analysis.metrics import daily_success_rate
+from loaders.analysis.states import what_changed
+from loaders.annotations.markers import markers_frame
+from loaders.outputs.evals import eval_cases, evals_jsonl
+from loaders.outputs.report import analysis_report
 
 ctx = current()
 st.title("Overview")

@@ -17,10 +17,10 @@ from dashboard.widgets import (
     session_table,
     window_notice,
 )
-from loaders.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
-from loaders.recipes import fix_rules
-from loaders.report import prioritised_recommendations
-from loaders.report_sections import report_sections
+from loaders.analysis.recipes import fix_rules
+from loaders.outputs.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
+from loaders.outputs.report_sections import report_sections
+from loaders.outputs.sections import prioritised_recommendations
 
 LEVEL_ICONS = {
     "CRITICAL": ":red[:material/priority_high:]",

@@ -22,9 +22,9 @@ from dashboard.widgets import (
     session_table,
     window_notice,
 )
-from loaders.attempts import sessions_of_attempts
-from loaders.recipes import recognised_edits
-from loaders.sessions import (
+from loaders.analysis.attempts import sessions_of_attempts
+from loaders.analysis.recipes import recognised_edits
+from loaders.analysis.sessions import (
     SessionDetail,
     abandoned_sessions,
     code_diff,
@@ -34,7 +34,7 @@ from loaders.sessions import (
     sessions,
     silent_successes,
 )
-from loaders.timeline import attempt_waterfall, session_export
+from loaders.analysis.timeline import attempt_waterfall, session_export
 
 TEXT_LIMIT = 20_000
 
@@ -291,7 +291,7 @@ def _find_box() -> None:
 
 
 def open_by_id(text: str) -> None:
-    """The timeline of the session ``text`` names (loaders.sessions.find_session), or the candidates."""
+    """The timeline of the session ``text`` names (loaders.analysis.sessions.find_session), or the candidates."""
     lookup = query(find_session, current().index, text)
     if lookup.session_id is not None:
         if lookup.session_id != text:

@@ -18,8 +18,8 @@ from dashboard.widgets import (
     session_table,
     window_notice,
 )
-from loaders.attempts import unfixed_counts, unfixed_failures
-from loaders.errors import error_groups
+from loaders.analysis.attempts import unfixed_counts, unfixed_failures
+from loaders.analysis.errors import error_groups
 
 FLAT_COLUMNS = [
     "timestamp",

@@ -1,0 +1,1 @@
+"""Demo and test-tree generators, out of the product's import path (``python -m loaders.demo``)."""

@@ -1,0 +1,1 @@
+"""What leaves Fixtrail: the report, the AI context, the original's shapes, exports, eval sets."""

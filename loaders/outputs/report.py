@@ -1,0 +1,77 @@
+"""The full analysis report: every key of the original's ``analyze_all()``, and Fixtrail's beside them.
+
+The window's numbers come from loaders.analysis.metrics; the sections that do not depend on the
+window from loaders.outputs.report_sections (worked out in loaders.outputs.sections, once per
+index version).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from loaders.analysis import metrics, sessions
+from loaders.analysis.filters import ALL, AttemptFilter
+from loaders.analysis.states import fingerprint_states
+from loaders.core.rows import frame_records
+from loaders.outputs.report_sections import report_sections
+from loaders.store.index import LogIndex
+
+
+def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> dict[str, Any]:
+    """The full analysis with every key of the original's analyze_all(), plus ``skipped_files`` and
+    ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
+
+    Parameters: the filter and ``as_of`` (end of the 7-day window; default now). The sections
+    that do not depend on the window are worked out once per index version (report_sections).
+    """
+    summary = metrics.summary(index, flt, as_of or datetime.now())
+    summary_dict = summary.as_dict()
+    sections = report_sections(index, flt)
+    return {
+        "generated_at": datetime.now().isoformat(),
+        "summary": {key: summary_dict[key] for key in SUMMARY_KEYS},
+        **{key: sections[key] for key in ORIGINAL_SECTIONS},
+        "as_of": summary_dict["as_of"],
+        "sessions": summary.sessions,
+        "sessions_inferred": summary.sessions_inferred,
+        "first_try": {key: summary_dict[key] for key in FIRST_TRY_KEYS},
+        "skipped_files": sections["skipped_files"],
+        "fix_rules": sections["fix_rules"],
+        "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
+        "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
+        "silent_successes": sections["silent_successes"],
+    }
+
+
+# The original's sections, in its order, between "summary" and Fixtrail's own keys.
+ORIGINAL_SECTIONS = (
+    "error_patterns",
+    "common_errors",
+    "fix_strategies",
+    "library_issues",
+    "mapbridge_issues",
+    "recommendations",
+    "ai_learning_summary",
+)
+
+
+SUMMARY_KEYS = (
+    "total_failures",
+    "total_successes",
+    "unfixed_failures",
+    "fixed_failures",
+    "overall_success_rate",
+    "recent_success_rate_7d",
+    "recent_attempts_7d",
+)
+
+# Fixtrail's first-try numbers, kept beside the original's summary (whose keys stay the original's).
+FIRST_TRY_KEYS = (
+    "first_try_success_rate",
+    "recent_first_try_success_rate_7d",
+    "recent_sessions_7d",
+    "previous_first_try_success_rate_7d",
+    "previous_sessions_7d",
+    "mean_attempts_to_success",
+)

@@ -1,0 +1,1 @@
+"""The DuckDB index: its lifecycle, the refresh, the in-memory copy, connection settings, facts, stored results."""
