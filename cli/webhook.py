@@ -1,4 +1,5 @@
-"""Posting one JSON document to a webhook (Slack, Teams, Discord or any HTTP receiver), standard library only.
+"""Posting one JSON document to a webhook (Slack, Teams, Discord or any HTTP receiver), standard library only
+(and loaders.core.deadline, which is too).
 
 Each try has one overall deadline (``timeout``) for connecting, sending and the whole answer: a
 receiver that drips a byte at a time is cut off when it passes, not when one read waits too long.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import threading
 import time
 from typing import Any
 
@@ -87,29 +87,23 @@ def post_json(
 
 def _post_within(url: str, body: bytes, timeout: float) -> None:
     """One try, abandoned when ``timeout`` seconds have passed whatever the receiver does; raises WebhookError."""
-    outcome: list[BaseException | None] = []
+    from loaders.core.deadline import DeadlineExceeded, within_deadline
+
     connections: list[Any] = []
 
-    def attempt() -> None:
-        try:
-            _post(url, body, timeout, connections)
-            outcome.append(None)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=attempt, daemon=True, name="webhook")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    def cut_off() -> None:
         for connection in connections:
             _abort(connection)
-        raise WebhookError(f"no complete answer within {timeout:g} s")
-    error = outcome[0] if outcome else None
-    if isinstance(error, WebhookError):
-        raise error
-    if error is not None:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WebhookError(reason)
+
+    try:
+        within_deadline(lambda: _post(url, body, timeout, connections), timeout, "the try", cut_off)
+    except DeadlineExceeded:
+        raise WebhookError(f"no complete answer within {timeout:g} s") from None
+    except WebhookError:
+        raise
+    except Exception as exc:  # refused, reset, TLS, DNS: one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WebhookError(reason) from None
 
 
 def _abort(connection: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,3 +224,66 @@ def test_an_unreachable_endpoint_is_a_clear_error_then_works_when_back(tmp_path,
 def test_malformed_urls_are_refused(url):
     with pytest.raises(ValueError):
         S3PrefixSource(url)
+
+
+def _object_get(path: str, method: str) -> bool:
+    """A GetObject of an attempt (not a listing, which has a query string with list-type)."""
+    return method == "GET" and "list-type" not in path and path.endswith(".json")
+
+
+def test_a_transient_error_is_retried_on_the_next_refresh(
+    s3_env, tmp_path, cache_dir, monkeypatch
+):
+    """Issue 29, item 11: GetObject answering 500 (past boto3's own retries) stops the refresh;
+    the next one, the storage well again, loads the object."""
+    from tests.s3_proxy import misbehaving_proxy
+
+    root = tmp_path / "logs"
+    write_record(root, log_id="t1", session_id="T")
+    upload_tree(s3_env, root, "logs", "flaky")
+    failing = {"on": True}
+
+    def behaviour(method: str, path: str) -> str:
+        return "500" if failing["on"] and _object_get(path, method) else "pass"
+
+    with misbehaving_proxy(s3_env, behaviour) as proxy:
+        use_endpoint(monkeypatch, proxy)
+        index = LogIndex("s3://logs/flaky", cache_dir)
+        with pytest.raises(SourceUnavailable, match="InternalError"):
+            index.refresh()
+        failing["on"] = False
+        index.refresh()
+        assert index.frame("SELECT log_id FROM attempts")["log_id"].tolist() == ["t1"]
+        assert index.frame("SELECT count(*) AS n FROM skipped_files")["n"][0] == 0
+
+
+def test_an_object_answered_without_content_length_loads(s3_env, tmp_path, cache_dir, monkeypatch):
+    """Issue 29, item 14: a chunked answer (no Content-Length) is read like any other."""
+    from tests.s3_proxy import misbehaving_proxy
+
+    root = tmp_path / "logs"
+    write_record(root, log_id="c1", session_id="C")
+    upload_tree(s3_env, root, "logs", "chunked")
+    with misbehaving_proxy(s3_env, lambda method, path: "chunked" if _object_get(path, method) else "pass") as proxy:
+        use_endpoint(monkeypatch, proxy)
+        index = LogIndex("s3://logs/chunked", cache_dir)
+        index.refresh()
+        assert index.frame("SELECT log_id FROM attempts")["log_id"].tolist() == ["c1"]
+        assert attempt_record(index, "c1")["log_id"] == "c1"
+
+
+def test_a_dripped_object_stops_the_refresh_at_its_deadline(s3_env, tmp_path, cache_dir, monkeypatch):
+    """Issue 29, item 10: an object sent a byte every half second is given up on at the deadline."""
+    from loaders.ingest.sources import s3
+    from tests.s3_proxy import misbehaving_proxy
+
+    root = tmp_path / "logs"
+    write_record(root, log_id="d1", session_id="D")
+    upload_tree(s3_env, root, "logs", "drip")
+    monkeypatch.setattr(s3, "OBJECT_DEADLINE_SECONDS", 3.0)
+    with misbehaving_proxy(s3_env, lambda method, path: "drip" if _object_get(path, method) else "pass") as proxy:
+        use_endpoint(monkeypatch, proxy)
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match="took longer than 3 s"):
+            LogIndex("s3://logs/drip", cache_dir).refresh()
+        assert time.monotonic() - started < 30

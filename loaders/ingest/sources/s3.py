@@ -19,6 +19,7 @@ profiles). boto3 is imported only when an ``s3://`` location is used.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from loaders.core.deadline import DeadlineExceeded, within_deadline
+from loaders.core.files import mib
 from loaders.ingest.parsing import CHUNK_SIZE, DirectoryTask, ParsedBatch, WorkerPool, batch_of_rows
 from loaders.ingest.records import (
     FileStamp,
@@ -77,7 +80,7 @@ def s3_client() -> Any:
 
     config = Config(
         connect_timeout=5,
-        read_timeout=60,
+        read_timeout=20,
         retries={"max_attempts": 3, "mode": "standard"},
         max_pool_connections=FETCH_THREADS + LIST_THREADS,
     )
@@ -91,29 +94,92 @@ def describe_failure(client: Any, exc: BaseException) -> str:
     return f"object storage at {endpoint} cannot be used: {why}"
 
 
-def read_object(client: Any, bucket: str, key: str) -> bytes | None:
+# Errors after which the same request may well succeed later: the refresh stops (nothing is written,
+# the next one starts from the same place) instead of skipping the object for good.
+TRANSIENT_CODES = frozenset(
+    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "Throttling"}
+)
+# One object, fetched whole (request, headers and body), within this many seconds; one listing page too.
+OBJECT_DEADLINE_SECONDS = 60.0
+READ_CHUNK = 1 << 20
+
+
+def read_object(client: Any, bucket: str, key: str, deadline: float | None = None) -> bytes | None:
     """The bytes of one object (at most max_record_bytes()), or None when it is gone.
 
-    Raises UnreadableFile when it is too large or access is refused, SourceUnavailable when the
-    endpoint cannot be reached.
+    Raises UnreadableFile when it is too large or access is refused (the object is then skipped),
+    SourceUnavailable when the endpoint cannot be reached, answers a transient error (5xx, throttling)
+    or does not deliver the object within ``deadline`` seconds (default OBJECT_DEADLINE_SECONDS; the
+    refresh is then tried again later).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    try:
+    limit = max_record_bytes()
+    streams: list[Any] = []
+
+    def fetch() -> bytes:
         response = client.get_object(Bucket=bucket, Key=key)
-        limit = max_record_bytes()
-        if response["ContentLength"] > limit:
-            response["Body"].close()
-            size_mib, limit_mib = response["ContentLength"] / (1 << 20), limit / (1 << 20)
-            raise UnreadableFile(f"larger than the {limit_mib:,.1f} MiB limit ({size_mib:,.1f} MiB)")
-        return response["Body"].read()
+        body = response["Body"]
+        streams.append(body)
+        size = response.get("ContentLength")  # absent from a chunked answer
+        if size is not None and size > limit:
+            body.close()
+            raise UnreadableFile(f"larger than the {mib(limit)} limit ({mib(size)})")
+        data = _read_capped(body, limit)
+        if size is not None and len(data) < size:
+            raise SourceUnavailable(f"object storage cut {key} short ({len(data)} of {size} bytes)")
+        return data
+
+    try:
+        seconds = OBJECT_DEADLINE_SECONDS if deadline is None else deadline
+        return within_deadline(fetch, seconds, f"fetching s3://{bucket}/{key}", lambda: _close_all(streams))
+    except DeadlineExceeded as exc:
+        raise SourceUnavailable(describe_failure(client, exc)) from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound"):
             return None
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status >= 500 or code in TRANSIENT_CODES:
+            raise SourceUnavailable(describe_failure(client, exc)) from exc
         raise UnreadableFile(f"cannot be read: {code or exc}") from exc
-    except BotoCoreError as exc:
+    except (BotoCoreError, OSError) as exc:
         raise SourceUnavailable(describe_failure(client, exc)) from exc
+
+
+def _read_capped(body: Any, limit: int) -> bytes:
+    """A streamed body's bytes, refused (UnreadableFile) once more than ``limit`` arrived."""
+    raw = getattr(body, "_raw_stream", None)
+    read = raw.read1 if raw is not None and hasattr(raw, "read1") else body.read  # read1: what has arrived
+    chunks, total = [], 0
+    while chunk := read(READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            body.close()
+            raise UnreadableFile(f"larger than the {mib(limit)} limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _close_all(streams: list[Any]) -> None:
+    for stream in streams:
+        with contextlib.suppress(Exception):
+            stream.close()
+
+
+def listing_pages(client: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The pages of a ``list_objects_v2`` listing, each fetched within OBJECT_DEADLINE_SECONDS
+    (raises DeadlineExceeded, or what boto3 raises)."""
+    token = None
+    while True:
+        request = {**options, **({"ContinuationToken": token} if token else {})}
+        page = within_deadline(
+            lambda request=request: client.list_objects_v2(**request), OBJECT_DEADLINE_SECONDS, "a listing page"
+        )
+        yield page
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return
 
 
 @dataclass(frozen=True)
@@ -186,13 +252,12 @@ class S3PrefixSource:
 
         found = []
         try:
-            paginator = self.client.get_paginator("list_objects_v2")
             for folder in ATTEMPT_FOLDERS:
                 top = f"{self._base}{folder}/"
                 found.append((top, folder))  # objects right under the folder, as a flat tree has them
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=top, Delimiter="/"):
+                for page in listing_pages(self.client, {"Bucket": self.bucket, "Prefix": top, "Delimiter": "/"}):
                     found += [(common["Prefix"], folder) for common in page.get("CommonPrefixes", [])]
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, DeadlineExceeded) as exc:
             raise SourceUnavailable(describe_failure(self.client, exc)) from exc
         return found
 
@@ -205,13 +270,13 @@ class S3PrefixSource:
             options["StartAfter"] = start_after
         objects = []
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(**options):
+            for page in listing_pages(self.client, options):
                 for item in page.get("Contents", []):
                     key = item["Key"]
                     if is_candidate(key.rpartition("/")[2]):
                         mtime_ns = int(item["LastModified"].timestamp() * 1e9)
                         objects.append(ListedObject(key, int(item["Size"]), mtime_ns, folder))
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, DeadlineExceeded) as exc:
             raise SourceUnavailable(describe_failure(self.client, exc)) from exc
         return objects
 
