@@ -257,6 +257,9 @@ def get_compare(index: IndexDep, a: Cohort = "", b: Cohort = "", top: Limit = 10
     """Did the change help? Cohort B against A (sessions by their first attempt): success, first-try and
     fix rates and attempts to success, each B - A with its 95 % interval, and the fingerprints that moved."""
     comparison = compare(index, _cohort(index, "a", a), _cohort(index, "b", b))
+    empty = comparison.empty_cohorts()
+    if empty:
+        raise HTTPException(422, f"cohort {' and '.join(empty)} holds no session: nothing to compare")
     return {"success": True, "a": a, "b": b, **comparison.as_dict(top=clamp(top, LIST_LIMIT))}
 
 

@@ -224,7 +224,13 @@ def _compare(args: argparse.Namespace, index: LogIndex) -> str:
     from loaders.analysis.compare import compare
 
     known = _markers_with_notes(index.root)
-    comparison = compare(index, parse_cohort(args.a, known), parse_cohort(args.b, known))
+    try:
+        comparison = compare(index, parse_cohort(args.a, known), parse_cohort(args.b, known))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    empty = comparison.empty_cohorts()
+    if empty:
+        raise CommandError(f"cohort {' and '.join(empty)} holds no session: nothing to compare (check its filter)")
     data = {"a": args.a, "b": args.b, **comparison.as_dict()}
     return _to_json(data) if args.json else text.compare_text(data)
 

@@ -182,3 +182,39 @@ def test_api_compare(cohort_tree, cache_dir):
         "ci_high",
         "significant",
     }
+
+
+SEPARATOR_MARKERS = [
+    Marker("A,B", datetime(2025, 12, 1)),
+    Marker("A&B", datetime(2025, 12, 10)),
+    Marker("v2,model=claude-sonnet-4", datetime(2025, 12, 5)),
+    Marker("v2", datetime(2025, 12, 15)),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "until"),
+    [
+        ('before="A&B"', datetime(2025, 12, 10)),
+        ('before="A,B"', datetime(2025, 12, 1)),
+        ('before="v2,model=claude-sonnet-4"', datetime(2025, 12, 5)),
+        ("before=v2", datetime(2025, 12, 15)),
+    ],
+)
+def test_a_quoted_label_names_its_own_marker(text, until):
+    """Issue 29, item 8: separators inside quotes belong to the label."""
+    assert parse_cohort(text, SEPARATOR_MARKERS).until == until
+
+
+@pytest.mark.parametrize("text", ["before=A&B", "after=A,B", 'before="A&B'])
+def test_an_unquoted_label_with_a_separator_is_an_error_not_another_marker(text):
+    with pytest.raises(ValueError, match="quote"):
+        parse_cohort(text, SEPARATOR_MARKERS)
+
+
+def test_an_empty_cohort_is_an_error_on_every_surface(cohort_tree, cache_dir):
+    done = run_cli("--logs-dir", str(cohort_tree), "compare", "--a", "model=nobody", "--b", "")
+    assert done.returncode == 1 and "cohort A holds no session" in done.stderr
+    client = TestClient(create_app(cohort_tree, cache_dir, extra_hosts=("testserver",)))
+    response = client.get("/api/logs/compare", params={"a": "model=nobody", "b": ""})
+    assert response.status_code == 422 and "cohort A holds no session" in response.text

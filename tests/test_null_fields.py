@@ -70,7 +70,7 @@ COMMANDS = (
     ["all"],
     ["markers"],
     ["check"],
-    ["compare", "--a", "model=model-a", "--b", "model=model-b"],
+    ["compare", "--a", "model=model-a", "--b", "start=2025-12-15"],
 )
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 PAGES = ("overview", "errors", "unfixed", "sessions", "compare", "recommendations", "health")

@@ -231,9 +231,7 @@ def _object_get(path: str, method: str) -> bool:
     return method == "GET" and "list-type" not in path and path.endswith(".json")
 
 
-def test_a_transient_error_is_retried_on_the_next_refresh(
-    s3_env, tmp_path, cache_dir, monkeypatch
-):
+def test_a_transient_error_is_retried_on_the_next_refresh(s3_env, tmp_path, cache_dir, monkeypatch):
     """Issue 29, item 11: GetObject answering 500 (past boto3's own retries) stops the refresh;
     the next one, the storage well again, loads the object."""
     from tests.s3_proxy import misbehaving_proxy

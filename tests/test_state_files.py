@@ -52,7 +52,7 @@ def fifo_markers(small_tree: Path) -> Path:
     "argv",
     [
         ["markers"],
-        ["compare", "--a", "model=model-a", "--b", "model=model-b"],
+        ["compare", "--a", "model=model-a", "--b", "start=2025-12-15"],
         ["export-evals", "{tmp}/evals.jsonl"],
     ],
 )
@@ -66,7 +66,7 @@ def test_a_fifo_as_markers_json_never_hangs_a_command(fifo_markers, cache_dir, t
 
 def test_a_fifo_as_markers_json_never_hangs_the_api(fifo_markers, cache_dir):
     client = TestClient(create_app(fifo_markers, cache_dir, extra_hosts=("testserver",)))
-    response = client.get("/api/logs/compare", params={"a": "model=model-a", "b": "model=model-b"})
+    response = client.get("/api/logs/compare", params={"a": "model=model-a", "b": "start=2025-12-15"})
     assert response.status_code == 200
 
 

@@ -101,3 +101,26 @@ def test_requests_asking_at_once_wait_for_one_computation(small_tree, cache_dir)
     assert started.is_set()
     assert stored == [{"n": 1}] * 8 and kept == [{"n": 2}] * 8
     assert len(calls) == 2
+
+
+def test_the_index_file_keeps_a_bounded_number_of_results_least_recently_used_first(small_tree, cache_dir):
+    """Issue 29, item 16: 300 distinct filters (300 API clients' model= values) keep the file bounded."""
+    from loaders.store import stored_results
+
+    index = LogIndex(small_tree, cache_dir)
+    kept_in_use = AttemptFilter(models=("favourite",))
+    stored_result(index, "test.big", (kept_in_use,), lambda: {"text": "y" * 7000})
+    for number in range(300):
+        stored_result(index, "test.big", (AttemptFilter(models=(f"m{number}" * 700,)),), lambda: {"text": "x" * 7000})
+        if number % 50 == 0:  # another process asks for the favourite now and then: it stays in use
+            with LogIndex(small_tree, cache_dir, in_memory=False) as other:
+                stored_result(other, "test.big", (kept_in_use,), lambda: {"text": "recomputed"})
+    with index.index_file() as connection:
+        rows, size = connection.execute("SELECT count(*), sum(strlen(payload)) FROM idx.stored_results").fetchone()
+        favourite = connection.execute(
+            "SELECT count(*) FROM idx.stored_results WHERE args = ?", [repr((kept_in_use,))]
+        ).fetchone()[0]
+    assert rows <= stored_results.STORED_ENTRIES and size <= stored_results.STORED_MAX_BYTES
+    assert favourite == 1
+    with LogIndex(small_tree, cache_dir, in_memory=False) as other:
+        assert stored_result(other, "test.big", (kept_in_use,), lambda: {"text": "recomputed"})["text"] == "y" * 7000

@@ -103,6 +103,12 @@ except ValueError as exc:
 comparison = query(compare, ctx.index, flt_a, flt_b)
 left.caption(f"{comparison.a.sessions:,} sessions, {comparison.a.attempts:,} attempts")
 right.caption(f"{comparison.b.sessions:,} sessions, {comparison.b.attempts:,} attempts")
+if comparison.empty_cohorts():
+    st.warning(
+        f"Cohort {' and '.join(comparison.empty_cohorts())} holds no session: nothing to compare. Check its filter.",
+        icon=":material/warning:",
+    )
+    st.stop()
 
 tiles = st.container(horizontal=True, wrap=True, gap="small")
 for name in ("first_try_success_rate", "success_rate", "fix_rate"):

@@ -2,7 +2,9 @@
 ``tag=ctx:v12``, ``q=cv2``, or a change marker: ``before=system_context v12`` / ``after=...``.
 
 Parts are separated by ``&`` or ``,``; a part without ``=`` adds a value to the key before it, so
-``model=a,b`` is two models (as ``tag=a,b`` in a URL) and ``start=X,end=Y`` two keys.
+``model=a,b`` is two models (as ``tag=a,b`` in a URL) and ``start=X,end=Y`` two keys. A value in
+double quotes keeps its separators (``before="A&B"``); ``before=`` and ``after=`` name one marker, so
+a label holding a separator must be quoted (``mark`` refuses such labels: only older files hold them).
 """
 
 from __future__ import annotations
@@ -17,10 +19,29 @@ LIST_KEYS = {"model": "models", "status": "statuses", "category": "categories", 
 KEYS = ("start", "end", *LIST_KEYS, "q", "before", "after")
 
 
+def _pieces(text: str) -> list[str]:
+    """The text split at ``&`` and ``,`` outside double quotes (the quotes dropped)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    inside = False
+    for char in text:
+        if char == '"':
+            inside = not inside
+        elif char in "&," and not inside:
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if inside:
+        raise ValueError(f"a quote is not closed in {text!r}")
+    pieces.append("".join(current))
+    return pieces
+
+
 def _parts(text: str) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     last: str | None = None
-    for piece in (p for chunk in text.split("&") for p in chunk.split(",")):
+    for piece in _pieces(text):
         if "=" in piece:
             key, value = piece.split("=", 1)
             last = key.strip().lower()
@@ -30,6 +51,8 @@ def _parts(text: str) -> dict[str, list[str]]:
         elif piece.strip():
             if last is None:
                 raise ValueError(f"not a cohort filter: {text!r} (write key=value, e.g. model=gpt-5-mini)")
+            if last in ("before", "after"):
+                raise ValueError(f'{last}= names one marker: quote a label that holds & or , ({last}="A&B")')
             values[last].append(piece.strip())
     return values
 
@@ -63,7 +86,7 @@ def parse_cohort(text: str, markers: list[Marker] = ()) -> AttemptFilter:
     if values.get("q"):
         flt = replace(flt, text=",".join(values["q"]) or None)
     if values.get("before"):
-        flt = replace(flt, until=find_marker(list(markers), ",".join(values["before"])).at)
+        flt = replace(flt, until=find_marker(list(markers), values["before"][-1]).at)
     if values.get("after"):
-        flt = replace(flt, since=find_marker(list(markers), ",".join(values["after"])).at)
+        flt = replace(flt, since=find_marker(list(markers), values["after"][-1]).at)
     return flt

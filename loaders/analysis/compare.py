@@ -112,6 +112,10 @@ class Comparison:
     metrics: dict[str, Difference]
     fingerprints: pd.DataFrame
 
+    def empty_cohorts(self) -> list[str]:
+        """The cohorts (``A``, ``B``) that hold no session: a comparison with one says nothing."""
+        return [name for name, counts in (("A", self.a), ("B", self.b)) if counts.sessions == 0]
+
     def as_dict(self, top: int = 10) -> dict[str, Any]:
         """JSON: cohort sizes, ``metrics`` {name: Difference.as_dict()}, ``sentences``, and the ``top``
         fingerprints that ``appeared``, ``disappeared`` and ``moved`` (largest change first)."""

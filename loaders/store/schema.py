@@ -5,7 +5,7 @@ from __future__ import annotations
 from loaders.ingest.records import ATTEMPT_COLUMNS, SESSION_COLUMNS, SKIPPED_COLUMNS
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "21"
+SCHEMA_VERSION = "22"
 
 
 def _table_sql(name: str, columns: tuple[tuple[str, str], ...], extra: str = "") -> str:
@@ -26,8 +26,9 @@ CREATE_TABLES_SQL = (
         failure_path VARCHAR, failure_mtime BIGINT, next_path VARCHAR, next_mtime BIGINT,
         removed_imports VARCHAR[], added_imports VARCHAR[], removed_tokens VARCHAR[], added_tokens VARCHAR[])""",
     # Results computed once per index state (loaders.store.stored_results): the report's costly sections.
+    # ``used_at`` (ns): the least recently used go first past STORED_ENTRIES or STORED_MAX_BYTES.
     """CREATE TABLE IF NOT EXISTS idx.stored_results (
-        name VARCHAR, args VARCHAR, state VARCHAR, payload VARCHAR, PRIMARY KEY (name, args))""",
+        name VARCHAR, args VARCHAR, state VARCHAR, payload VARCHAR, used_at BIGINT, PRIMARY KEY (name, args))""",
 )
 
 # Changes recorded for attempts whose file is gone or changed no longer describe anything.

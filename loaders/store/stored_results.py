@@ -11,6 +11,7 @@ handed out as its decoded JSON, so the first run and every later run give the sa
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,8 +24,24 @@ from loaders.store.cache import IndexBusyError
 from loaders.store.index import LogIndex
 
 READ_SQL = "SELECT payload FROM idx.stored_results WHERE name = ? AND args = ? AND state = ?"
+USED_SQL = "UPDATE idx.stored_results SET used_at = ? WHERE name = ? AND args = ?"
 FORGET_SQL = "DELETE FROM idx.stored_results WHERE (name = ? AND args = ?) OR state <> ?"
-WRITE_SQL = "INSERT INTO idx.stored_results VALUES (?, ?, ?, ?)"
+WRITE_SQL = "INSERT INTO idx.stored_results VALUES (?, ?, ?, ?, ?)"
+# The file keeps the results of at most STORED_ENTRIES (name, arguments) pairs and STORED_MAX_BYTES of
+# them, the least recently used going first: every distinct filter an API client sends is one pair.
+STORED_ENTRIES = 64
+STORED_MAX_BYTES = 8 << 20
+PRUNE_SQL = """
+DELETE FROM idx.stored_results WHERE (name, args) IN (
+    SELECT name, args FROM (
+        SELECT name, args,
+               row_number() OVER newest AS position,
+               sum(strlen(payload)) OVER (newest ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS bytes
+        FROM idx.stored_results
+        WINDOW newest AS (ORDER BY used_at DESC, name, args)
+    ) WHERE position > ? OR (position > 1 AND bytes > ?)
+)
+"""
 Result = TypeVar("Result")
 MEMO_ENTRIES = 128  # per index: the results of this many (name, arguments) pairs kept in memory, latest used
 # Bump when a stored computation changes what it returns: results stored by another release are then ignored.
@@ -125,6 +142,8 @@ def _read(index: LogIndex, key: tuple[str, str], state: str) -> bytes | None:
     try:
         with index.index_file() as connection:
             row = connection.execute(READ_SQL, [*key, state]).fetchone()
+            if row:
+                connection.execute(USED_SQL, [time.time_ns(), *key])
     except (IndexBusyError, duckdb.Error, OSError):
         return None
     return row[0].encode("utf-8") if row else None
@@ -138,7 +157,8 @@ def _write(index: LogIndex, key: tuple[str, str], state: str, payload: bytes) ->
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute(FORGET_SQL, [*key, state])
-                connection.execute(WRITE_SQL, [*key, state, payload.decode("utf-8")])
+                connection.execute(WRITE_SQL, [*key, state, payload.decode("utf-8"), time.time_ns()])
+                connection.execute(PRUNE_SQL, [STORED_ENTRIES, STORED_MAX_BYTES])
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
