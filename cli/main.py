@@ -76,7 +76,7 @@ from loaders.core.files import write_atomically
 from loaders.ingest.sources import table_location
 from loaders.ingest.tree import LogTreeError, check_logs_dir
 from loaders.outputs import compat
-from loaders.store.cache import CACHE_DIR_ENV, IndexBusyError, default_cache_dir
+from loaders.store.cache import CACHE_DIR_ENV, CacheDirError, IndexBusyError, default_cache_dir
 from loaders.store.index import LogIndex
 
 # loaders.outputs.report, loaders.outputs.context and loaders.outputs.exports need pandas at run time;
@@ -425,8 +425,9 @@ def _inside(path: str, folder: Path | str) -> bool:
 def _index_failure(exc: OSError | duckdb.Error) -> str:
     """One line for a failure to write or read the index (a full disk, a file in the way of its directory)."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).strip().splitlines() or ["?"])[0]
-    where = default_cache_dir().resolve()
-    return f"cannot use the index in {where}: {why} (set ${CACHE_DIR_ENV} to use another directory)"
+    if isinstance(exc, CacheDirError):
+        return f"{why} (set ${CACHE_DIR_ENV} to use another directory)"
+    return f"cannot use the index in {default_cache_dir()}: {why} (set ${CACHE_DIR_ENV} to use another directory)"
 
 
 def _quiet_broken_pipe() -> int:

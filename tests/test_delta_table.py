@@ -245,3 +245,21 @@ def test_a_row_naming_a_file_outside_the_compacted_tree_is_refused(s3_env, tmp_p
     assert "TOP SECRET" not in api.get("/api/logs/failures").text + api.get("/api/logs/evals.jsonl").text
     assert cli_main(["--table", url, "session", "stolen"]) == 1
     assert "TOP SECRET" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage"])
+def test_a_damaged_data_file_blames_the_table_not_the_cache(s3_env, tmp_path, cache_dir, capsys, damage):
+    """Issue 29, item 18: a data file gone or not Parquet is the table's fault, said as such."""
+    root = tmp_path / "logs"
+    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
+    upload_tree(s3_env, root, "logs", "dmg")
+    url = str(tmp_path / "table")
+    assert compact("s3://logs/dmg", url).added == 1
+    data_file = next(Path(url).rglob("*.parquet"))
+    if damage == "missing":
+        data_file.unlink()
+    else:
+        data_file.write_bytes(b"not parquet at all")
+    assert cli_main(["--table", url, "summary"]) == 1
+    err = capsys.readouterr().err
+    assert f"the Delta table {url} cannot be read" in err and "cannot use the index" not in err, err

@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -220,3 +221,17 @@ def test_the_alert_memory_never_breaks_check(small_tree, cache_dir, index_of, co
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr and "error:" not in done.stderr, done.stderr
     if content.startswith("{"):
         assert alerts.last_check(memory) is not None and alerts.last_check(memory).tzinfo is None
+
+
+@pytest.mark.parametrize("cache", ["/proc", "~nosuchuser-fixtrail/cache", "{loop}"])
+def test_an_unusable_cache_dir_is_one_line_at_once(small_tree, tmp_path, cache):
+    """Issue 29, item 18: no 120 s wait on a lock that cannot be made, no RuntimeError traceback."""
+    loop = tmp_path / "loop-a"
+    loop.symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(loop)
+    started = time.monotonic()
+    where = cache.replace("{loop}", str(loop))
+    done = _cli("--logs-dir", str(small_tree), "summary", env={"FIXTRAIL_CACHE_DIR": where})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "the index directory" in done.stderr, done.stderr
+    assert time.monotonic() - started < 30

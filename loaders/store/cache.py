@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -32,10 +34,44 @@ class IndexBusyError(Exception):
     """Another process held the index's lock for longer than LOCK_TIMEOUT_SECONDS."""
 
 
+class CacheDirError(OSError):
+    """The index directory cannot be used (not a directory, not writable, a link loop, an unknown ``~user``)."""
+
+
 def default_cache_dir() -> Path:
-    """Return ``$FIXTRAIL_CACHE_DIR`` if set, else the user's cache directory for Fixtrail."""
+    """Return ``$FIXTRAIL_CACHE_DIR`` if set, else the user's cache directory for Fixtrail (``~`` expanded
+    where it can be)."""
     configured = os.environ.get(CACHE_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("fixtrail"))
+    if not configured:
+        return Path(platformdirs.user_cache_dir("fixtrail"))
+    try:
+        return Path(configured).expanduser()
+    except RuntimeError:  # ~nosuchuser: said by usable_cache_dir
+        return Path(configured)
+
+
+def usable_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The index directory (default: default_cache_dir()) resolved, made if missing and checked writable
+    by making and removing a file in it; CacheDirError saying why it cannot be used.
+
+    Checked at once: a directory where no lock file can be made (``/proc``) would otherwise look like
+    an index locked by another process for the lock's whole timeout.
+    """
+    given = Path(cache_dir) if cache_dir else default_cache_dir()
+    try:
+        path = given.expanduser().resolve(strict=False)
+    except RuntimeError as exc:  # a link loop, an unknown ~user
+        raise CacheDirError(errno.ELOOP, f"the index directory {given} cannot be resolved: {exc}") from None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".fixtrail-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CacheDirError(
+            exc.errno or errno.EACCES, f"the index directory {path} cannot be written: {exc.strerror or exc}"
+        ) from None
+    return path
 
 
 SPILL_SUFFIX = ".tmp-"  # an instance's spill directory: the index's path, this, its process id and a random part

@@ -40,10 +40,10 @@ from loaders.store.cache import (
     SPILL_SUFFIX,
     UNREADABLE_INDEX_ERRORS,
     IndexBusyError,
-    default_cache_dir,
     index_path_for,
     is_disk_full,
     remove_stale_spill_directories,
+    usable_cache_dir,
 )
 from loaders.store.facts import INFERENCE_SINGLE_SHARE, compute_inferred_facts
 from loaders.store.refresh import IndexRefresh, Progress, RefreshReport
@@ -80,10 +80,9 @@ class LogIndex(IndexRefresh):
     ):
         self.source = open_source(logs_dir, table)
         self.root = self.source.root
-        self.cache_dir = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir().resolve()
+        self.cache_dir = usable_cache_dir(cache_dir)
         if isinstance(self.root, Path) and self.cache_dir.is_relative_to(self.root):
             raise ValueError(f"the index must not live inside the log tree: {self.cache_dir}")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = index_path_for(self.root, self.cache_dir)
         self._file_lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
         self.in_memory = in_memory

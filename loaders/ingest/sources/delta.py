@@ -294,6 +294,7 @@ class DeltaTableSource:
         directories: list[DirectoryTask] | None,
     ) -> Iterator[ParsedBatch]:
         """The rows of the new data files, read through deltalake's Arrow dataset as one stream of record batches."""
+        import pyarrow as pa
         import pyarrow.dataset as pads
 
         wanted = {stamp.path for stamp, _ in items}
@@ -303,8 +304,12 @@ class DeltaTableSource:
             return
         chosen = pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
         names = [name for name, _ in ATTEMPT_COLUMNS]
-        # One pass over the path column alone finds the rows that point outside the compacted trees.
-        paths = set(chosen.to_table(columns=["path"]).column("path").to_pylist())
+        # One pass over the path column alone finds the rows that point outside the compacted trees (and
+        # data files that are gone or not Parquet: the table's fault, said before anything is written).
+        try:
+            paths = set(chosen.to_table(columns=["path"]).column("path").to_pylist())
+        except (OSError, ValueError, pa.lib.ArrowException) as exc:
+            raise SourceUnavailable(f"the Delta table {self.url} cannot be read: {_first_line(exc)}") from exc
         sources = self.sources()
         outside = sorted(path for path in paths if not path_inside(path, sources))
         kept = ~pads.field("path").isin(outside) if outside else None
