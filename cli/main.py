@@ -412,7 +412,8 @@ def _open_index(logs_dir: Path, session_mode: str) -> LogIndex:
             index.close()
             raise
     except (OSError, duckdb.Error) as exc:
-        if isinstance(exc, OSError) and isinstance(exc.filename, str) and _inside(exc.filename, logs_dir):
+        about_the_tree = isinstance(exc, OSError) and not isinstance(exc, CacheDirError)
+        if about_the_tree and isinstance(exc.filename, str) and _inside(exc.filename, logs_dir):
             raise  # about the tree, not the index
         raise CommandError(_index_failure(exc)) from exc
     return index
@@ -425,9 +426,8 @@ def _inside(path: str, folder: Path | str) -> bool:
 def _index_failure(exc: OSError | duckdb.Error) -> str:
     """One line for a failure to write or read the index (a full disk, a file in the way of its directory)."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).strip().splitlines() or ["?"])[0]
-    if isinstance(exc, CacheDirError):
-        return f"{why} (set ${CACHE_DIR_ENV} to use another directory)"
-    return f"cannot use the index in {default_cache_dir()}: {why} (set ${CACHE_DIR_ENV} to use another directory)"
+    where = exc.filename if isinstance(exc, CacheDirError) else default_cache_dir()
+    return f"cannot use the index in {where}: {why} (set ${CACHE_DIR_ENV} to use another directory)"
 
 
 def _quiet_broken_pipe() -> int:

@@ -233,5 +233,5 @@ def test_an_unusable_cache_dir_is_one_line_at_once(small_tree, tmp_path, cache):
     where = cache.replace("{loop}", str(loop))
     done = _cli("--logs-dir", str(small_tree), "summary", env={"FIXTRAIL_CACHE_DIR": where})
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "the index directory" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "cannot use the index in" in done.stderr, done.stderr
     assert time.monotonic() - started < 30

@@ -35,7 +35,8 @@ class IndexBusyError(Exception):
 
 
 class CacheDirError(OSError):
-    """The index directory cannot be used (not a directory, not writable, a link loop, an unknown ``~user``)."""
+    """The index directory (``filename``) cannot be used: not a directory, not writable, a link loop, an
+    unknown ``~user`` (``strerror`` says which)."""
 
 
 def default_cache_dir() -> Path:
@@ -61,16 +62,14 @@ def usable_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
     try:
         path = given.expanduser().resolve(strict=False)
     except RuntimeError as exc:  # a link loop, an unknown ~user
-        raise CacheDirError(errno.ELOOP, f"the index directory {given} cannot be resolved: {exc}") from None
+        raise CacheDirError(errno.ELOOP, f"it cannot be resolved ({exc})", str(given)) from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".fixtrail-probe-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise CacheDirError(
-            exc.errno or errno.EACCES, f"the index directory {path} cannot be written: {exc.strerror or exc}"
-        ) from None
+        raise CacheDirError(exc.errno or errno.EACCES, exc.strerror or str(exc), str(path)) from None
     return path
 
 
