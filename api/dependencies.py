@@ -9,12 +9,13 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.windows import Window
 from loaders.analysis.filters import FIRST_DAY, LAST_DAY, STATUSES, AttemptFilter
+from loaders.analysis.metrics import window_of
 from loaders.store.index import LogIndex
 
 REFRESH_INTERVAL_SECONDS = 1.0
@@ -148,19 +149,25 @@ async def get_filter(
 
 
 async def get_window(
+    index: Annotated[LogIndex, Depends(get_index)],
+    flt: Annotated[AttemptFilter, Depends(get_filter)],
     as_of: Annotated[
         datetime | None,
         Query(
-            description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default the end of the current minute",
+            description=f"end of the 7-day window, ISO 8601 ({DATE_RANGE}); default as every surface ends it: the "
+            "filter's end date, else the end of the current minute, or the newest record when nothing was "
+            "logged in the 7 days to now",
             json_schema_extra=IN_RANGE,
         ),
     ] = None,
 ) -> Window:
-    """The 7-day window's end: ``?as_of=`` (an offset is converted to local time), else the end of the
-    current minute (as the dashboard's window ends at the end of the current hour): every attempt
-    logged so far is in it, and the requests of one minute share their results (api.windows)."""
+    """The 7-day window's end: ``?as_of=`` (an offset is converted to local time), else the window every
+    surface uses (loaders.analysis.metrics.window_of) with now at the end of the current minute: every
+    attempt logged so far is in it, and the requests of one minute share their results (api.windows)."""
     if as_of is None:
-        return Window(datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1), named=False)
+        now = datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        default = window_of(index, flt, now)
+        return Window(default.end, named=False, rule=default.rule)
     _check_day("as_of", as_of.date())
     return Window(as_of.astimezone().replace(tzinfo=None) if as_of.tzinfo else as_of, named=True)
 

@@ -17,6 +17,7 @@ from loaders.analysis import attempts, errors
 from loaders.analysis.cohorts import parse_cohort
 from loaders.analysis.compare import compare
 from loaders.analysis.filters import AttemptFilter
+from loaders.analysis.metrics import Window as WindowEnd
 from loaders.analysis.metrics import summary
 from loaders.analysis.recipes import fix_rules
 from loaders.analysis.states import fingerprint_states
@@ -65,7 +66,8 @@ async def get_summary(index: IndexDep, flt: FilterDep, window: WindowDep) -> Res
     """The original's five execution numbers, then Fixtrail's: the seven of the analyzer, sessions, skipped files."""
 
     def answer(as_of: datetime) -> dict:
-        body = compat.execution_counts(index, flt).as_dict() | summary(index, flt, as_of).as_dict()
+        numbers = summary(index, flt, WindowEnd(as_of, window.rule)).as_dict()
+        body = compat.execution_counts(index, flt).as_dict() | numbers
         return serialised(schemas.SummaryResponse, {"success": True, "summary": body, "generated_at": ""})
 
     body = await window_answer(index, "api.summary", (flt,), window, answer)

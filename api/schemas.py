@@ -30,10 +30,44 @@ def _fields_of(dataclass_type: type, leave_out: tuple[str, ...] = ()) -> dict[st
 # The original's five numbers (executions = attempts).
 ExecutionCountsBody = create_model("ExecutionCountsBody", **_fields_of(ExecutionCounts))
 
+
 # The summary route's body: the original's five, then Fixtrail's numbers (loaders' Summary), except
 # ``as_of``: local time without an offset, so plain text rather than an RFC 3339 date-time.
+class RateBasis(BaseModel):
+    """What a rate rests on: its n (attempts, or sessions for first-try rates), the successes, Wilson's
+    95 % interval in percent, and whether n reaches ``min_n`` (below it, surfaces show no number)."""
+
+    n: int
+    successes: int
+    ci_low: float | None
+    ci_high: float | None
+    enough: bool
+
+
+class RateChange(BaseModel):
+    """The 7-day window (b) against the 7 days before (a), in points, with Newcombe's 95 % interval;
+    ``significant`` when the interval excludes zero and both windows reach ``min_n``."""
+
+    a: float | None
+    b: float | None
+    n_a: int
+    n_b: int
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant: bool
+
+
 SummaryBody = create_model(
-    "SummaryBody", **_fields_of(ExecutionCounts), **_fields_of(Summary, ("as_of",)), as_of=(str, ...)
+    "SummaryBody",
+    **_fields_of(ExecutionCounts),
+    **_fields_of(Summary, ("as_of",)),
+    as_of=(str, ...),
+    window_start=(str, Field(description="start of the 7-day window (exclusive), ISO 8601 local time")),
+    window_end=(str, Field(description="end of the 7-day window (inclusive): as_of")),
+    rates=(dict[str, RateBasis], Field(description="each rate key of the summary: what it rests on")),
+    changes=(dict[str, RateChange], Field(description="success_rate_7d and first_try_success_rate_7d")),
+    min_n=(int, Field(description="the fewest attempts (sessions) a rate is shown from ($FIXTRAIL_MIN_N)")),
 )
 
 # The analysis' summary: the original analyzer's seven numbers and the original API's five.

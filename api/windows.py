@@ -32,6 +32,7 @@ class Window:
 
     end: datetime
     named: bool
+    rule: str = "as given"  # why it ends there (loaders.analysis.metrics.Window.rule)
 
 
 _latest: OrderedDict[tuple[int, str, str], tuple[str, datetime, Any]] = OrderedDict()

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loaders.analysis.metrics import window_of
 from loaders.core.files import write_atomically
 from loaders.ingest.sources import is_remote
 from loaders.outputs.context import ai_context
@@ -23,7 +24,8 @@ class LogAnalyzer:
     """Analyzes a log tree: ``analyze_all()`` for the report, ``generate_context_for_ai()`` for the model.
 
     Parameters: ``logs_dir`` (a directory, or an ``s3://bucket/prefix``: then the report is returned,
-    not saved); ``as_of`` (end of the 7-day window, default now at each call);
+    not saved); ``as_of`` (end of the 7-day window, default at each call the window every surface uses:
+    loaders.analysis.metrics.window_of);
     ``cache_dir`` for the index (default: ``$FIXTRAIL_CACHE_DIR`` or the user's cache directory).
     """
 
@@ -56,7 +58,7 @@ class LogAnalyzer:
 
     def analyze_all(self) -> dict[str, Any]:
         """The full analysis (every key of the original); also saved as analysis/latest_analysis.json."""
-        analysis = analysis_report(self.index, as_of=self.as_of or datetime.now())
+        analysis = analysis_report(self.index, as_of=self.as_of or window_of(self.index).end)
         if not self._saves_report:  # nothing is written into object storage
             return analysis
         text = json.dumps(analysis, indent=2, ensure_ascii=False, default=str)
@@ -69,4 +71,4 @@ class LogAnalyzer:
 
     def _generate_ai_summary(self) -> str:
         """The AI learning summary text (the report's ``ai_learning_summary``), as the original app calls it."""
-        return analysis_report(self.index, as_of=self.as_of or datetime.now())["ai_learning_summary"]
+        return analysis_report(self.index, as_of=self.as_of or window_of(self.index).end)["ai_learning_summary"]

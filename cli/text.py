@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from loaders.analysis.rates import Rate, change_text
+from loaders.analysis.stats import Difference
 from loaders.core.rows import list_or_empty
 from loaders.text.error_text import key_error_line
 
@@ -32,7 +34,11 @@ def section(title: str, char: str = "=") -> str:
 
 
 def summary_text(summary: dict[str, Any]) -> str:
-    """The summary block: the original's seven labels, then sessions and skipped files."""
+    """The summary block: the original's seven labels, each rate with what it rests on (its n and 95 %
+    interval, or "too few"), the 7-day changes in words, sessions, skipped files and the window."""
+    rates = {name: Rate(item["successes"], item["n"]) for name, item in summary["rates"].items()}
+    first_try = {name: Rate(rates[name].successes, rates[name].n, "sessions") for name in rates if "first_try" in name}
+    changes = {name: Difference(**item) for name, item in summary["changes"].items()}
     return "\n".join(
         [
             section("SCRIPT EXECUTION SUMMARY"),
@@ -41,18 +47,19 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"Unfixed Failures:     {summary['unfixed_failures']:>6}",
             f"Fixed Failures:       {summary['fixed_failures']:>6}",
             "",
-            f"Overall Success Rate: {summary['overall_success_rate']:>5.1f}%",
-            f"Recent Success (7d):  {summary['recent_success_rate_7d']:>5.1f}%",
+            f"Overall Success Rate: {_rate(rates['overall_success_rate'])}",
+            f"Recent Success (7d):  {_rate(rates['recent_success_rate_7d'])}",
             f"Recent Attempts (7d): {summary['recent_attempts_7d']:>6}",
+            f"Change (7d):           {change_text(changes['success_rate_7d'])}",
             "",
             f"Sessions:             {summary['sessions']:>6}",
-            f"First-Try Success:    {summary['first_try_success_rate']:>5.1f}%",
-            f"First-Try (7d):       {summary['recent_first_try_success_rate_7d']:>5.1f}%"
-            f"  (previous 7d: {summary['previous_first_try_success_rate_7d']:.1f}%,"
-            f" {summary['recent_sessions_7d']} vs {summary['previous_sessions_7d']} sessions)",
+            f"First-Try Success:    {_rate(first_try['first_try_success_rate'])}",
+            f"First-Try (7d):       {_rate(first_try['recent_first_try_success_rate_7d'])}",
+            f"First-Try Change (7d): {change_text(changes['first_try_success_rate_7d'])}",
             f"Attempts to Success:  {_mean(summary['mean_attempts_to_success'])}",
             f"Skipped Files:        {summary['skipped_files']:>6}",
-            f"(7-day window ends {summary['as_of']})",
+            f"(7-day window: {_minute(summary['window_start'])} to {_minute(summary['window_end'])}, "
+            f"ending at {summary['window_rule']}; rates from fewer than {summary['min_n']} are not shown)",
             *(
                 [f"(sessions are inferred: {summary.get('sessions_inferred_because')}; --sessions linked turns it off)"]
                 if summary.get("sessions_inferred")
@@ -61,6 +68,17 @@ def summary_text(summary: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def _rate(rate: Rate) -> str:
+    """A rate right-aligned as the original printed it (its line unchanged for tools that read it), then on
+    a line of its own what it rests on."""
+    value = f"{rate.percent:>5.1f}%" if rate.enough and rate.percent is not None else "     -"
+    return f"{value}\n{'':22}({rate.basis()})"
+
+
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def _mean(value: float | None) -> str:

@@ -12,7 +12,7 @@ from dashboard import url_filters
 from dashboard.data import log_index, query
 from dashboard.markdown import escape_markdown
 from loaders.analysis.filters import STATUSES, AttemptFilter
-from loaders.analysis.metrics import date_range, filter_choices
+from loaders.analysis.metrics import date_range, filter_choices, window_of
 from loaders.store.cache import IndexBusyError
 from loaders.store.index import LogIndex
 
@@ -88,17 +88,16 @@ def _reload_controls(index: LogIndex) -> None:
         st.sidebar.caption(f"{report.files_seen:,} files · last load {report.seconds:.2f} s, {report.parsed:,} read")
 
 
-def _window(newest: datetime | None, flt: AttemptFilter) -> tuple[datetime, str | None, str]:
-    """The end of the 7-day window, a note when it is not now, and the tiles' label for it."""
+def _window(index: LogIndex, flt: AttemptFilter) -> tuple[datetime, str | None, str]:
+    """The end of the 7-day window (the rule every surface uses: loaders.analysis.metrics.window_of), a
+    note when it is not now, and the tiles' label for it."""
     # "now" is the end of the current hour: results are cached per index version and window end, so
     # the full report is worked out again when logs change or once an hour, not on every rerun.
     now = datetime.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    if flt.end is not None:
-        return flt.as_of(now), None, f"7 days to {flt.end:%Y-%m-%d}"
-    if newest is not None and newest < now - timedelta(days=7):
-        note = f"Nothing in the last 7 days: 7-day numbers end at the newest record ({newest:%Y-%m-%d %H:%M})."
-        return newest, note, f"7 days to {newest:%Y-%m-%d}"
-    return now, None, "7 days"
+    window = query(window_of, index, flt, now)
+    if window.rule == "now":
+        return window.end, None, "7 days"
+    return window.end, window.note(), f"7 days to {window.end:%Y-%m-%d}"
 
 
 SESSION_MODE_LABELS = {"auto": "Automatic", "linked": "As logged", "inferred": "Inferred"}
@@ -130,7 +129,7 @@ def draw(logs_dir: str) -> PageContext:
         st.error(escape_markdown(f"Cannot keep an index of the logs: {exc}"))
         st.stop()
     _reload_controls(index)
-    _, newest, count = query(date_range, index)
+    _, _, count = query(date_range, index)
     choices = query(filter_choices, index)
     sidebar = st.sidebar
     sidebar.subheader("Filters")
@@ -149,7 +148,7 @@ def draw(logs_dir: str) -> PageContext:
         tags=tuple(sidebar.multiselect("Tag", choices["tags"], key=url_filters.TAG, bind="query-params")),
         text=sidebar.text_input("Search errors and prompts", key=url_filters.TEXT, bind="query-params") or None,
     )
-    as_of, note, window_label = _window(newest, flt)
+    as_of, note, window_label = _window(index, flt)
     sidebar.caption(f"Logs: {escape_markdown(index.root)}")
     if index.sessions_inferred:
         reason = "you chose inferred sessions" if mode == "inferred" else "the logs do not link attempts"

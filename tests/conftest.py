@@ -82,6 +82,15 @@ def write_session_file(root: Path, session_id: str, attempt_ids: list[str], stat
     return path
 
 
+@pytest.fixture(autouse=True)
+def rates_from_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-made trees hold a few attempts each: their exact rates are shown from n = 1.
+
+    The product's default minimum n (20, loaders.analysis.rates) is set back by the tests of that rule.
+    """
+    monkeypatch.setenv("FIXTRAIL_MIN_N", "1")
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private index directory, also set as $FIXTRAIL_CACHE_DIR for code that uses the default."""

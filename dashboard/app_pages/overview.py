@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import charts, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
+from dashboard.rate_tiles import rate_tile, rates_meaningless
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, lazy_tabs, no_data_notice, session_table, window_notice
 from loaders.analysis import metrics
@@ -56,14 +57,15 @@ top.metric(
 )
 top.metric("Unfixed failures", f"{summary.unfixed_failures:,}", width=TILE_WIDTH)
 top.metric("Fixed failures", f"{summary.fixed_failures:,}", width=TILE_WIDTH)
-bottom.metric("Overall success rate", f"{summary.overall_success_rate:.1f}%", width=TILE_WIDTH)
-bottom.metric(
+rates, changes = summary.rates(), summary.changes()
+failures_only = rates_meaningless(ctx.flt)
+rate_tile(bottom, "Overall success rate", rates["overall_success_rate"], None, failures_only)
+rate_tile(
+    bottom,
     f"Success rate ({ctx.window_label})",
-    f"{summary.recent_success_rate_7d:.1f}%",
-    f"{summary.recent_success_rate_7d - summary.previous_success_rate_7d:+.1f} pts vs previous 7 days"
-    if summary.recent_attempts_7d and summary.previous_attempts_7d
-    else None,
-    width=TILE_WIDTH,
+    rates["recent_success_rate_7d"],
+    changes["success_rate_7d"],
+    failures_only,
 )
 bottom.metric(
     f"Attempts ({ctx.window_label})",
@@ -82,21 +84,21 @@ bottom.metric(
     delta_arrow="off",
     width=TILE_WIDTH,
 )
-first_try_row.metric(
+rate_tile(
+    first_try_row,
     "First-try success",
-    f"{summary.first_try_success_rate:.1f}%",
-    help="Sessions whose first attempt succeeded, of the sessions started in the filter",
-    width=TILE_WIDTH,
+    rates["first_try_success_rate"],
+    None,
+    failures_only,
+    "Sessions whose first attempt succeeded, of the sessions started in the filter",
 )
-first_try_row.metric(
+rate_tile(
+    first_try_row,
     f"First-try success ({ctx.window_label})",
-    f"{summary.recent_first_try_success_rate_7d:.1f}%",
-    f"{summary.recent_first_try_success_rate_7d - summary.previous_first_try_success_rate_7d:+.1f} pts vs "
-    f"previous 7 days ({summary.previous_first_try_success_rate_7d:.1f}%)"
-    if summary.recent_sessions_7d and summary.previous_sessions_7d
-    else None,
-    help="Of the sessions started in the 7 days",
-    width=TILE_WIDTH,
+    rates["recent_first_try_success_rate_7d"],
+    changes["first_try_success_rate_7d"],
+    failures_only,
+    "Of the sessions started in the 7 days",
 )
 first_try_row.metric(
     "Mean attempts to success",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.first_try import first_try_windows
+from loaders.analysis.rates import Rate, min_n, rate_change
+from loaders.analysis.stats import Difference
 from loaders.store.index import LogIndex
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
@@ -65,11 +67,51 @@ class Summary:
     as_of: datetime
     sessions_inferred: bool = False
     sessions_inferred_because: str | None = None
+    recent_successes_7d: int = 0
+    previous_successes_7d: int = 0
+    first_try_sessions: int = 0
+    first_try_successes: int = 0
+    recent_first_try_successes_7d: int = 0
+    previous_first_try_successes_7d: int = 0
+    window_rule: str = "as given"
+
+    def rates(self) -> dict[str, Rate]:
+        """Each rate of the summary with what it rests on (loaders.analysis.rates.Rate), by its JSON key."""
+        return {
+            "overall_success_rate": Rate(self.total_successes, self.total_successes + self.total_failures),
+            "recent_success_rate_7d": Rate(self.recent_successes_7d, self.recent_attempts_7d),
+            "previous_success_rate_7d": Rate(self.previous_successes_7d, self.previous_attempts_7d),
+            "first_try_success_rate": Rate(self.first_try_successes, self.first_try_sessions, "sessions"),
+            "recent_first_try_success_rate_7d": Rate(
+                self.recent_first_try_successes_7d, self.recent_sessions_7d, "sessions"
+            ),
+            "previous_first_try_success_rate_7d": Rate(
+                self.previous_first_try_successes_7d, self.previous_sessions_7d, "sessions"
+            ),
+        }
+
+    def changes(self) -> dict[str, Difference]:
+        """The 7-day window against the 7 days before: success rate and first-try rate, in points."""
+        rates = self.rates()
+        return {
+            "success_rate_7d": rate_change(rates["previous_success_rate_7d"], rates["recent_success_rate_7d"]),
+            "first_try_success_rate_7d": rate_change(
+                rates["previous_first_try_success_rate_7d"], rates["recent_first_try_success_rate_7d"]
+            ),
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        """The summary as the original's JSON (seven numbers first), with ``as_of`` as ISO text."""
+        """The summary as the original's JSON (seven numbers first), with ``as_of`` as ISO text, and beside
+        them: ``rates`` (each rate's n, interval and whether it is ``enough``), ``changes`` (each 7-day
+        change with its interval and ``significant``), ``min_n``, and the window (``window_start``,
+        ``window_end``, ``window_rule``: why it ends there)."""
         data = asdict(self)
         data["as_of"] = self.as_of.isoformat(timespec="seconds")
+        data["window_start"] = (self.as_of - timedelta(days=WINDOW_DAYS)).isoformat(timespec="seconds")
+        data["window_end"] = data["as_of"]
+        data["rates"] = {name: rate.as_dict() for name, rate in self.rates().items()}
+        data["changes"] = {name: diff.as_dict() for name, diff in self.changes().items()}
+        data["min_n"] = min_n()
         return data
 
 
@@ -89,12 +131,55 @@ def window_counts(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> tuple
     return int(row[0]), int(row[1])
 
 
-def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> Summary:
-    """The summary of the filtered attempts; 7-day numbers end at ``as_of`` (default flt.as_of()).
+@dataclass(frozen=True)
+class Window:
+    """Where a 7-day window ends and why: ``rule`` is "as given", "the filter's end date",
+    "the newest record" (nothing in the 7 days to now) or "now"."""
+
+    end: datetime
+    rule: str
+
+    @property
+    def start(self) -> datetime:
+        """Where the window starts (exclusive): WINDOW_DAYS before its end."""
+        return self.end - timedelta(days=WINDOW_DAYS)
+
+    def note(self) -> str | None:
+        """A sentence for people when the window does not end now (None when it does)."""
+        if self.rule == "the newest record":
+            return f"Nothing in the 7 days to now: 7-day numbers end at the newest record ({self.end:%Y-%m-%d %H:%M})."
+        return None
+
+
+NEWEST_SQL = "SELECT max(timestamp) FROM attempts"
+
+
+def window_of(index: LogIndex, flt: AttemptFilter = ALL, now: datetime | None = None) -> Window:
+    """The 7-day window every surface (CLI, API, LogAnalyzer, dashboard) uses when none is named.
+
+    It ends at the end of the filter's end date when there is one; else at ``now`` (default: the
+    current time), unless the tree holds nothing in the 7 days to ``now``: then at its newest record,
+    so that a tree that stopped growing still shows its last week rather than an empty one.
+    """
+    now = now or datetime.now()
+    if flt.end is not None:
+        return Window(flt.as_of(now), "the filter's end date")
+    newest = index.cursor().execute(NEWEST_SQL).fetchone()[0]
+    if newest is not None and newest <= now - timedelta(days=WINDOW_DAYS):
+        return Window(newest, "the newest record")
+    return Window(now, "now")
+
+
+def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | Window | None = None) -> Summary:
+    """The summary of the filtered attempts; 7-day numbers end at ``as_of`` (a time, or a Window that also
+    says why it ends there; default: window_of()).
 
     Output: a Summary (totals over the filter, windows over the filter without its dates).
     """
-    as_of = as_of or flt.as_of()
+    if not isinstance(as_of, Window):
+        as_of = Window(as_of, "as given") if as_of else window_of(index, flt)
+    window = as_of
+    as_of = window.end
     where, params = flt.where()
     cursor = index.cursor()
     failures, successes, unfixed, fixed, sessions = cursor.execute(TOTALS_SQL.format(where=where), params).fetchone()
@@ -123,6 +208,13 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = 
         as_of=as_of,
         sessions_inferred=index.sessions_inferred,
         sessions_inferred_because=index.inference_reason,
+        recent_successes_7d=recent_ok,
+        previous_successes_7d=previous_ok,
+        first_try_sessions=first_try.sessions,
+        first_try_successes=first_try.first_try_successes,
+        recent_first_try_successes_7d=recent_first.first_try_successes,
+        previous_first_try_successes_7d=previous_first.first_try_successes,
+        window_rule=window.rule,
     )
 
 

@@ -22,10 +22,13 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     """The full analysis with every key of the original's analyze_all(), plus ``skipped_files`` and
     ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
 
-    Parameters: the filter and ``as_of`` (end of the 7-day window; default now). The sections
-    that do not depend on the window are worked out once per index version (report_sections).
+    Beside them: the window (``window_start``, ``window_end``, ``window_rule``) and what each rate rests
+    on (``rates``, ``changes``, ``min_n``: loaders.analysis.metrics.Summary.as_dict).
+
+    Parameters: the filter and ``as_of`` (end of the 7-day window; default loaders.analysis.metrics.window_of).
+    The sections that do not depend on the window are worked out once per index version (report_sections).
     """
-    summary = metrics.summary(index, flt, as_of or datetime.now())
+    summary = metrics.summary(index, flt, as_of)  # None: the window every surface uses
     summary_dict = summary.as_dict()
     sections = report_sections(index, flt)
     return {
@@ -36,6 +39,7 @@ def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
         "sessions": summary.sessions,
         "sessions_inferred": summary.sessions_inferred,
         "first_try": {key: summary_dict[key] for key in FIRST_TRY_KEYS},
+        **{key: summary_dict[key] for key in WINDOW_KEYS},
         "skipped_files": sections["skipped_files"],
         "fix_rules": sections["fix_rules"],
         "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
@@ -75,3 +79,6 @@ FIRST_TRY_KEYS = (
     "previous_sessions_7d",
     "mean_attempts_to_success",
 )
+
+# The window the report's 7-day numbers cover and what its rates rest on, beside the original's keys.
+WINDOW_KEYS = ("window_start", "window_end", "window_rule", "rates", "changes", "min_n")

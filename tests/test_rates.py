@@ -1,0 +1,162 @@
+"""Numbers a team can act on (issue 31): n and an interval on every rate, no rate from too few, a change
+only when its interval says so, and one window rule on every surface."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from streamlit.testing.v1 import AppTest
+
+from api.server import create_app
+from backend.log_analyzer import LogAnalyzer
+from backend.script_logger import ScriptLogger
+from loaders.analysis.metrics import window_of
+from loaders.analysis.rates import Rate, change_text, rate_change
+from loaders.store.index import LogIndex
+from tests.conftest import write_record
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "streamlit_app.py")
+PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+
+
+@pytest.fixture
+def default_min_n(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The product's own minimum n (the suite's other tests show rates from n = 1)."""
+    monkeypatch.delenv("FIXTRAIL_MIN_N")
+    return 20
+
+
+@pytest.fixture
+def demo_plus_one(tmp_path: Path) -> Path:
+    """The bundled demo tree with one failure logged now: the user's first attempt after a pause."""
+    root = tmp_path / "logs"
+    shutil.copytree(ROOT / "logs", root, ignore=shutil.ignore_patterns("analysis"))
+    ScriptLogger(root).log_failure("print(1/0)", "division by zero", "ZeroDivisionError: division by zero\n", 1)
+    return root
+
+
+@pytest.fixture
+def sparse_tree(tmp_path: Path) -> Path:
+    """A tree of the original's shape with few attempts: three sessions over two weeks, the last today."""
+    root = tmp_path / "sparse"
+    now = datetime.now().replace(microsecond=0)
+    write_record(root, log_id="a1", session_id="A", when=now - timedelta(days=12))
+    write_record(root, log_id="a2", session_id="A", status="success", when=now - timedelta(days=12, minutes=-5))
+    write_record(root, log_id="b1", session_id="B", status="success", when=now - timedelta(days=3))
+    write_record(root, log_id="c1", session_id="C", when=now - timedelta(hours=1))
+    return root
+
+
+def test_a_rate_below_the_minimum_is_not_a_number(default_min_n):
+    assert Rate(0, 1).short() == "-" and Rate(0, 1).basis() == "too few attempts (n = 1)"
+    assert Rate(13, 20).short() == "65.0%" and Rate(13, 20).basis() == "n = 20, 95% CI 43.3-81.9"
+    assert Rate(1, 1, "sessions").text() == "- (too few sessions (n = 1))"
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "expected"),
+    [
+        (Rate(60, 100), Rate(59, 100), r"^no clear change \(-1\.0 pts, 95% CI -\d+\.\d to \+\d+\.\d\)$"),
+        (Rate(20, 100), Rate(80, 100), r"^up 60\.0 pts vs previous 7 days \(95% CI \+\d+\.\d to \+\d+\.\d\)$"),
+        (Rate(1, 2), Rate(0, 1), r"^too few to compare \(n = 2 and 1\)$"),
+        (Rate(0, 0), Rate(3, 30), r"^too few attempts to compare$"),
+    ],
+)
+def test_a_change_is_called_a_change_only_when_its_interval_excludes_zero(default_min_n, before, now, expected):
+    diff = rate_change(before, now)
+    assert re.match(expected, change_text(diff)), change_text(diff)
+    assert diff.significant == change_text(diff).startswith(("up", "down"))
+    if diff.significant:
+        assert diff.ci_low > 0 or diff.ci_high < 0
+
+
+def _tiles(at: AppTest) -> list:
+    return list(at.metric)
+
+
+def _check_every_tile(at: AppTest, min_n: int) -> None:
+    """No tile shows a rate from fewer than min_n without saying so; every change drawn is significant."""
+    assert not at.exception, [e.message for e in at.exception]
+    for tile in _tiles(at):
+        delta = tile.proto.delta
+        if PERCENT.match(tile.value):
+            basis = re.search(r"n = ([\d,]+)", delta + " " + (tile.help or ""))
+            assert basis and int(basis.group(1).replace(",", "")) >= min_n, (tile.label, tile.value, delta, tile.help)
+        if delta.startswith(("up ", "down ")):
+            low, high = (float(x) for x in re.findall(r"CI ([+-][\d.]+) to ([+-][\d.]+)", delta)[0])
+            assert low > 0 or high < 0, (tile.label, delta)
+
+
+@pytest.mark.parametrize("tree", ["demo_plus_one", "sparse_tree"])
+def test_every_overview_tile_says_what_it_rests_on(request, tree, cache_dir, monkeypatch, default_min_n):
+    root = request.getfixturevalue(tree)
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    _check_every_tile(at, default_min_n)
+    shown = {tile.label: (tile.value, tile.proto.delta) for tile in _tiles(at)}
+    if tree == "sparse_tree":
+        assert shown["Success rate (7 days)"] == ("-", "too few attempts (n = 2)")
+        assert shown["Overall success rate"] == ("-", "too few attempts (n = 4)")
+    else:  # one new attempt: the window moves to now, and one failure is not "0.0%, down 56.7 pts"
+        assert shown["Success rate (7 days)"] == ("-", "too few attempts (n = 1)")
+        assert "down" not in shown["Success rate (7 days)"][1]
+
+
+def test_a_failures_only_filter_says_why_rates_are_not_shown(demo_tree, cache_dir, monkeypatch):
+    root, _ = demo_tree
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["category"] = "import_error"
+    at.run()
+    assert not at.exception
+    rates = [tile for tile in _tiles(at) if "rate" in tile.label.lower() or "First-try" in tile.label]
+    assert rates and all(tile.value == "-" and "failures only" in tile.proto.delta for tile in rates)
+
+
+def _cli_json(root: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "analyze_logs.py", "--logs-dir", str(root), "--json", "summary"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_surface_uses_one_window(demo_tree, cache_dir, monkeypatch):
+    """A tree whose newest record is weeks old: CLI, API, LogAnalyzer and dashboard show its last week."""
+    root, _ = demo_tree
+    cli = _cli_json(root)
+    assert cli["window_rule"] == "the newest record" and cli["recent_attempts_7d"] > 0
+    api = TestClient(create_app(root, cache_dir, extra_hosts=("testserver",))).get("/api/logs/summary").json()
+    assert api["summary"]["window_end"] == cli["window_end"] and api["summary"]["window_rule"] == cli["window_rule"]
+    analysis = LogAnalyzer(str(root)).analyze_all()
+    assert analysis["window_end"] == cli["window_end"]
+    for key in ("recent_success_rate_7d", "recent_attempts_7d"):
+        assert api["summary"][key] == cli[key] == analysis["summary"][key]
+    assert cli["rates"]["recent_success_rate_7d"]["n"] == cli["recent_attempts_7d"]
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    window_tile = next(tile for tile in _tiles(at) if tile.label.startswith("Attempts (7 days to"))
+    assert window_tile.value == f"{cli['recent_attempts_7d']:,}"
+    assert any("newest record" in caption.value for caption in at.caption)
+
+
+def test_a_tree_with_recent_attempts_ends_the_window_now(sparse_tree, cache_dir):
+    window = window_of(LogIndex(sparse_tree, cache_dir))
+    assert window.rule == "now" and abs((window.end - datetime.now()).total_seconds()) < 60
+    cli = _cli_json(sparse_tree)
+    assert cli["window_rule"] == "now" and cli["recent_attempts_7d"] == 2
