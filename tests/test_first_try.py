@@ -89,7 +89,8 @@ def test_first_try_in_cli_api_and_report(small_tree, cache_dir, index_of):
     assert (data["recent_sessions_7d"], data["previous_first_try_success_rate_7d"]) == (3, 0.0)
     text = run_cli("--logs-dir", str(small_tree), "--as-of", AS_OF.isoformat(), "summary").stdout.splitlines()
     assert "First-Try Success:     25.0%" in text
-    assert "First-Try (7d):        33.3%  (previous 7d: 0.0%, 3 vs 1 sessions)" in text
+    assert "First-Try (7d):        33.3%" in text and "                      (n = 3, 95% CI 6.1-79.2)" in text
+    assert any(line.startswith("First-Try Change (7d): no clear change (+33.3 pts, 95% CI") for line in text)
     assert "Attempts to Success:    2.00" in text
     report = analysis_report(index_of(small_tree), as_of=AS_OF)
     assert report["first_try"]["first_try_success_rate"] == 25.0 and "first_try_success_rate" not in report["summary"]
