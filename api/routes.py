@@ -274,3 +274,21 @@ def get_evals(index: IndexDep, flt: FilterDep) -> Response:
     filter match) with prompt, input_file, model, failing_code, error_line, fingerprint, fixed, fixed_code,
     session_id."""
     return Response(evals_jsonl(eval_cases(index, flt)), media_type="application/x-ndjson")
+
+
+NEVER_DELETES = (
+    "Fixtrail never deletes logs: the tree is the record of every attempt and of the team's decisions. "
+    "Remove files from the log tree itself if they must go; the index follows on its next refresh."
+)
+
+
+@router.post(
+    "/clear",
+    status_code=403,
+    response_model=schemas.ErrorResponse,
+    responses={403: {"model": schemas.ErrorResponse, "description": "Fixtrail never deletes logs"}},
+)
+def post_clear() -> None:
+    """The original's "clear the logs" (its frontend calls it): answered in the original's error shape,
+    saying that Fixtrail never deletes logs. Nothing is changed."""
+    raise HTTPException(403, NEVER_DELETES)

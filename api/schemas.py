@@ -131,7 +131,10 @@ class ExecutionItem(AttemptRecord):
     """
 
     id: str = Field(description="the attempt's log_id")
-    status: str | None = Field(description="failed or success")
+    status: str | None = Field(
+        description="the original's word: error, timeout or success (the record's in log_status)"
+    )
+    log_status: str | None = Field(None, description="the record's own status: failed or success")
     error_message: str | None = Field(description="the concise error (failures), cut when long")
     started_at: str | None = Field(description="the record's timestamp as written")
     completed_at: str | None = Field(description="started_at plus execution_time_seconds, when both are known")

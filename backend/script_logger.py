@@ -370,7 +370,13 @@ class ScriptLogger:
         error_category: str | None = None,
         tags: list[str] | None = None,
     ) -> str:
-        """Log a failed script execution; return its log_id for linking the next attempt."""
+        """Log a failed script execution; return its log_id for linking the next attempt.
+
+        ``error_message`` and ``stderr`` given as None are written as "" (the original always wrote text
+        there, and its analyzer fails on null: teams run both while they migrate).
+        """
+        error_message = "" if error_message is None else error_message
+        stderr = "" if stderr is None else stderr
         now = self._now()
         log_id = self._new_log_id(now)
         session_id = session_id or log_id

@@ -51,7 +51,9 @@ def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None
         return value if defaults else argparse.SUPPRESS
 
     parser.add_argument(
-        "--logs-dir", default=default("logs"), help="the log tree: a directory or s3://bucket/prefix (default: ./logs)"
+        "--logs-dir",
+        default=default(None),
+        help="the log tree: a directory or s3://bucket/prefix (default: $FIXTRAIL_LOGS_DIR, else ./logs)",
     )
     parser.add_argument(
         "--table",

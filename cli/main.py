@@ -320,6 +320,35 @@ def _errors_text(report: dict[str, Any], marks) -> str:
     )
 
 
+LOGS_DIR_ENV = "FIXTRAIL_LOGS_DIR"
+# The demo tree that ships in the clone (make run shows it): said when a command falls back on it.
+DEMO_LOGS = Path(__file__).resolve().parents[1] / "logs"
+
+
+def logs_location(given: str | None) -> tuple[str, bool]:
+    """The tree a command reads, and whether the user named it: ``--logs-dir``, else ``$FIXTRAIL_LOGS_DIR``,
+    else ``./logs`` (not named)."""
+    if given:
+        return given, True
+    configured = os.environ.get(LOGS_DIR_ENV)
+    return (configured, True) if configured else ("logs", False)
+
+
+def _say_which_default_tree(logs_dir: Path | str) -> None:
+    """For the ./logs fallback: a missing one is an error naming the ways to name a tree; the clone's
+    demo tree is said on stderr, so that nobody takes its numbers for theirs."""
+    if not isinstance(logs_dir, Path):
+        return
+    if not logs_dir.is_dir():
+        raise LogTreeError(f"log directory not found: ./{logs_dir} (give --logs-dir DIR or set {LOGS_DIR_ENV}=DIR)")
+    if logs_dir.resolve() == DEMO_LOGS:
+        print(
+            f"note: showing the demo logs bundled with Fixtrail ({DEMO_LOGS}); "
+            f"give --logs-dir DIR or set {LOGS_DIR_ENV}=DIR for your own tree",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status.
 
@@ -332,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     args = parser.parse_args(normalise_argv(argv))
     try:
+        args.logs_dir, chosen = logs_location(args.logs_dir)
         # An s3:// prefix or a table stays text (a Path would fold its "//"); loaders.ingest.sources opens each.
         logs_dir = args.logs_dir if str(args.logs_dir).startswith("s3://") else Path(args.logs_dir)
+        if not chosen and not args.table and args.command != "compact":
+            _say_which_default_tree(logs_dir)
         if args.table and args.command != "compact":
             logs_dir = table_location(args.table)
         if args.command == "compact":

@@ -138,7 +138,7 @@ def test_a_limit_that_is_not_a_number_is_422(client):
 
 
 def test_no_deleting_endpoint(client):
-    assert client.post("/api/logs/clear").status_code in (404, 405)
+    assert client.post("/api/logs/clear").status_code == 403  # the original's route, answering that nothing is deleted
     assert client.delete("/api/logs/log/s2-a1").status_code == 405
 
 
@@ -158,7 +158,8 @@ def test_openapi_describes_every_endpoint(client):
         "/",
     } <= paths
     for item in spec["paths"].values():
-        assert "200" in item["get"]["responses"] and "404" in item["get"]["responses"]
+        answer = item.get("get") or item["post"]
+        assert ("200" in answer["responses"] or "403" in answer["responses"]) and "404" in answer["responses"]
 
 
 def test_real_server_over_http(small_tree, cache_dir):
@@ -204,7 +205,7 @@ def test_api_conforms_to_its_schema(small_tree, cache_dir):
 
         check()
         checked += 1
-    assert checked == 14
+    assert checked == 15
 
 
 def test_fix_rules_and_fingerprint_states(cv2_fix_tree, cache_dir):
@@ -328,7 +329,7 @@ def _date_parameters(client: TestClient) -> list[tuple[str, str]]:
     return [
         (path, parameter["name"])
         for path, item in spec["paths"].items()
-        for parameter in item["get"].get("parameters", [])
+        for parameter in item.get("get", {}).get("parameters", [])
         if parameter["name"] in OUTSIDE_THE_RANGE
     ]
 

@@ -283,7 +283,11 @@ def test_list_items_carry_the_original_item_keys(client, written_tree):
     assert successes[ids["d2"]]["completed_at"] is None  # no run time logged
     failures = client.get("/api/logs/failures").json()["failures"]
     assert [item["id"] for item in failures][:2] == [ids["d1"], ids["c1"]]
-    assert all(item["completed_at"] is None and item["status"] == "failed" for item in failures)
+    assert all(item["completed_at"] is None and item["log_status"] == "failed" for item in failures)
+    # The original's words: a timeout is "timeout", any other failure "error" (never Fixtrail's "failed").
+    statuses = {item["id"]: item["status"] for item in failures}
+    assert statuses[ids["c1"]] == "timeout" and statuses[ids["d1"]] == statuses[ids["b1"]] == "error"
+    assert {item["status"] for item in successes.values()} == {"success"}
     assert all(item[key] is None for item in failures for key in ("user_id", "script_id", "script_name"))
     unfixed = client.get("/api/logs/failures", params={"unfixed_only": "true"}).json()
     assert sorted(item["id"] for item in unfixed["failures"]) == sorted([ids["b1"], ids["c1"]])
@@ -491,3 +495,46 @@ def test_the_analyzer_keeps_the_original_attributes(written_tree, cache_dir):
     started = time.monotonic()
     assert analyzer._generate_ai_summary() == analyzer.analyze_all()["ai_learning_summary"]
     assert time.monotonic() - started < 60
+
+
+def test_clear_answers_in_the_original_shape_and_deletes_nothing(client, written_tree):
+    files = sorted(Path(written_tree["logs"]).rglob("*.json"))
+    response = client.post("/api/logs/clear")
+    assert response.status_code == 403
+    body = response.json()
+    assert body["success"] is False and body["error"].startswith("Fixtrail never deletes logs")
+    assert sorted(Path(written_tree["logs"]).rglob("*.json")) == files
+
+
+def test_the_writer_writes_text_where_the_original_wrote_text(tmp_path):
+    """The original analyzer fails on null error_message or stderr: Fixtrail's writer never writes them."""
+    log_id = ScriptLogger(tmp_path).log_failure("print(1/0)", None, None, 1)
+    record = json.loads(next(tmp_path.glob(f"failures/*/{log_id}.json")).read_text())
+    assert record["error_message"] == "" and record["stderr"] == ""
+
+
+def test_the_cli_finds_its_tree_and_says_when_it_shows_the_demo(tmp_path, small_tree, cache_dir):
+    """--logs-dir, then $FIXTRAIL_LOGS_DIR, then ./logs; elsewhere than the clone a clear error; in the
+    clone the bundled demo tree is said to be the demo."""
+    import os
+    import subprocess
+    import sys
+
+    clone = Path(__file__).resolve().parents[1]
+    cli = [sys.executable, str(clone / "analyze_logs.py"), "--json", "summary"]
+    env = {key: value for key, value in os.environ.items() if key != "FIXTRAIL_LOGS_DIR"}
+
+    def run_in(folder: Path, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            cli, cwd=folder, env={**env, **(extra or {})}, capture_output=True, text=True, timeout=120
+        )
+
+    nowhere = tmp_path / "elsewhere"  # tmp_path itself holds small_tree's logs/
+    nowhere.mkdir()
+    elsewhere = run_in(nowhere)
+    assert elsewhere.returncode == 1 and "set FIXTRAIL_LOGS_DIR" in elsewhere.stderr
+    assert "Traceback" not in elsewhere.stderr
+    named = run_in(nowhere, {"FIXTRAIL_LOGS_DIR": str(small_tree)})
+    assert named.returncode == 0 and json.loads(named.stdout)["total_failures"] == 4 and named.stderr == ""
+    demo = run_in(clone)
+    assert demo.returncode == 0 and "note: showing the demo logs bundled with Fixtrail" in demo.stderr

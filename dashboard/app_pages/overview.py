@@ -71,7 +71,7 @@ bottom.metric(
     f"Attempts ({ctx.window_label})",
     f"{summary.recent_attempts_7d:,}",
     f"{summary.recent_attempts_7d - summary.previous_attempts_7d:+d} vs previous 7 days"
-    if summary.recent_attempts_7d or summary.previous_attempts_7d
+    if summary.recent_attempts_7d != summary.previous_attempts_7d
     else None,
     delta_color="off",
     width=TILE_WIDTH,

@@ -18,6 +18,7 @@ from loaders.analysis.attempts import is_valid_id, read_record, recent_attempts,
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.sessions import find_session
 from loaders.store.index import LogIndex
+from loaders.text.error_text import derived_category, key_error_line
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -111,6 +112,23 @@ def execution_counts(index: LogIndex, flt: AttemptFilter = ALL) -> ExecutionCoun
     return ExecutionCounts(int(total), int(ok), int(failed), int(timeouts), rate)
 
 
+def original_status(record: dict[str, Any]) -> str | None:
+    """The original API's item status: ``success``, or for a failure ``timeout`` (category timeout, as
+    execution_counts counts it) or ``error``. The record's own word stays in ``log_status``."""
+    status = record.get("status")
+    if status == "success":
+        return "success"
+    if status != "failed":
+        return _text_or_none(status)
+    message, stderr = record.get("error_message"), record.get("stderr")
+    message = message if isinstance(message, str) else None
+    stderr = stderr if isinstance(stderr, str) else None
+    stored = record.get("error_category") if isinstance(record.get("error_category"), str) else None
+    error_type = record.get("error_type") if isinstance(record.get("error_type"), str) else None
+    category = derived_category(stored, error_type, key_error_line(message, stderr))
+    return "timeout" if category == "timeout" else "error"
+
+
 def _text_or_none(value: Any) -> str | None:
     return None if value is None else value if isinstance(value, str) else str(value)
 
@@ -130,15 +148,19 @@ def completed_at(timestamp: Any, seconds: Any) -> str | None:
 def execution_item(record: dict[str, Any], log_id: str, limit: int = LIST_TEXT_MAX_CHARS) -> dict[str, Any]:
     """A list item: the record with its big texts cut, and the original's item keys beside its own.
 
-    ``id`` is the log_id (the file's stem when the record has none), ``started_at`` the timestamp as
-    written, ``completed_at`` the timestamp plus ``execution_time_seconds`` when both are known;
-    ``user_id``, ``script_id`` and ``script_name`` are None (the logs do not have them).
+    ``status`` is the original's word (``error``, ``timeout`` or ``success``: original_status), the
+    record's own in ``log_status``; ``id`` is the log_id (the file's stem when the record has none),
+    ``started_at`` the timestamp as written, ``completed_at`` the timestamp plus
+    ``execution_time_seconds`` when both are known; ``user_id``, ``script_id`` and ``script_name`` are
+    None (the logs do not have them).
     """
     item = cut_big_texts(record, limit)
     item.setdefault("log_id", log_id)
+    logged = _text_or_none(record.get("status"))
     item.update(
         id=_text_or_none(record.get("log_id")) or log_id,
-        status=_text_or_none(record.get("status")),
+        status=original_status(record),
+        log_status=logged,
         error_message=_text_or_none(item.get("error_message")),
         started_at=_text_or_none(record.get("timestamp")),
         completed_at=completed_at(record.get("timestamp"), record.get("execution_time_seconds")),
