@@ -96,3 +96,26 @@ def test_the_ai_context_and_the_learning_summary_are_drawn_in_their_tabs(tmp_pat
     assert at.slider(key="recommendations_examples").value == 1
     assert at.number_input(key="recommendations_budget").value == 1500
     assert "KeyError" not in at.code[0].value
+
+
+def test_every_recommendation_links_to_an_example_of_its_own_kind(cache_dir):
+    """Issue 31, item 4: on the bundled demo tree, each card's example attempt is of the error
+    (fingerprint) or the bridge kind it names (its CRITICAL stdin card opened a FileNotFoundError)."""
+    from loaders.store.index import LogIndex
+
+    index = LogIndex(Path(__file__).resolve().parents[1] / "logs", cache_dir)
+    advice = prioritised_recommendations(index)
+    linked = advice[advice["log_id"].notna()]
+    assert len(linked) >= 3 and any("stdin parsing" in text for text in linked["text"])
+    attempts = index.frame(
+        "SELECT log_id, session_id, fingerprint, bridge_issue FROM attempts WHERE list_contains(?, log_id)",
+        [list(linked["log_id"])],
+    ).set_index("log_id")
+    for card in linked.itertuples():
+        target = attempts.loc[card.log_id]
+        if isinstance(card.fingerprint, str):
+            assert target["fingerprint"] == card.fingerprint, card.text
+        if "stdin parsing" in card.text:
+            assert target["bridge_issue"] == "stdin_parsing", card.text
+        if isinstance(card.session_id, str):
+            assert target["session_id"] == card.session_id, card.text

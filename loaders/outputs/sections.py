@@ -44,10 +44,15 @@ SELECT bridge_issue, count(*) AS count FROM attempts
 WHERE status = 'failed' AND bridge_issue IS NOT NULL AND {where} GROUP BY 1
 """
 
+# The newest examples of each kind (two each: every kind has one to link to), newest first, ten at most.
 BRIDGE_EXAMPLES_SQL = """
-SELECT log_id, bridge_issue AS category, coalesce(error_line, 'Unknown error') AS error, is_fixed AS fixed
-FROM attempts WHERE status = 'failed' AND bridge_issue IS NOT NULL AND {where}
-ORDER BY timestamp DESC LIMIT 10
+SELECT log_id, category, error, fixed FROM (
+    SELECT log_id, bridge_issue AS category, coalesce(error_line, 'Unknown error') AS error, is_fixed AS fixed,
+           timestamp
+    FROM attempts WHERE status = 'failed' AND bridge_issue IS NOT NULL AND {where}
+    QUALIFY row_number() OVER (PARTITION BY bridge_issue ORDER BY timestamp DESC, log_id) <= 2
+)
+ORDER BY timestamp DESC, log_id LIMIT 10
 """
 
 
@@ -199,6 +204,7 @@ def bridge_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
 
 
 RECIPE_MIN_FIXES = 3
+STDIN_KIND = dict(BRIDGE_REPORT_KEYS)["stdin_parsing_errors"]
 
 
 def _priority(share: float) -> str:
@@ -281,8 +287,8 @@ def recommendation_items(
                 text += f" Fixes used {name} instead ({count} fixes)."
             example = (lib["errors"] or [{}])[0]
             advice.append(Advice(text, "HIGH", _fingerprint_of(example.get("error")), example.get("log_id")))
-    if bridge["stdin_parsing_errors"] > 5:
-        example = (bridge["examples"] or [{}])[0]
+    if bridge["stdin_parsing_errors"] > 5:  # its example is one of its own kind (not the newest of any kind)
+        example = next((e for e in bridge["examples"] if e["category"] == STDIN_KIND), {})
         advice.append(
             Advice(
                 f"CRITICAL: {bridge['stdin_parsing_errors']} stdin parsing errors. Tell the model to read the request "
