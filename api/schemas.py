@@ -248,10 +248,14 @@ class LibraryError(BaseModel):
 
 
 class LibraryIssue(BaseModel):
+    """A library in the original's meaning (failures of attempts using it), and Fixtrail's blame beside."""
+
     model_config = ConfigDict(extra="allow")
     library: str
-    count: int
-    errors: list[LibraryError]
+    count: int = Field(description="failures of attempts using the library (the original's meaning)")
+    errors: list[LibraryError] = Field(description="the newest of those failures")
+    blamed: int = Field(description="failures laid at the library: its import failed, the error names it, or a frame")
+    blamed_errors: list[LibraryError] = Field(description="the newest failures laid at it")
 
 
 class LibraryIssues(BaseModel):

@@ -538,3 +538,25 @@ def test_the_cli_finds_its_tree_and_says_when_it_shows_the_demo(tmp_path, small_
     assert named.returncode == 0 and json.loads(named.stdout)["total_failures"] == 4 and named.stderr == ""
     demo = run_in(clone)
     assert demo.returncode == 0 and "note: showing the demo logs bundled with Fixtrail" in demo.stderr
+
+
+def test_library_issues_keep_the_original_meaning_and_blame_beside(tmp_path, cache_dir):
+    """The original counted failures mentioning (using) a library; Fixtrail's blame goes in ``blamed``."""
+    from loaders.outputs.sections import library_report
+    from loaders.store.index import LogIndex
+    from tests.conftest import write_record
+
+    logs = tmp_path / "logs"
+    write_record(logs, log_id="n1", tags=["lib:numpy"], code="import numpy\n")  # a NameError: not numpy's fault
+    write_record(
+        logs,
+        log_id="n2",
+        tags=["lib:numpy"],
+        code="import numpy\n",
+        error_message="No module named 'numpy'",
+        stderr="ModuleNotFoundError: No module named 'numpy'\n",
+    )
+    libraries = {lib["library"]: lib for lib in library_report(LogIndex(logs, cache_dir))["libraries_with_issues"]}
+    assert libraries["numpy"]["count"] == 2 and libraries["numpy"]["blamed"] == 1
+    assert sorted(e["log_id"] for e in libraries["numpy"]["errors"]) == ["n1", "n2"]
+    assert [e["log_id"] for e in libraries["numpy"]["blamed_errors"]] == ["n2"]

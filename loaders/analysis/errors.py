@@ -145,7 +145,9 @@ per_library AS (
            arg_max(error_line, timestamp) FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library))
                AS latest_error,
            list({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}} ORDER BY timestamp DESC, log_id)
-               FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library)) AS blamed
+               FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library)) AS blamed,
+           list({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}} ORDER BY timestamp DESC, log_id)
+               FILTER (WHERE status = 'failed') AS using_failures
     FROM uses
     GROUP BY library
 )
@@ -155,10 +157,13 @@ SELECT library, failures, attempts,
        failures_using, fixed, import_failures, latest_error,
        list_transform(blamed[1:3], lambda e: e.log_id) AS example_log_ids,
        list_transform(blamed[1:3], lambda e: e.error) AS example_errors,
-       list_transform(blamed[1:3], lambda e: e.fixed) AS example_fixed
+       list_transform(blamed[1:3], lambda e: e.fixed) AS example_fixed,
+       list_transform(using_failures[1:3], lambda e: e.log_id) AS using_log_ids,
+       list_transform(using_failures[1:3], lambda e: e.error) AS using_errors,
+       list_transform(using_failures[1:3], lambda e: e.fixed) AS using_fixed
 FROM per_library
-WHERE failures > 0 AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), library))
-ORDER BY failures DESC, library
+WHERE {counted} > 0 AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), library))
+ORDER BY {counted} DESC, library
 """
 
 
@@ -171,12 +176,29 @@ def library_issues(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     the filtered attempts using it), failure_rate (blamed failures per attempt using it, percent),
     failures_using (every failure of an attempt using it, blamed or not), fixed, import_failures,
     latest_error, example_log_ids, example_errors (each example's own key error line),
-    example_fixed (whether each example is fixed).
+    example_fixed (whether each example is fixed), and using_log_ids, using_errors, using_fixed (the
+    newest failures using it, blamed or not).
     """
+    return _libraries(index, flt, "failures")
+
+
+def library_failures(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
+    """Every library with a failure of an attempt using it, blamed or not (the original report's meaning of
+    a library issue: failures mentioning the library), most such failures first.
+
+    Output columns: those of library_issues, rows ordered by failures_using; using_log_ids,
+    using_errors and using_fixed are its three newest failures' examples.
+    """
+    return _libraries(index, flt, "failures_using")
+
+
+def _libraries(index: LogIndex, flt: AttemptFilter, counted: str) -> pd.DataFrame:
     where, params = flt.where("a")
     tracked = current_domain().tracked_libraries
     tracked_list = list(tracked) if tracked is not None else None
-    return index.frame(LIBRARY_ISSUES_SQL.format(where=where), [*params, tracked_list, tracked_list])
+    # ``counted`` is one of two column names of this module, never input.
+    sql = LIBRARY_ISSUES_SQL.format(where=where, counted=counted)
+    return index.frame(sql, [*params, tracked_list, tracked_list])
 
 
 # A failure with no error text at all has no fingerprint; the issue view groups those under this key

@@ -22,7 +22,7 @@ from loaders.analysis.attempts import fixed_of_attempts, sessions_of_attempts
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.recipes import fix_rules, instead
 from loaders.analysis.transitions import cancelled_by
-from loaders.core.rows import frame_records, plain_rows, text_or_empty, text_or_none
+from loaders.core.rows import frame_records, list_or_empty, plain_rows, text_or_empty, text_or_none
 from loaders.store.index import LogIndex
 from loaders.store.stored_results import stored_result
 from loaders.text import error_text
@@ -166,24 +166,34 @@ def _by_count(item: tuple[str, int]) -> tuple[int, str]:
 
 
 def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
-    """The original's library_issues: {"libraries_with_issues": [{library, count, errors}]}."""
-    libraries = errors.library_issues(index, flt)
+    """The original's library_issues: {"libraries_with_issues": [{library, count, errors}]} in the original's
+    meaning (``count``: failures of attempts using the library; ``errors``: the newest of them), and
+    Fixtrail's beside them: ``blamed`` (failures laid at it) with ``blamed_errors``, attempts,
+    failure_rate (blamed per attempt using it), import_failures, usage_share."""
+    libraries = errors.library_failures(index, flt)
+
+    def examples(log_ids: Any, texts: Any, fixed: Any) -> list[dict[str, Any]]:
+        """The examples of one library (a list is null when it has none)."""
+        return [
+            {"log_id": log_id, "error": text_or_empty(error)[:150], "fixed": bool(done)}
+            for log_id, error, done in zip(
+                list_or_empty(log_ids), list_or_empty(texts), list_or_empty(fixed), strict=True
+            )
+        ]
+
     return {
         "libraries_with_issues": [
             {
                 "library": row.library,
-                "count": int(row.failures),
+                "count": int(row.failures_using),
+                "errors": examples(row.using_log_ids, row.using_errors, row.using_fixed),
+                "blamed": int(row.failures),
+                "blamed_errors": examples(row.example_log_ids, row.example_errors, row.example_fixed),
                 "attempts": int(row.attempts),
                 "failure_rate": float(row.failure_rate),
                 "import_failures": int(row.import_failures),
                 "usage_share": float(row.usage_share),
                 "failures_using": int(row.failures_using),
-                "errors": [
-                    {"log_id": log_id, "error": text_or_empty(error)[:150], "fixed": bool(fixed)}
-                    for log_id, error, fixed in zip(
-                        row.example_log_ids, row.example_errors, row.example_fixed, strict=True
-                    )
-                ],
             }
             for row in libraries.itertuples()
         ]
@@ -285,7 +295,7 @@ def recommendation_items(
             if replacements:
                 name, count = sorted(replacements.items(), key=_by_count)[0]
                 text += f" Fixes used {name} instead ({count} fixes)."
-            example = (lib["errors"] or [{}])[0]
+            example = (lib["blamed_errors"] or [{}])[0]
             advice.append(Advice(text, "HIGH", _fingerprint_of(example.get("error")), example.get("log_id")))
     if bridge["stdin_parsing_errors"] > 5:  # its example is one of its own kind (not the newest of any kind)
         example = next((e for e in bridge["examples"] if e["category"] == STDIN_KIND), {})
