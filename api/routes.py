@@ -80,12 +80,13 @@ async def get_analysis(request: Request, index: IndexDep, flt: FilterDep, window
     API's five numbers, and the 100 newest attempts as ``recent_executions`` (big texts cut)."""
 
     def answer(as_of: datetime):
-        return encode(schemas.AnalysisResponse, {"success": True, "analysis": _analysis(index, flt, as_of)})
+        analysis = _analysis(index, flt, WindowEnd(as_of, window.rule))
+        return encode(schemas.AnalysisResponse, {"success": True, "analysis": analysis})
 
     return (await window_answer(index, "api.analysis", (flt,), window, answer)).response(request)
 
 
-def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime) -> dict:
+def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime | WindowEnd) -> dict:
     analysis = analysis_report(index, flt, as_of)
     analysis["summary"] = compat.execution_counts(index, flt).as_dict() | analysis["summary"]
     analysis["recent_executions"] = compat.recent_executions(index, flt)

@@ -58,7 +58,7 @@ class LogAnalyzer:
 
     def analyze_all(self) -> dict[str, Any]:
         """The full analysis (every key of the original); also saved as analysis/latest_analysis.json."""
-        analysis = analysis_report(self.index, as_of=self.as_of or window_of(self.index).end)
+        analysis = analysis_report(self.index, as_of=self.as_of or window_of(self.index))
         if not self._saves_report:  # nothing is written into object storage
             return analysis
         text = json.dumps(analysis, indent=2, ensure_ascii=False, default=str)
@@ -71,4 +71,4 @@ class LogAnalyzer:
 
     def _generate_ai_summary(self) -> str:
         """The AI learning summary text (the report's ``ai_learning_summary``), as the original app calls it."""
-        return analysis_report(self.index, as_of=self.as_of or window_of(self.index).end)["ai_learning_summary"]
+        return analysis_report(self.index, as_of=self.as_of or window_of(self.index))["ai_learning_summary"]

@@ -61,7 +61,10 @@ def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None
         help="a Delta table (path or s3:// URL) to read instead of --logs-dir; where compact writes",
     )
     parser.add_argument(
-        "--as-of", type=iso_time, default=default(None), help="end of the 7-day window, ISO 8601 (default: now)"
+        "--as-of",
+        type=iso_time,
+        default=default(None),
+        help="end of the 7-day window, ISO 8601 (default: now, or the newest record when nothing is newer than 7 days)",
     )
     parser.add_argument(
         "--json", action="store_true", default=default(False), help="print one JSON document instead of text"

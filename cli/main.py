@@ -70,7 +70,7 @@ from cli.children import launch_server
 from cli.webhook import post_json, slack_text
 from loaders.analysis import alerts, attempts, errors, sessions
 from loaders.analysis.cohorts import parse_cohort
-from loaders.analysis.metrics import summary, window_of
+from loaders.analysis.metrics import Window, summary, window_of
 from loaders.annotations import markers
 from loaders.core.files import write_atomically
 from loaders.ingest.sources import table_location
@@ -134,9 +134,11 @@ def _missing(value: Any) -> bool:
 
 def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     """Run one analysis command on an up-to-date index; return what to print."""
-    as_of = args.as_of or window_of(index).end  # the window every surface uses (loaders.analysis.metrics)
+    # The window every surface uses (loaders.analysis.metrics.window_of), and why it ends where it does.
+    window = Window(args.as_of, "as given") if args.as_of else window_of(index)
+    as_of = window.end
     if args.command == "summary":
-        data = summary(index, as_of=args.as_of).as_dict()  # None: the window's end and its rule
+        data = summary(index, as_of=window).as_dict()
         return _to_json(data) if args.json else text.summary_text(data)
     if args.command == "session":
         detail = sessions.session_detail(index, args.session_id)
@@ -189,7 +191,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         return _recommendations_text(sections)
     from loaders.outputs.report import analysis_report
 
-    report = analysis_report(index, as_of=as_of)
+    report = analysis_report(index, as_of=window)
     if args.command == "export":
         path = Path(args.file)
         write_atomically(path, _to_json(report).encode("utf-8"))
@@ -209,7 +211,7 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
     # all
     if args.json:
         return _to_json(report)
-    summary_data = summary(index, as_of=args.as_of).as_dict()
+    summary_data = summary(index, as_of=window).as_dict()
     return "\n".join(
         [
             text.summary_text(summary_data),

@@ -207,7 +207,7 @@ def fix_rules_text(rules: list[dict[str, Any]], limit: int = 10) -> str:
     """Numbered fix recipes: what changed from a failure to the success, with support and success rate."""
     lines = [section("FIX RECIPES (WHAT FIXED FAILURES)")]
     if not rules:
-        return "\n".join([*lines, "No recipe yet: no change fixed a failure twice.", ""])
+        return "\n".join([*lines, "No recipe yet: no recognised change fixed a failure.", ""])
     for i, rule in enumerate(rules[:limit], 1):
         lines.append(f"{i}. [{rule['kind']}] {rule['text']}")
     lines.append("")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import threading
 import time
 from typing import Any
 
@@ -90,13 +91,15 @@ def _post_within(url: str, body: bytes, timeout: float) -> None:
     from loaders.core.deadline import DeadlineExceeded, within_deadline
 
     connections: list[Any] = []
+    cancelled = threading.Event()  # the try's thread sends nothing once its caller has given up
 
     def cut_off() -> None:
+        cancelled.set()
         for connection in connections:
             _abort(connection)
 
     try:
-        within_deadline(lambda: _post(url, body, timeout, connections), timeout, "the try", cut_off)
+        within_deadline(lambda: _post(url, body, timeout, connections, cancelled), timeout, "the try", cut_off)
     except DeadlineExceeded:
         raise WebhookError(f"no complete answer within {timeout:g} s") from None
     except WebhookError:
@@ -117,7 +120,7 @@ def _abort(connection: Any) -> None:
     connection.close()
 
 
-def _post(url: str, body: bytes, timeout: float, connections: list[Any]) -> None:
+def _post(url: str, body: bytes, timeout: float, connections: list[Any], cancelled: threading.Event) -> None:
     import http.client
     from urllib.parse import urljoin, urlsplit
 
@@ -129,6 +132,9 @@ def _post(url: str, body: bytes, timeout: float, connections: list[Any]) -> None
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = {"Content-Type": "application/json", "User-Agent": "fixtrail", "Content-Length": str(len(body))}
         try:
+            connection.connect()
+            if cancelled.is_set():  # the deadline passed while connecting: the alert is not sent late
+                raise WebhookError("given up before sending")
             connection.request("POST", path, body=body, headers=headers)
             answer = connection.getresponse()
             answer.read(ANSWER_MAX_BYTES)  # the rest is never read: the connection is closed

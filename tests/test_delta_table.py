@@ -263,3 +263,39 @@ def test_a_damaged_data_file_blames_the_table_not_the_cache(s3_env, tmp_path, ca
     assert cli_main(["--table", url, "summary"]) == 1
     err = capsys.readouterr().err
     assert f"the Delta table {url} cannot be read" in err and "cannot use the index" not in err, err
+
+
+@pytest.mark.parametrize("claimed", ["/", "s3://", "s3://other-bucket"])
+def test_a_commit_claiming_another_source_cannot_open_the_door(s3_env, tmp_path, cache_dir, claimed):
+    """Whoever can append rows can also write a commit's metadata: only s3:// prefixes with a bucket count,
+    local paths never, and a row without a path is left out, not a failed refresh."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, write_deltalake
+
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"log_id": "stolen", "code": "TOP SECRET", "status": "failed"}))
+    root = tmp_path / "logs"
+    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
+    upload_tree(s3_env, root, "logs", "p")
+    url = str(tmp_path / "table")
+    assert compact("s3://logs/p", url).added == 1
+    table = DeltaTable(url, storage_options=storage_options(url))
+    template = table.to_pyarrow_table().to_pylist()[0]
+    rows = [
+        {**template, "log_id": "stolen", "session_id": "stolen", "path": str(secret)},
+        {**template, "log_id": "stolen2", "session_id": "stolen2", "path": "s3://logsx/p/x.json"},
+        {**template, "log_id": "pathless", "session_id": "pathless", "path": None},
+    ]
+    write_deltalake(
+        url,
+        pa.Table.from_pylist(rows, schema=table.to_pyarrow_table().schema),
+        mode="append",
+        commit_properties=CommitProperties(custom_metadata={SOURCE_KEY: claimed}),
+    )
+    index = LogIndex(table_location(url), cache_dir)
+    index.refresh()
+    assert sorted(index.frame("SELECT log_id FROM attempts")["log_id"]) == ["a1"]
+    assert attempt_record(index, "stolen") is None
+    assert index.source.read_record(str(secret)) is None
+    skipped = set(index.frame("SELECT path FROM skipped_files")["path"])
+    assert {str(secret), "s3://logsx/p/x.json"} <= skipped

@@ -143,7 +143,10 @@ def test_every_surface_uses_one_window(demo_tree, cache_dir, monkeypatch):
     api = TestClient(create_app(root, cache_dir, extra_hosts=("testserver",))).get("/api/logs/summary").json()
     assert api["summary"]["window_end"] == cli["window_end"] and api["summary"]["window_rule"] == cli["window_rule"]
     analysis = LogAnalyzer(str(root)).analyze_all()
-    assert analysis["window_end"] == cli["window_end"]
+    assert (analysis["window_end"], analysis["window_rule"]) == (cli["window_end"], cli["window_rule"])
+    client = TestClient(create_app(root, cache_dir, extra_hosts=("testserver",)))
+    from_api = client.get("/api/logs/analysis").json()["analysis"]
+    assert (from_api["window_end"], from_api["window_rule"]) == (cli["window_end"], "the newest record")
     for key in ("recent_success_rate_7d", "recent_attempts_7d"):
         assert api["summary"][key] == cli[key] == analysis["summary"][key]
     assert cli["rates"]["recent_success_rate_7d"]["n"] == cli["recent_attempts_7d"]

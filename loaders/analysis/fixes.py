@@ -47,6 +47,10 @@ def size_change(failed_lines: int | None, fixed_lines: int | None) -> str | None
     return None
 
 
+# The original's words for a fix with no import or size change (kept in its fix_strategies).
+UNDESCRIBED_FIX = "code revision"
+
+
 def change_summary(added_imports: Sequence[str], removed_imports: Sequence[str], size: str | None) -> list[str]:
     """Describe one fix in words, as the original's change summary did (``size``: see size_change)."""
     words = []
@@ -56,4 +60,4 @@ def change_summary(added_imports: Sequence[str], removed_imports: Sequence[str],
         words.append(f"Removed imports: {', '.join(removed_imports)}")
     if size:
         words.append(size)
-    return words or ["code revision"]
+    return words or [UNDESCRIBED_FIX]

@@ -157,11 +157,13 @@ NEWEST_SQL = "SELECT max(timestamp) FROM attempts"
 def window_of(index: LogIndex, flt: AttemptFilter = ALL, now: datetime | None = None) -> Window:
     """The 7-day window every surface (CLI, API, LogAnalyzer, dashboard) uses when none is named.
 
-    It ends at the end of the filter's end date when there is one; else at ``now`` (default: the
-    current time), unless the tree holds nothing in the 7 days to ``now``: then at its newest record,
-    so that a tree that stopped growing still shows its last week rather than an empty one.
+    It ends at the end of the filter's end date when there is one; else at ``now`` (default: the end of
+    the current minute, as the CLI, the API and LogAnalyzer take it; the dashboard passes the end of
+    the current hour, which its caches are keyed on), unless the tree holds nothing in the 7 days to
+    ``now``: then at its newest record, so that a tree that stopped growing still shows its last week
+    rather than an empty one.
     """
-    now = now or datetime.now()
+    now = now or datetime.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     if flt.end is not None:
         return Window(flt.as_of(now), "the filter's end date")
     newest = index.cursor().execute(NEWEST_SQL).fetchone()[0]

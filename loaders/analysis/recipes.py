@@ -143,24 +143,37 @@ def recognised_edits(before: str, after: str) -> list[str]:
     return [edit.describe() for edit in changes_of(SimpleNamespace(**describe_change(before, after)))]
 
 
+# A fix seen once is still a lesson on a sparse tree (low confidence, said so): at most this many are
+# kept, edits of the kinds a model can act on first, so that a big tree's long tail stays small.
+SEEN_ONCE_MAX = 100
+
+
 def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> pd.DataFrame:
-    """Edits that fixed failures, with their support and success rate, most fixes first.
+    """Edits that fixed failures at least ``min_fixes`` times, with their support and success rate, most
+    fixes first (``min_fixes=1``: also the edits seen once, at most SEEN_ONCE_MAX of them).
 
     Output columns: kind, old, new, change (in words), fixes (transitions with the edit that ended
     in a success), tries (all transitions with the edit), success_rate (percent), fingerprints
     (the errors it fixed, most often first), fingerprint_fixes ({fingerprint: fixes}),
-    example_sessions, text ("cv2 -> skimage: 14 fixes, 93%"). Worked out once per index version
-    (loaders.store.stored_results).
+    example_sessions, text ("cv2 -> skimage: 14 fixes, 93%", "cv2 -> skimage: seen once (low
+    confidence)"). Worked out once per index version for every ``min_fixes`` (loaders.store.stored_results).
     """
-    records = stored_result(index, "recipes.fix_rules", (flt, min_fixes), lambda: _rule_records(index, flt, min_fixes))
-    return pd.DataFrame(records, columns=RULE_COLUMNS)
+    records = stored_result(index, "recipes.fix_rules", (flt, 1), lambda: _rule_records(index, flt))
+    rules = pd.DataFrame(records, columns=RULE_COLUMNS)
+    return rules[rules["fixes"] >= min_fixes].reset_index(drop=True) if min_fixes > 1 else rules
 
 
-def _rule_records(index: LogIndex, flt: AttemptFilter, min_fixes: int) -> list[dict[str, Any]]:
+def _rule_records(index: LogIndex, flt: AttemptFilter) -> list[dict[str, Any]]:
     tally = _tally(changed_transitions(index, flt))
     rules = []
+    once = set(
+        sorted(
+            (change for change, count in tally.fixes.items() if count == 1),
+            key=lambda change: (KIND_PRIORITY[change.kind], change.describe()),
+        )[:SEEN_ONCE_MAX]
+    )
     for change, count in tally.fixes.items():
-        if count < min_fixes:
+        if count == 1 and change not in once:
             continue
         rate = count * 100.0 / tally.tries[change]
         per_fingerprint = tally.by_fingerprint[change]
@@ -176,7 +189,8 @@ def _rule_records(index: LogIndex, flt: AttemptFilter, min_fixes: int) -> list[d
                 "fingerprints": [fp for fp, _ in per_fingerprint.most_common()],
                 "fingerprint_fixes": dict(per_fingerprint),
                 "example_sessions": tally.sessions[change],
-                "text": f"{change.describe()}: {count} fixes, {rate:.0f}%",
+                "text": f"{change.describe()}: "
+                + ("seen once (low confidence)" if count == 1 else f"{count} fixes, {rate:.0f}%"),
             }
         )
     # Most fixes first; on a tie, a library swap before the renames it brings along.
@@ -197,7 +211,11 @@ def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def instead(rule: dict[str, Any], error: str) -> str:
     """What to do instead, in the words the model is told, from a rule of fix_rules (``error``: the key line)."""
-    fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
+    if rule["fixes"] == 1:  # a lesson from one fix: said as such, with where it was seen
+        sessions = list(rule.get("example_sessions") or [])
+        fixes = f"seen once{f', in session {sessions[0]}' if sessions else ''}: low confidence"
+    else:
+        fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
     if rule["kind"] == "import":
         reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
         return f"Don't import {rule['old']}{reason}; use {rule['new']} instead ({fixes})."

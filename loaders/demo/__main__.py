@@ -1,7 +1,7 @@
-"""``python -m loaders.demo``: write a demo tree (loaders.demo.trees.trees)."""
+"""``python -m loaders.demo``: write a demo tree (loaders.demo.trees)."""
 
 import sys
 
-from loaders.demo.trees.trees import main
+from loaders.demo.trees import main
 
 sys.exit(main())

@@ -113,8 +113,8 @@ def execution_counts(index: LogIndex, flt: AttemptFilter = ALL) -> ExecutionCoun
 
 
 def original_status(record: dict[str, Any]) -> str | None:
-    """The original API's item status: ``success``, or for a failure ``timeout`` (category timeout, as
-    execution_counts counts it) or ``error``. The record's own word stays in ``log_status``."""
+    """The original API's item status worked out from the record alone (execution_items takes it from the
+    index, as execution_counts counts): ``success``, or for a failure ``timeout`` or ``error``."""
     status = record.get("status")
     if status == "success":
         return "success"
@@ -145,7 +145,9 @@ def completed_at(timestamp: Any, seconds: Any) -> str | None:
         return None
 
 
-def execution_item(record: dict[str, Any], log_id: str, limit: int = LIST_TEXT_MAX_CHARS) -> dict[str, Any]:
+def execution_item(
+    record: dict[str, Any], log_id: str, limit: int = LIST_TEXT_MAX_CHARS, status: str | None = None
+) -> dict[str, Any]:
     """A list item: the record with its big texts cut, and the original's item keys beside its own.
 
     ``status`` is the original's word (``error``, ``timeout`` or ``success``: original_status), the
@@ -159,7 +161,7 @@ def execution_item(record: dict[str, Any], log_id: str, limit: int = LIST_TEXT_M
     logged = _text_or_none(record.get("status"))
     item.update(
         id=_text_or_none(record.get("log_id")) or log_id,
-        status=original_status(record),
+        status=status or original_status(record),
         log_status=logged,
         error_message=_text_or_none(item.get("error_message")),
         started_at=_text_or_none(record.get("timestamp")),
@@ -177,12 +179,21 @@ def execution_items(
     Each record is cut as soon as it is read, so a list of records with huge texts never holds
     more than one of them whole.
     """
+    statuses = dict(index.cursor().execute(ORIGINAL_STATUS_SQL, [list(paths)]).fetchall()) if paths else {}
     items = []
     for log_id, path in zip(log_ids, paths, strict=True):
         record = read_record(index, path)
         if record is not None:
-            items.append(execution_item(record, log_id, limit))
+            items.append(execution_item(record, log_id, limit, statuses.get(path)))
     return items
+
+
+# The original's item status from what the index holds (the same derived category execution_counts counts).
+ORIGINAL_STATUS_SQL = """
+SELECT path, CASE WHEN status = 'success' THEN 'success'
+                  WHEN coalesce(category, '') = 'timeout' THEN 'timeout' ELSE 'error' END
+FROM attempts WHERE list_contains(?, path)
+"""
 
 
 def recent_executions(

@@ -36,7 +36,7 @@ def ranked_mistakes(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     age_days = (pd.Timestamp(as_of) - pd.to_datetime(marks["last_seen"])).dt.total_seconds() / 86400
     recency = 0.5 ** (age_days.clip(lower=0) / HALF_LIFE_DAYS)
     marks["score"] = marks["count"] * recency * (1 + (marks["unfixed"] > 0))
-    best = best_rule_by_fingerprint(fix_rules(index, flt))
+    best = best_rule_by_fingerprint(fix_rules(index, flt, min_fixes=1))  # a fix seen once says so
     marks["recipe"] = [best.get(fp) for fp in marks["fingerprint"]]
     return marks.sort_values(["score", "fingerprint"], ascending=[False, True]).reset_index(drop=True)
 

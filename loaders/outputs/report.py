@@ -18,7 +18,9 @@ from loaders.outputs.report_sections import report_sections
 from loaders.store.index import LogIndex
 
 
-def analysis_report(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | None = None) -> dict[str, Any]:
+def analysis_report(
+    index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | metrics.Window | None = None
+) -> dict[str, Any]:
     """The full analysis with every key of the original's analyze_all(), plus ``skipped_files`` and
     ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
 

@@ -354,7 +354,7 @@ def _prioritised(index: LogIndex, flt: AttemptFilter) -> list[dict[str, Any]]:
         library_report(index, flt),
         bridge_report(index, flt),
         shapes,
-        fix_rules(index, flt),
+        fix_rules(index, flt, min_fixes=1),
     )
     frame = pd.DataFrame(
         [dataclasses.asdict(item) for item in items], columns=["text", "level", "fingerprint", "log_id", "session_id"]
@@ -389,11 +389,17 @@ def ai_learning_summary(
         lines.append("RECOMMENDATIONS FOR SYSTEM_CONTEXT:")
         lines += [f"- {text}" for text in advice[:5]]
         lines.append("")
-    if strategies:
+    # "code revision" alone (the original's words for a fix with no import or size change) tells the
+    # model nothing: such patterns are left out of what it is told.
+    told = [
+        (s["error_category"], [words for words in s["changes"]["summary"] if words != fixes.UNDESCRIBED_FIX])
+        for s in strategies
+    ]
+    told = [(category, words) for category, words in told if words]
+    if told:
         lines.append("SUCCESSFUL FIX PATTERNS:")
         lines += [
-            f"{i}. {s['error_category']} errors fixed by: {', '.join(s['changes']['summary'])}"
-            for i, s in enumerate(strategies[:3], 1)
+            f"{i}. {category} errors fixed by: {', '.join(words)}" for i, (category, words) in enumerate(told[:3], 1)
         ]
         lines.append("")
     lines.append("=== END LEARNINGS ===")
@@ -413,7 +419,7 @@ def compute_sections(index: LogIndex, flt: AttemptFilter) -> dict[str, Any]:
 
     def rules() -> pd.DataFrame:
         with cancelled_by(stop):
-            return fix_rules(index, flt)
+            return fix_rules(index, flt, min_fixes=1)  # seen-once rules too, said as low confidence
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-rules")
     pending_rules = executor.submit(rules)

@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -311,10 +310,15 @@ class DeltaTableSource:
         except (OSError, ValueError, pa.lib.ArrowException) as exc:
             raise SourceUnavailable(f"the Delta table {self.url} cannot be read: {_first_line(exc)}") from exc
         sources = self.sources()
-        outside = sorted(path for path in paths if not path_inside(path, sources))
-        kept = ~pads.field("path").isin(outside) if outside else None
+        outside = sorted(path for path in paths if isinstance(path, str) and not path_inside(path, sources))
+        kept = pads.field("path").is_valid()  # a row without a path names no record: left out
+        if outside:
+            kept = kept & ~pads.field("path").isin(outside)
         rows = chosen.scanner(columns=names, filter=kept).to_reader()  # streamed into the index on several threads
         refused = [skipped_row(FileStamp(path, 0, 0), "delta", outside_reason(sources)) for path in outside]
+        if None in paths:
+            where = f"{self.url}/"  # rows without a path: one skipped entry for the table, saying so
+            refused.append(skipped_row(FileStamp(where, 0, 0), "delta", "rows without a path (left out)"))
         if progress:
             progress(1, 1)
         yield ParsedBatch(
@@ -345,22 +349,31 @@ class DeltaTableSource:
 
 
 def compacted_sources(table: Any) -> tuple[str, ...]:
-    """Every ``fixtrail.source`` recorded in the table's commits (the prefixes ``compact`` read), sorted."""
-    return tuple(sorted({commit[SOURCE_KEY] for commit in table.history() if isinstance(commit.get(SOURCE_KEY), str)}))
+    """The ``s3://bucket/prefix`` locations recorded as ``fixtrail.source`` in the table's commits (what
+    ``compact`` read), canonical and sorted. ``compact`` reads object storage only, so any other value
+    (a local path, ``/``, ``s3://`` without a bucket) is not a source: nothing local is ever served."""
+    found = set()
+    for commit in table.history():
+        value = commit.get(SOURCE_KEY)
+        if not isinstance(value, str) or not value.startswith(S3_SCHEME):
+            continue
+        try:
+            bucket, prefix = split_s3_url(value)
+        except ValueError:
+            continue
+        found.add(f"{S3_SCHEME}{bucket}/{prefix}".rstrip("/"))
+    return tuple(sorted(found))
 
 
-def path_inside(path: str, sources: tuple[str, ...]) -> bool:
-    """True when ``path`` lies inside one of ``sources``: under an ``s3://`` prefix with no ``.``/``..``
-    step, or, for a local tree, inside it once links are followed."""
-    if not isinstance(path, str):
+def path_inside(path: object, sources: tuple[str, ...]) -> bool:
+    """True when ``path`` is an ``s3://`` URL under one of ``sources`` with no empty, ``.`` or ``..`` step
+    (what ``split_s3_url`` would fold or refuse); never for a local path or a non-text value."""
+    if not isinstance(path, str) or not path.startswith(S3_SCHEME):
         return False
-    if path.startswith(S3_SCHEME):
-        steps = path[len(S3_SCHEME) :].split("/")
-        if any(step in (".", "..") for step in steps):
-            return False
-        return any(path.startswith(source.rstrip("/") + "/") for source in sources if source.startswith(S3_SCHEME))
-    real = Path(os.path.realpath(path))
-    return any(real.is_relative_to(os.path.realpath(source)) for source in sources if not source.startswith(S3_SCHEME))
+    steps = path[len(S3_SCHEME) :].split("/")
+    if any(step in ("", ".", "..") for step in steps):
+        return False
+    return any(path.startswith(source + "/") for source in sources)
 
 
 def outside_reason(sources: tuple[str, ...]) -> str:

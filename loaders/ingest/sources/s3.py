@@ -116,23 +116,31 @@ def read_object(client: Any, bucket: str, key: str, deadline: float | None = Non
 
     limit = max_record_bytes()
     streams: list[Any] = []
+    cancelled = threading.Event()  # set at the deadline: the abandoned fetch stops reading
+
+    def give_up() -> None:
+        cancelled.set()
+        _close_all(streams)
 
     def fetch() -> bytes:
         response = client.get_object(Bucket=bucket, Key=key)
         body = response["Body"]
         streams.append(body)
+        if cancelled.is_set():
+            body.close()
+            raise SourceUnavailable(f"fetching s3://{bucket}/{key} was given up")
         size = response.get("ContentLength")  # absent from a chunked answer
         if size is not None and size > limit:
             body.close()
             raise UnreadableFile(f"larger than the {mib(limit)} limit ({mib(size)})")
-        data = _read_capped(body, limit)
+        data = _read_capped(body, limit, cancelled)
         if size is not None and len(data) < size:
             raise SourceUnavailable(f"object storage cut {key} short ({len(data)} of {size} bytes)")
         return data
 
     try:
         seconds = OBJECT_DEADLINE_SECONDS if deadline is None else deadline
-        return within_deadline(fetch, seconds, f"fetching s3://{bucket}/{key}", lambda: _close_all(streams))
+        return within_deadline(fetch, seconds, f"fetching s3://{bucket}/{key}", give_up)
     except DeadlineExceeded as exc:
         raise SourceUnavailable(describe_failure(client, exc)) from exc
     except ClientError as exc:
@@ -147,17 +155,21 @@ def read_object(client: Any, bucket: str, key: str, deadline: float | None = Non
         raise SourceUnavailable(describe_failure(client, exc)) from exc
 
 
-def _read_capped(body: Any, limit: int) -> bytes:
-    """A streamed body's bytes, refused (UnreadableFile) once more than ``limit`` arrived."""
+def _read_capped(body: Any, limit: int, cancelled: threading.Event) -> bytes:
+    """A streamed body's bytes, refused (UnreadableFile) once more than ``limit`` arrived; stops when
+    ``cancelled`` is set (its caller gave up at the deadline)."""
     raw = getattr(body, "_raw_stream", None)
     read = raw.read1 if raw is not None and hasattr(raw, "read1") else body.read  # read1: what has arrived
     chunks, total = [], 0
-    while chunk := read(READ_CHUNK):
+    while not cancelled.is_set() and (chunk := read(READ_CHUNK)):
         total += len(chunk)
         if total > limit:
             body.close()
             raise UnreadableFile(f"larger than the {mib(limit)} limit")
         chunks.append(chunk)
+    if cancelled.is_set():
+        body.close()
+        raise SourceUnavailable("the fetch was given up at its deadline")
     return b"".join(chunks)
 
 
