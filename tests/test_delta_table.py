@@ -212,6 +212,18 @@ def test_an_unreachable_table_is_a_clear_error_then_works_when_back(tmp_path, mo
     assert "compact needs --table" in capsys.readouterr().err
 
 
+def _table_of_one_row_and_a_secret(endpoint: str, tmp_path: Path) -> tuple[Path, str, DeltaTable]:
+    """A table compacted from s3://logs/p (one attempt, a1) and a secret file beside it, outside every tree."""
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"log_id": "stolen", "code": "TOP SECRET", "status": "failed"}))
+    root = tmp_path / "logs"
+    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
+    upload_tree(endpoint, root, "logs", "p")
+    url = str(tmp_path / "table")
+    assert compact("s3://logs/p", url).added == 1
+    return secret, url, DeltaTable(url, storage_options=storage_options(url))
+
+
 @pytest.mark.parametrize(
     "foreign_path",
     ["{secret}", "s3://other-bucket/secret.json", "s3://logs/other-prefix/secret.json", "s3://logs/p/../x/secret.json"],
@@ -221,14 +233,7 @@ def test_a_row_naming_a_file_outside_the_compacted_tree_is_refused(s3_env, tmp_p
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    secret = tmp_path / "secret.json"
-    secret.write_text(json.dumps({"log_id": "stolen", "code": "TOP SECRET", "status": "failed"}))
-    root = tmp_path / "logs"
-    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
-    upload_tree(s3_env, root, "logs", "p")
-    url = str(tmp_path / "table")
-    assert compact("s3://logs/p", url).added == 1
-    table = DeltaTable(url, storage_options=storage_options(url))
+    secret, url, table = _table_of_one_row_and_a_secret(s3_env, tmp_path)
     row = table.to_pyarrow_table().to_pylist()[0]
     row.update(log_id="stolen", session_id="stolen", path=foreign_path.replace("{secret}", str(secret)))
     write_deltalake(url, pa.Table.from_pylist([row], schema=table.to_pyarrow_table().schema), mode="append")
@@ -272,14 +277,7 @@ def test_a_commit_claiming_another_source_cannot_open_the_door(s3_env, tmp_path,
     import pyarrow as pa
     from deltalake import CommitProperties, write_deltalake
 
-    secret = tmp_path / "secret.json"
-    secret.write_text(json.dumps({"log_id": "stolen", "code": "TOP SECRET", "status": "failed"}))
-    root = tmp_path / "logs"
-    write_record(root, log_id="a1", session_id="S", when=AS_OF - timedelta(hours=2))
-    upload_tree(s3_env, root, "logs", "p")
-    url = str(tmp_path / "table")
-    assert compact("s3://logs/p", url).added == 1
-    table = DeltaTable(url, storage_options=storage_options(url))
+    secret, url, table = _table_of_one_row_and_a_secret(s3_env, tmp_path)
     template = table.to_pyarrow_table().to_pylist()[0]
     rows = [
         {**template, "log_id": "stolen", "session_id": "stolen", "path": str(secret)},
