@@ -415,3 +415,40 @@ def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir
     # Fixes are counted by shape (loaders.analysis.fixes.fix_shapes): every fixed failure is in one strategy.
     fixed = metrics.summary(index).fixed_failures
     assert fixed > 11 and sum(strategy["fix_count"] for strategy in sections["fix_strategies"]) == fixed
+
+
+def test_a_fix_seen_once_is_still_a_lesson(tmp_path, cache_dir):
+    """Issue 31, item 5: on a sparse tree, one inferred fix gives an "Instead:" line (low confidence, with
+    its session) in the AI context and a recipe, and no learning says only "code revision"."""
+    from loaders.analysis.recipes import fix_rules
+    from loaders.outputs.context import ai_context
+    from loaders.outputs.report_sections import report_sections
+    from loaders.store.index import LogIndex
+
+    logs = tmp_path / "logs"
+    when = AS_OF - timedelta(days=1)
+    write_record(
+        logs,
+        log_id="once",
+        session_id="ONCE",
+        when=when,
+        code=CV2_CODE,
+        error_type="ModuleNotFoundError",
+        stderr="ModuleNotFoundError: No module named 'cv2'\n",
+    )
+    later = when + timedelta(minutes=5)
+    write_record(logs, log_id="fixed", session_id="ONCE", status="success", code=SKIMAGE_CODE, when=later)
+    write_record(logs, log_id="other", session_id="OTHER", when=when, code="x = 1\ny = 2\n")  # fixed by nothing
+    # fixed with no import or size change: the original's "code revision"
+    write_record(logs, log_id="rev1", session_id="REV", when=when, code="import numpy\nx = 1\n")
+    write_record(logs, log_id="rev2", session_id="REV", status="success", code="import numpy\nx = 2\n", when=later)
+    index = LogIndex(logs, cache_dir)
+    assert fix_rules(index).empty  # two fixes make a recipe of the report's default
+    once = fix_rules(index, min_fixes=1)
+    assert "cv2 -> skimage: seen once (low confidence)" in list(once["text"])
+    context = ai_context(index)
+    assert "Instead: Don't import cv2: it is not installed; use skimage instead (seen once, in session ONCE" in context
+    sections = report_sections(index)
+    assert any("seen once" in rule["text"] for rule in sections["fix_rules"])
+    assert any("code revision" in s["changes"]["summary"] for s in sections["fix_strategies"])  # the original key
+    assert "code revision" not in sections["ai_learning_summary"]
