@@ -146,7 +146,8 @@ class RateSeries:
 def _daily_and_rolling(
     daily: pd.DataFrame, points: RateSeries, line: RateSeries, colours: tuple[str, str]
 ) -> alt.LayerChart:
-    """A daily rate as points and its rolling 7-day rate as a line over it, in percent, with a legend."""
+    """A daily rate as points sized by the day's n and its rolling 7-day rate as a line over it, in percent,
+    with a legend; the line breaks where the 7 days hold no attempt (Vega-Lite breaks paths at nulls)."""
     series = alt.Scale(domain=[points.name, line.name], range=list(colours))
     # The data goes on the layer, not on each part: Altair would hash each part's frame (through
     # its text form) to find that they share it, on every run.
@@ -163,7 +164,12 @@ def _daily_and_rolling(
             ],
         )
 
-    dots = base.transform_calculate(series=f"'{points.name}'").mark_circle(size=45, opacity=0.55)
+    # Each day's point is as big as its n: a day of one attempt is a dot, not a verdict.
+    dots = (
+        base.transform_calculate(series=f"'{points.name}'")
+        .mark_circle(opacity=0.55)
+        .encode(size=alt.Size(f"{points.count_column}:Q", legend=None, scale=alt.Scale(range=[12, 260])))
+    )
     rolling = base.transform_calculate(series=f"'{line.name}'").mark_line(strokeWidth=3)
     y_axis = alt.Y(f"{points.column}:Q", title=points.title, scale=alt.Scale(domain=[0, 100]))
     return alt.layer(layer(points, dots, y_axis), layer(line, rolling, f"{line.column}:Q"), data=daily)
