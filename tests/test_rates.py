@@ -25,7 +25,7 @@ from tests.conftest import write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "streamlit_app.py")
-PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+PAGES = ("overview", "errors", "unfixed", "sessions", "compare", "recommendations", "health")
 
 
 @pytest.fixture
@@ -88,9 +88,10 @@ def _check_every_tile(at: AppTest, min_n: int) -> None:
     assert not at.exception, [e.message for e in at.exception]
     for tile in _tiles(at):
         delta = tile.proto.delta
-        if PERCENT.match(tile.value):
-            basis = re.search(r"n = ([\d,]+)", delta + " " + (tile.help or ""))
-            assert basis and int(basis.group(1).replace(",", "")) >= min_n, (tile.label, tile.value, delta, tile.help)
+        if "%" in tile.value:
+            sizes = re.findall(r"(?:n = |and )([\d,]+)", delta + " " + (tile.help or ""))
+            assert sizes, (tile.label, tile.value, delta, tile.help)
+            assert all(int(size.replace(",", "")) >= min_n for size in sizes), (tile.label, tile.value, delta)
         if delta.startswith(("up ", "down ")):
             low, high = (float(x) for x in re.findall(r"CI ([+-][\d.]+) to ([+-][\d.]+)", delta)[0])
             assert low > 0 or high < 0, (tile.label, delta)
@@ -163,3 +164,15 @@ def test_a_tree_with_recent_attempts_ends_the_window_now(sparse_tree, cache_dir)
     assert window.rule == "now" and abs((window.end - datetime.now()).total_seconds()) < 60
     cli = _cli_json(sparse_tree)
     assert cli["window_rule"] == "now" and cli["recent_attempts_7d"] == 2
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("tree", ["demo_plus_one", "sparse_tree"])
+def test_no_tile_of_any_page_shows_a_rate_from_too_few(request, tree, page, cache_dir, monkeypatch, default_min_n):
+    """Issue 31's done-means: every tile of every page, on the demo tree plus one attempt and a sparse tree."""
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(request.getfixturevalue(tree)))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    _check_every_tile(at, default_min_n)

@@ -13,6 +13,7 @@ from dashboard.widgets import no_data_notice
 from loaders.analysis.cohorts import parse_cohort
 from loaders.analysis.compare import METRICS, MOVEMENTS, compare, describe
 from loaders.analysis.metrics import filter_choices
+from loaders.analysis.rates import change_text, min_n
 from loaders.annotations.markers import read_markers
 
 A_KEY, B_KEY = "compare_a", "compare_b"
@@ -113,11 +114,19 @@ if comparison.empty_cohorts():
 tiles = st.container(horizontal=True, wrap=True, gap="small")
 for name in ("first_try_success_rate", "success_rate", "fix_rate"):
     diff = comparison.metrics[name]
+    basis = f"n = {diff.n_a:,} and {diff.n_b:,}"
+    if diff.a is None or diff.b is None or min(diff.n_a, diff.n_b) < min_n():  # too few to show as a rate
+        tiles.metric(
+            f"{METRICS[name]}: A → B", "-", f"too few to compare ({basis})", delta_color="off", delta_arrow="off"
+        )
+        continue
     tiles.metric(
         f"{METRICS[name]}: A → B",
-        "–" if diff.a is None or diff.b is None else f"{diff.a:.0f}% → {diff.b:.0f}%",
-        None if diff.delta is None else f"{diff.delta:+.1f} pts" + (" (significant)" if diff.significant else ""),
+        f"{diff.a:.0f}% → {diff.b:.0f}%",
+        change_text(diff, "A") if diff.significant else f"{change_text(diff)}",
         delta_color="normal" if diff.significant else "off",
+        delta_arrow="auto" if diff.significant else "off",
+        help=f"{basis} ({'sessions' if name != 'fix_rate' else 'failures'})",
         width="stretch",
     )
 
