@@ -201,3 +201,21 @@ def test_error_loaders_take_the_filter(small_tree, index_of):
     only_b = AttemptFilter(models=("model-b",))
     assert errors.error_groups(index, only_b).empty
     assert errors.error_occurrences(index, "no-such-fingerprint").empty
+
+
+def test_states_per_model_say_when_no_model_was_logged(tmp_path, cache_dir, monkeypatch):
+    """Issue 31, item 5: a tree that logs no model shows "(none logged)", not "-" in every Model cell."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import write_record
+
+    logs = tmp_path / "logs"
+    write_record(logs, log_id="f1", ai_model=None)
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"))
+    at.run()
+    at.switch_page("app_pages/errors.py")
+    at.run()
+    assert not at.exception
+    table = next(frame for frame in at.dataframe if "ai_model" in frame.value.columns)
+    assert list(table.value["ai_model"]) == ["(none logged)"]

@@ -87,8 +87,10 @@ with right:
 st.subheader("Categories over time")
 altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
 
+NO_MODEL = "(none logged)"
 st.subheader("States per model")
 per_model = query(fingerprint_states, ctx.index, ctx.flt, as_of=ctx.as_of, by_model=True)
+per_model = per_model.assign(ai_model=per_model["ai_model"].fillna(NO_MODEL))  # a tree may not log models
 error_table(
     per_model[["example_error", "ai_model", "state", "count_7d", "change", "failures", "unfixed", "fingerprint"]],
     key="errors_model_states",
