@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.formatting import duration_text
+from loaders.analysis.rates import min_n
 from loaders.analysis.states import state_help
 
 TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
@@ -123,11 +124,21 @@ def column_config(columns: list[str], overrides: dict | None = None) -> dict:
     return config
 
 
+# A rate column and the column holding the n it is worked out of: below the minimum n (FIXTRAIL_MIN_N)
+# a table shows MISSING for the rate, as the tiles show "-" (the n stays in its own column).
+RATE_BASES = {"fix_rate": "count", "fixed_share": "count", "success_rate": "attempts", "failure_rate": "attempts"}
+
+
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame as a table shows it: durations in seconds as text ("8 min 42 s")."""
-    durations = {
+    """The frame as a table shows it: durations in seconds as text ("8 min 42 s"), and rates worked out of
+    fewer than the minimum n left blank."""
+    changed = {
         name: frame[name].map(lambda seconds: duration_text(seconds) or None)  # None: the table's placeholder
         for name in DURATION_COLUMNS
         if name in frame.columns
     }
-    return frame.assign(**durations) if durations else frame
+    least = min_n()
+    for rate, basis in RATE_BASES.items():
+        if rate in frame.columns and basis in frame.columns:
+            changed[rate] = frame[rate].where(frame[basis] >= least)
+    return frame.assign(**changed) if changed else frame

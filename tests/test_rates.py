@@ -176,3 +176,15 @@ def test_no_tile_of_any_page_shows_a_rate_from_too_few(request, tree, page, cach
     at.switch_page(f"app_pages/{page}.py")
     at.run()
     _check_every_tile(at, default_min_n)
+
+
+def test_table_rates_from_too_few_are_left_blank(sparse_tree, cache_dir, monkeypatch, default_min_n):
+    """A table's fix rate from fewer than the minimum n is blank beside its count, as a tile's is "-"."""
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(sparse_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/errors.py")
+    at.run()
+    assert not at.exception
+    rated = [frame.value for frame in at.dataframe if {"fix_rate", "count"} <= set(frame.value.columns)]
+    assert rated and all(frame["fix_rate"].isna().all() and (frame["count"] > 0).all() for frame in rated)
