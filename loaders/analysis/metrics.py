@@ -44,7 +44,9 @@ class Summary:
     First-try numbers count sessions by their first attempt: ``first_try_success_rate`` (percent of
     the filtered sessions whose first attempt succeeded), the same over the sessions started in the
     7-day window and in the 7 days before, and ``mean_attempts_to_success`` (attempts until the first
-    success, over the sessions that had one; None when none did).
+    success, over the sessions that had one; None when none did). The successes behind each rate are
+    kept too (``recent_successes_7d``, ``first_try_successes``, ...), so that ``rates()`` can say what each
+    rate rests on; ``window_rule`` says why the window ends at ``as_of`` (Window.rule).
     """
 
     total_failures: int
