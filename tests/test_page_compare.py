@@ -51,7 +51,7 @@ def test_two_models_compared_in_numbers_and_words(compare_tree, cache_dir, monke
     at.text_input(key="compare_b").set_value("model=model-new").run()
     assert not at.exception
     tile = next(m for m in at.metric if m.label.startswith("First-try success"))
-    assert tile.value == "40% → 90%" and tile.proto.delta.startswith("up 50.0 pts vs A (95% CI +")
+    assert tile.value == "40% → 90%" and tile.proto.delta.startswith("+50.0 pts vs A (95% CI +")
     said = [s.value for s in at.success]
     assert any(
         text.startswith("First\\-try success rose from 40 % to 90 % \\(\\+50 points, 95 % interval")

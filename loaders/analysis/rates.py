@@ -94,7 +94,7 @@ def rate_change(before: Rate, now: Rate) -> Difference:
 
 
 def change_text(diff: Difference, against: str = "previous 7 days") -> str:
-    """A change in words: ``up 5.2 pts vs previous 7 days (95% CI +1.0 to +9.4)`` when significant, else
+    """A change in words: ``+5.2 pts vs previous 7 days (95% CI +1.0 to +9.4)`` when significant, else
     ``no clear change (-0.3 pts, 95% CI -8.1 to +7.5)``, or ``too few attempts to compare``."""
     if diff.delta is None or diff.ci_low is None or diff.ci_high is None:
         return "too few attempts to compare"
@@ -103,5 +103,5 @@ def change_text(diff: Difference, against: str = "previous 7 days") -> str:
         if min(diff.n_a, diff.n_b) < min_n():
             return f"too few to compare (n = {diff.n_a} and {diff.n_b})"
         return f"no clear change ({diff.delta:+.1f} pts, {interval})"
-    direction = "up" if diff.delta > 0 else "down"
-    return f"{direction} {abs(diff.delta):.1f} pts vs {against} ({interval})"
+    # Sign first: Streamlit draws a delta's arrow and colour from its leading sign.
+    return f"{diff.delta:+.1f} pts vs {against} ({interval})"
