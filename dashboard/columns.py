@@ -124,9 +124,15 @@ def column_config(columns: list[str], overrides: dict | None = None) -> dict:
     return config
 
 
-# A rate column and the column holding the n it is worked out of: below the minimum n (FIXTRAIL_MIN_N)
+# A rate column and the columns that may hold the n it is worked out of (the first present counts):
+# below the minimum n (FIXTRAIL_MIN_N)
 # a table shows MISSING for the rate, as the tiles show "-" (the n stays in its own column).
-RATE_BASES = {"fix_rate": "count", "fixed_share": "count", "success_rate": "attempts", "failure_rate": "attempts"}
+RATE_BASES = {
+    "fix_rate": ("count",),
+    "fixed_share": ("count", "count_derived"),
+    "success_rate": ("attempts",),
+    "failure_rate": ("attempts",),
+}
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +144,8 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
         if name in frame.columns
     }
     least = min_n()
-    for rate, basis in RATE_BASES.items():
-        if rate in frame.columns and basis in frame.columns:
+    for rate, bases in RATE_BASES.items():
+        basis = next((name for name in bases if name in frame.columns), None)
+        if rate in frame.columns and basis is not None:
             changed[rate] = frame[rate].where(frame[basis] >= least)
     return frame.assign(**changed) if changed else frame
