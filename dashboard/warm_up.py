@@ -72,7 +72,7 @@ def page_defaults(ctx: PageContext) -> list[Query]:
         (sessions, (flt,), {"limit": TABLE_PAGE_SIZE, "offset": 0}),
         # Recommendations
         (prioritised_recommendations, (flt,), {}),
-        (fix_rules, (flt,), {}),
+        (fix_rules, (flt,), {"min_fixes": 1}),
         (ai_context, (), {"max_examples": DEFAULT_EXAMPLES, "max_chars": DEFAULT_MAX_CHARS, "flt": flt}),
         (report_sections, (flt,), {}),
         # Data health

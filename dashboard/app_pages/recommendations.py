@@ -62,15 +62,18 @@ recipes_tab, context_tab, summary_tab = lazy_tabs(
 )
 if recipes_tab.open:
     with recipes_tab:
-        st.caption("What changed from a failed attempt to the next one, counted where the next one succeeded.")
-        rules = query(fix_rules, ctx.index, ctx.flt)
+        st.caption(
+            "What changed from a failed attempt to the next one, counted where the next one succeeded. "
+            "A change seen once is a lead, not yet a rule (low confidence)."
+        )
+        rules = query(fix_rules, ctx.index, ctx.flt, min_fixes=1)
         session_table(
             rules[["change", "fixes", "tries", "success_rate", "kind", "example_sessions"]],
             key="recommendations_rules",
             name="fix_recipes",
             session_column="example_sessions",
             column_config={"change": st.column_config.TextColumn("Change", width="medium")},
-            empty="No change fixed a failure twice yet.",
+            empty="No recognised change fixed a failure yet.",
         )
 if context_tab.open:
     with context_tab:
