@@ -44,18 +44,13 @@ class RateBasis(BaseModel):
     enough: bool
 
 
-class RateChange(BaseModel):
-    """The 7-day window (b) against the 7 days before (a), in points, with Newcombe's 95 % interval;
-    ``significant`` when the interval excludes zero and both windows reach ``min_n``."""
-
-    a: float | None
-    b: float | None
-    n_a: int
-    n_b: int
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    significant: bool
+# The summary's 7-day changes: the window (b) against the 7 days before (a), in points, with Newcombe's
+# 95 % interval; ``significant`` when it excludes zero and both windows reach ``min_n``.
+RateChange = create_model(
+    "RateChange",
+    __doc__="The 7-day window (b) against the 7 days before (a): each rate and n, b - a with its 95 % interval.",
+    **_fields_of(Difference),
+)
 
 
 SummaryBody = create_model(
