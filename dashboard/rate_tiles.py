@@ -32,17 +32,21 @@ def rate_tile(
 ) -> None:
     """Draw one rate tile in ``container`` (a Streamlit container), as the module docstring says."""
     basis = rate.basis()
+    value, delta, significant = rate.short(), basis, False
     if failures_only:
-        container.metric(label, "-", FAILURES_ONLY, delta_color="off", delta_arrow="off", help=help, width="stretch")
-        return
-    if not rate.enough:
-        container.metric(label, "-", basis, delta_color="off", delta_arrow="off", help=help, width="stretch")
-        return
-    tip = f"{help}. {basis}." if help else f"{basis}."
-    if change is None or change.delta is None:  # nothing to compare with: what the rate rests on
-        container.metric(label, rate.short(), basis, delta_color="off", delta_arrow="off", help=tip, width="stretch")
-    elif change.significant:
-        container.metric(label, rate.short(), change_text(change), delta_color="normal", help=tip, width="stretch")
-    else:
-        text = change_text(change)
-        container.metric(label, rate.short(), text, delta_color="off", delta_arrow="off", help=tip, width="stretch")
+        value, delta = "-", FAILURES_ONLY
+    elif not rate.enough:
+        value = "-"
+    elif change is not None and change.delta is not None:  # else nothing to compare with: what it rests on
+        delta, significant = change_text(change), change.significant
+    if rate.enough and not failures_only:
+        help = f"{help}. {basis}." if help else f"{basis}."
+    container.metric(
+        label,
+        value,
+        delta,
+        delta_color="normal" if significant else "off",
+        delta_arrow="auto" if significant else "off",
+        help=help,
+        width="stretch",
+    )

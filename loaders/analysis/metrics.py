@@ -92,9 +92,10 @@ class Summary:
             ),
         }
 
-    def changes(self) -> dict[str, Difference]:
-        """The 7-day window against the 7 days before: success rate and first-try rate, in points."""
-        rates = self.rates()
+    def changes(self, rates: dict[str, Rate] | None = None) -> dict[str, Difference]:
+        """The 7-day window against the 7 days before: success rate and first-try rate, in points
+        (``rates``: this summary's rates(), when the caller has them already)."""
+        rates = rates or self.rates()
         return {
             "success_rate_7d": rate_change(rates["previous_success_rate_7d"], rates["recent_success_rate_7d"]),
             "first_try_success_rate_7d": rate_change(
@@ -111,8 +112,9 @@ class Summary:
         data["as_of"] = self.as_of.isoformat(timespec="seconds")
         data["window_start"] = (self.as_of - timedelta(days=WINDOW_DAYS)).isoformat(timespec="seconds")
         data["window_end"] = data["as_of"]
-        data["rates"] = {name: rate.as_dict() for name, rate in self.rates().items()}
-        data["changes"] = {name: diff.as_dict() for name, diff in self.changes().items()}
+        rates = self.rates()
+        data["rates"] = {name: rate.as_dict() for name, rate in rates.items()}
+        data["changes"] = {name: diff.as_dict() for name, diff in self.changes(rates).items()}
         data["min_n"] = min_n()
         return data
 

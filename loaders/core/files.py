@@ -37,20 +37,27 @@ def mib(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MiB"
 
 
-def read_any_file(path: str | os.PathLike[str], limit: int) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``limit`` of them (see read_descriptor).
+def open_for_reading(path: str | os.PathLike[str]) -> int:
+    """A descriptor of ``path`` opened with READ_FLAGS (hand it to read_descriptor).
 
     Raises FileNotFoundError when nothing is there, UnreadableFile (saying why) for anything else.
     """
     try:
-        fd = os.open(path, READ_FLAGS)
+        return os.open(path, READ_FLAGS)
     except FileNotFoundError:
         raise
     except IsADirectoryError as exc:
         raise UnreadableFile("is a directory, not a file") from exc
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
-    return read_descriptor(fd, limit)[0]
+
+
+def read_any_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them (see read_descriptor).
+
+    Raises FileNotFoundError when nothing is there, UnreadableFile (saying why) for anything else.
+    """
+    return read_descriptor(open_for_reading(path), limit)[0]
 
 
 def read_descriptor(fd: int, limit: int, setting: str | None = None) -> tuple[bytes, os.stat_result]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from loaders.core.files import READ_FLAGS, UnreadableFile, read_descriptor
+from loaders.core.files import UnreadableFile, open_for_reading, read_descriptor
 from loaders.text import code_text, error_text
 from loaders.text.domain import bridge_issue_kind
 
@@ -155,10 +155,8 @@ def _read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> tuple
     costs more than the read itself.
     """
     try:
-        fd = os.open(path, READ_FLAGS)
-    except IsADirectoryError as exc:
-        raise UnreadableFile("is a directory, not a file") from exc
-    except OSError as exc:
+        fd = open_for_reading(path)
+    except FileNotFoundError as exc:  # gone since it was listed: a record that cannot be read
         raise UnreadableFile(f"cannot be read: {exc.strerror or exc}") from exc
     return read_descriptor(fd, limit or max_record_bytes(), MAX_FILE_MB_ENV)
 

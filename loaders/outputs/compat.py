@@ -18,7 +18,6 @@ from loaders.analysis.attempts import is_valid_id, read_record, recent_attempts,
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.sessions import find_session
 from loaders.store.index import LogIndex
-from loaders.text.error_text import derived_category, key_error_line
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -112,23 +111,6 @@ def execution_counts(index: LogIndex, flt: AttemptFilter = ALL) -> ExecutionCoun
     return ExecutionCounts(int(total), int(ok), int(failed), int(timeouts), rate)
 
 
-def original_status(record: dict[str, Any]) -> str | None:
-    """The original API's item status worked out from the record alone (execution_items takes it from the
-    index, as execution_counts counts): ``success``, or for a failure ``timeout`` or ``error``."""
-    status = record.get("status")
-    if status == "success":
-        return "success"
-    if status != "failed":
-        return _text_or_none(status)
-    message, stderr = record.get("error_message"), record.get("stderr")
-    message = message if isinstance(message, str) else None
-    stderr = stderr if isinstance(stderr, str) else None
-    stored = record.get("error_category") if isinstance(record.get("error_category"), str) else None
-    error_type = record.get("error_type") if isinstance(record.get("error_type"), str) else None
-    category = derived_category(stored, error_type, key_error_line(message, stderr))
-    return "timeout" if category == "timeout" else "error"
-
-
 def _text_or_none(value: Any) -> str | None:
     return None if value is None else value if isinstance(value, str) else str(value)
 
@@ -146,13 +128,13 @@ def completed_at(timestamp: Any, seconds: Any) -> str | None:
 
 
 def execution_item(
-    record: dict[str, Any], log_id: str, limit: int = LIST_TEXT_MAX_CHARS, status: str | None = None
+    record: dict[str, Any], log_id: str, status: str | None, limit: int = LIST_TEXT_MAX_CHARS
 ) -> dict[str, Any]:
     """A list item: the record with its big texts cut, and the original's item keys beside its own.
 
-    ``status`` is the original's word (``error``, ``timeout`` or ``success``: original_status), the
-    record's own in ``log_status``; ``id`` is the log_id (the file's stem when the record has none),
-    ``started_at`` the timestamp as written, ``completed_at`` the timestamp plus
+    ``status`` is the original's word (``error``, ``timeout`` or ``success``, from the index:
+    ORIGINAL_STATUS_SQL), the record's own in ``log_status``; ``id`` is the log_id (the file's stem
+    when the record has none), ``started_at`` the timestamp as written, ``completed_at`` the timestamp plus
     ``execution_time_seconds`` when both are known; ``user_id``, ``script_id`` and ``script_name`` are
     None (the logs do not have them).
     """
@@ -161,7 +143,7 @@ def execution_item(
     logged = _text_or_none(record.get("status"))
     item.update(
         id=_text_or_none(record.get("log_id")) or log_id,
-        status=status or original_status(record),
+        status=status,
         log_status=logged,
         error_message=_text_or_none(item.get("error_message")),
         started_at=_text_or_none(record.get("timestamp")),
@@ -184,7 +166,7 @@ def execution_items(
     for log_id, path in zip(log_ids, paths, strict=True):
         record = read_record(index, path)
         if record is not None:
-            items.append(execution_item(record, log_id, limit, statuses.get(path)))
+            items.append(execution_item(record, log_id, statuses.get(path), limit))
     return items
 
 
