@@ -231,6 +231,7 @@ class CommonError(BaseModel):
     fixed_count: int
     examples: list[CommonErrorExample]
     fix_rate: float
+    fix_rate_basis: RateBasis = Field(description="the fix rate's n (failures), fixed ones and 95 % interval")
     category: str | None
     first_seen: str | None
     last_seen: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from loaders.analysis.rates import Rate, change_text
+from loaders.analysis.rates import Rate, change_text, fixed_text
 from loaders.analysis.stats import Difference
 from loaders.core.rows import list_or_empty
 from loaders.text.error_text import key_error_line
@@ -180,8 +180,8 @@ def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | N
     for i, row in enumerate(marks.head(10).itertuples(), 1):
         lines += [
             f"{i}. {row.example_error[:80]}",
-            f"   Occurrences: {row.count}  |  Fix Rate: {row.fix_rate:.0f}%  |  Sessions: {row.sessions}"
-            f"  |  Fingerprint: {row.fingerprint}",
+            f"   Occurrences: {row.count}  |  {fixed_text(row.count - row.unfixed, row.count)}"
+            f"  |  Sessions: {row.sessions}  |  Fingerprint: {row.fingerprint}",
             f"   To fix: {_to_fix(row.mean_attempts_to_fix, row.mean_seconds_to_fix)}",
             f"   First seen: {row.first_seen:%Y-%m-%d %H:%M}  |  Last seen: {row.last_seen:%Y-%m-%d %H:%M}"
             + _state_text((states or {}).get(row.fingerprint)),

@@ -14,6 +14,7 @@ import altair as alt
 import pandas as pd
 
 from dashboard.formatting import duration_text, gap_text
+from loaders.analysis.stats import wilson_interval
 
 FAILED, SUCCESS = "#dc2626", "#16a34a"
 STATUS_COLORS = alt.Scale(domain=["failed", "success"], range=[FAILED, SUCCESS])
@@ -93,12 +94,14 @@ def first_try_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) ->
 
 
 def first_try_by_model_chart(daily: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
-    """The rolling 7-day first-try success rate per model (daily_first_try(by_model=True)), one line each."""
+    """The rolling 7-day first-try success rate per model (daily_first_try(by_model=True)), one line each,
+    with each day's sessions and 95 % Wilson interval in its tooltip."""
     models = sorted(daily["ai_model"].unique())
     palette = [CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i in range(len(models))]
+    framed = with_wilson_band(daily, "rolling_first_try_success_rate_7d", "sessions_7d")
     lines = (
-        alt.Chart(daily)
-        .mark_line(strokeWidth=2)
+        alt.Chart(framed)
+        .mark_line(strokeWidth=2, point=True)
         .encode(
             x=_day_axis(daily["day"]),
             y=alt.Y(
@@ -112,6 +115,8 @@ def first_try_by_model_chart(daily: pd.DataFrame, markers: pd.DataFrame | None =
                 alt.Tooltip("ai_model:N", title="Model"),
                 alt.Tooltip("rolling_first_try_success_rate_7d:Q", title="7-day first-try (%)", format=".1f"),
                 alt.Tooltip("sessions_7d:Q", title="Sessions in 7 days"),
+                alt.Tooltip("band_low:Q", title="95% CI from (%)", format=".1f"),
+                alt.Tooltip("band_high:Q", title="95% CI to (%)", format=".1f"),
             ],
         )
     )
@@ -171,8 +176,30 @@ def _daily_and_rolling(
         .encode(size=alt.Size(f"{points.count_column}:Q", legend=None, scale=alt.Scale(range=[12, 260])))
     )
     rolling = base.transform_calculate(series=f"'{line.name}'").mark_line(strokeWidth=3)
+    # The rolling rate's 95 % Wilson band: wide where the 7 days hold few attempts.
+    band = base.mark_area(opacity=0.15, color=colours[1]).encode(y="band_low:Q", y2="band_high:Q")
     y_axis = alt.Y(f"{points.column}:Q", title=points.title, scale=alt.Scale(domain=[0, 100]))
-    return alt.layer(layer(points, dots, y_axis), layer(line, rolling, f"{line.column}:Q"), data=daily)
+    return alt.layer(
+        band,
+        layer(points, dots, y_axis),
+        layer(line, rolling, f"{line.column}:Q"),
+        data=with_wilson_band(daily, line.column, line.count_column),
+    )
+
+
+def with_wilson_band(daily: pd.DataFrame, rate_column: str, count_column: str) -> pd.DataFrame:
+    """The frame with ``band_low`` and ``band_high``: the 95 % Wilson interval (percent) of the rate in
+    ``rate_column`` (percent) over ``count_column`` trials; empty (NaN) where there are none."""
+    lows, highs = [], []
+    for rate, count in zip(daily[rate_column], daily[count_column], strict=True):
+        if pd.isna(rate) or pd.isna(count) or count <= 0:
+            lows.append(math.nan)
+            highs.append(math.nan)
+            continue
+        low, high = wilson_interval(round(rate * count / 100), int(count))
+        lows.append(low * 100)
+        highs.append(high * 100)
+    return daily.assign(band_low=lows, band_high=highs)
 
 
 # The name of the click selection of the charts whose marks filter the page (read by url_filters).
@@ -236,8 +263,14 @@ def top_categories(daily: pd.DataFrame, limit: int = MAX_CATEGORY_COLORS) -> tup
     return merged.groupby(["day", "category"], as_index=False)["count"].sum(), [*kept, OTHER]
 
 
-def categories_over_time_chart(daily: pd.DataFrame) -> alt.Chart:
-    """Failures per day stacked by category (the 8 largest, the rest as "other")."""
+def _hour_axis() -> alt.X:
+    """An x axis of hours: each bar is one hour, labelled with its day and time."""
+    return alt.X("yearmonthdatehours(day):T", title=None, axis=alt.Axis(format="%b %d %H:00", labelAngle=0))
+
+
+def categories_over_time_chart(daily: pd.DataFrame, unit: str = "day") -> alt.Chart:
+    """Failures per day (or per hour when ``unit`` is "hour") stacked by category (the 8 largest, the
+    rest as "other"); from loaders.analysis.errors.error_categories_over_time."""
     frame, order = top_categories(daily)
     frame = frame.assign(category_rank=frame["category"].map({name: rank for rank, name in enumerate(order)}))
     palette = [
@@ -247,7 +280,7 @@ def categories_over_time_chart(daily: pd.DataFrame) -> alt.Chart:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=_day_axis(frame["day"]),
+            x=_hour_axis() if unit == "hour" else _day_axis(frame["day"]),
             y=_count_axis("Failures", shorthand="count:Q", stack="zero"),
             color=alt.Color(
                 "category:N",
@@ -257,7 +290,9 @@ def categories_over_time_chart(daily: pd.DataFrame) -> alt.Chart:
             ),
             order=alt.Order("category_rank:Q"),
             tooltip=[
-                alt.Tooltip("yearmonthdate(day):T", title="Day"),
+                alt.Tooltip("day:T", title="Hour", format="%Y-%m-%d %H:00")
+                if unit == "hour"
+                else alt.Tooltip("yearmonthdate(day):T", title="Day"),
                 alt.Tooltip("category:N", title="Category"),
                 alt.Tooltip("count:Q", title="Failures"),
             ],

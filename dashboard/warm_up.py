@@ -22,7 +22,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 from dashboard.data import query
 from dashboard.widgets import TABLE_PAGE_SIZE
 from loaders.analysis.attempts import unfixed_counts
-from loaders.analysis.errors import error_categories, error_categories_daily, error_groups, library_issues
+from loaders.analysis.errors import error_categories, error_categories_over_time, error_groups, library_issues
 from loaders.analysis.filters import AttemptFilter
 from loaders.analysis.health import duplicate_log_ids, flagged_records, index_health
 from loaders.analysis.recipes import fix_rules
@@ -61,7 +61,7 @@ def page_defaults(ctx: PageContext) -> list[Query]:
         (error_groups, (flt,), {"as_of": as_of}),
         (error_categories, (flt,), {}),
         (error_categories, (flt,), {"which": "stored"}),
-        (error_categories_daily, (flt,), {}),
+        (error_categories_over_time, (flt,), {}),
         (fingerprint_states, (flt,), {"as_of": as_of, "by_model": True}),
         (library_issues, (flt,), {}),
         # Unfixed failures

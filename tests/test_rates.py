@@ -188,3 +188,24 @@ def test_table_rates_from_too_few_are_left_blank(sparse_tree, cache_dir, monkeyp
     assert not at.exception
     rated = [frame.value for frame in at.dataframe if {"fix_rate", "count"} <= set(frame.value.columns)]
     assert rated and all(frame["fix_rate"].isna().all() and (frame["count"] > 0).all() for frame in rated)
+
+
+def test_a_fixed_share_shows_its_n_or_the_counts_below_the_minimum(monkeypatch):
+    from loaders.analysis.rates import fixed_text
+
+    monkeypatch.setenv("FIXTRAIL_MIN_N", "20")
+    assert fixed_text(2, 3) == "2 of 3 fixed"
+    assert fixed_text(21, 42) == "50% fixed (n = 42)"
+
+
+def test_common_errors_carry_their_fix_rates_basis(small_tree, index_of, monkeypatch):
+    from loaders.outputs.sections import common_errors
+
+    monkeypatch.setenv("FIXTRAIL_MIN_N", "20")
+    top = common_errors(index_of(small_tree))
+    assert top
+    for error in top:
+        basis = error["fix_rate_basis"]
+        assert basis["n"] == error["count"] and basis["successes"] == error["fixed_count"]
+        assert basis["ci_low"] <= error["fix_rate"] <= basis["ci_high"]
+        assert basis["enough"] is False  # a handful of failures

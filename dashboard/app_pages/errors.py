@@ -14,7 +14,7 @@ from dashboard.issues import error_table
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, downloads, lazy_tabs, no_data_notice, session_table, table, window_notice
 from loaders.analysis.attempts import recent_attempts
-from loaders.analysis.errors import error_categories, error_categories_daily, error_groups, library_issues
+from loaders.analysis.errors import error_categories, error_categories_over_time, error_groups, library_issues
 from loaders.analysis.states import fingerprint_states
 
 FLAT_LIMIT = 5000
@@ -85,7 +85,10 @@ with right:
     downloads(side_by_side, "error_categories", "errors_categories")
 
 st.subheader("Categories over time")
-altair_chart(charts.categories_over_time_chart(query(error_categories_daily, ctx.index, ctx.flt)), width="stretch")
+over_time, unit = query(error_categories_over_time, ctx.index, ctx.flt)
+if unit == "hour":
+    st.caption("By the hour: the failures span two days or fewer.")
+altair_chart(charts.categories_over_time_chart(over_time, unit), width="stretch")
 
 NO_MODEL = "(none logged)"
 st.subheader("States per model")

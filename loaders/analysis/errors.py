@@ -55,6 +55,30 @@ def error_categories_daily(index: LogIndex, flt: AttemptFilter = ALL) -> pd.Data
     return index.frame(ERROR_CATEGORIES_DAILY_SQL.format(where=where), params)
 
 
+ERROR_CATEGORIES_HOURLY_SQL = """
+SELECT date_trunc('hour', timestamp) AS day, category, count(*) AS count
+FROM attempts
+WHERE status = 'failed' AND timestamp IS NOT NULL AND {where}
+GROUP BY ALL
+ORDER BY day, category
+"""
+
+HOURLY_UP_TO_DAYS = 2
+
+
+def error_categories_over_time(index: LogIndex, flt: AttemptFilter = ALL) -> tuple[pd.DataFrame, str]:
+    """Failures per derived category in buckets of a day, or of an hour when they span
+    HOURLY_UP_TO_DAYS calendar days or fewer (a day's bar of a short tree says nothing of its course).
+
+    Returns the frame (columns day: the bucket's start, category, count) and its unit, "day" or "hour".
+    """
+    daily = error_categories_daily(index, flt)
+    if daily.empty or daily["day"].nunique() > HOURLY_UP_TO_DAYS:
+        return daily, "day"
+    where, params = flt.where()
+    return index.frame(ERROR_CATEGORIES_HOURLY_SQL.format(where=where), params), "hour"
+
+
 TOP_ERRORS_SQL = """
 SELECT coalesce(error_line, 'Unknown error') AS error,
        any_value(category) AS category,

@@ -105,3 +105,10 @@ def change_text(diff: Difference, against: str = "previous 7 days") -> str:
         return f"no clear change ({diff.delta:+.1f} pts, {interval})"
     # Sign first: Streamlit draws a delta's arrow and colour from its leading sign.
     return f"{diff.delta:+.1f} pts vs {against} ({interval})"
+
+
+def fixed_text(fixed: int, failures: int) -> str:
+    """How many of an error's failures were fixed, with what it rests on: ``40% fixed (n = 52)``, or
+    ``2 of 3 fixed`` below the minimum n (a share of three failures is not a rate)."""
+    share = Rate(fixed, failures, "failures")
+    return f"{share.percent:.0f}% fixed (n = {failures:,})" if share.enough else f"{fixed} of {failures} fixed"

@@ -14,6 +14,7 @@ import pandas as pd
 from loaders.analysis import errors
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.metrics import date_range
+from loaders.analysis.rates import fixed_text
 from loaders.analysis.recipes import best_rule_by_fingerprint, fix_rules, instead
 from loaders.store.index import LogIndex
 
@@ -50,7 +51,8 @@ def _entry(number: int, mark: pd.Series) -> str:
     last_seen = pd.Timestamp(mark["last_seen"]).strftime("%Y-%m-%d")
     lines.append(
         f"Seen {_times(int(mark['count']), 'time')} in {_times(int(mark['sessions']), 'session')}, "
-        f"last on {last_seen}; {mark['fix_rate']:.0f}% fixed, {int(mark['unfixed'])} still unfixed."
+        f"last on {last_seen}; {fixed_text(int(mark['count']) - int(mark['unfixed']), int(mark['count']))}, "
+        f"{int(mark['unfixed'])} still unfixed."
     )
     if isinstance(mark["recipe"], dict):
         lines.append("Instead: " + instead(mark["recipe"], mark["example_error"]))

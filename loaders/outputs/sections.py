@@ -20,6 +20,7 @@ import pandas as pd
 from loaders.analysis import errors, fixes, sessions
 from loaders.analysis.attempts import fixed_of_attempts, sessions_of_attempts
 from loaders.analysis.filters import ALL, AttemptFilter
+from loaders.analysis.rates import Rate, fixed_text
 from loaders.analysis.recipes import fix_rules, instead
 from loaders.analysis.transitions import cancelled_by
 from loaders.core.rows import frame_records, list_or_empty, plain_rows, text_or_empty, text_or_none
@@ -112,6 +113,7 @@ def common_errors(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 15) ->
                 for log_id, session_id in zip(row.example_log_ids, row.example_sessions, strict=False)
             ],
             "fix_rate": float(row.fix_rate),
+            "fix_rate_basis": Rate(int(row.fixed_count), int(row.count), "failures").as_dict(),
             "category": row.category,
             "first_seen": _iso(row.first_seen),
             "last_seen": _iso(row.last_seen),
@@ -377,7 +379,7 @@ def ai_learning_summary(
     if top:
         lines.append("MOST COMMON ERRORS TO AVOID:")
         lines += [
-            f"{i}. {e['error']} ({e['count']} occurrences, {e['fix_rate']:.0f}% fixed)"
+            f"{i}. {e['error']} ({e['count']} occurrences, {fixed_text(e['fixed_count'], e['count'])})"
             for i, e in enumerate(top[:5], 1)
         ]
         lines.append("")
