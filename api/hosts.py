@@ -8,6 +8,7 @@ servers answer only the local names, the address they were bound to, and the nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -20,6 +21,20 @@ ALLOWED_HOSTS_ENV = "FIXTRAIL_ALLOWED_HOSTS"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 # Addresses that mean "every interface": no client names the server by them.
 ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104
+
+
+def is_loopback(address: str | None) -> bool:
+    """True when a server bound to ``address`` is reachable from this machine only: localhost,
+    127.0.0.0/8 or ::1. Every-interface addresses ("", 0.0.0.0, ::) and names other than localhost are not."""
+    if address is None:
+        return False
+    name = address.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def host_name(value: str) -> str | None:

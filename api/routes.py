@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from api import schemas
+from api.access import reader, writer
 from api.dependencies import get_filter, get_index, get_window
 from api.encoded import encode, encoded_answer, json_response, serialised
 from api.windows import Window, window_answer
@@ -32,7 +33,7 @@ from loaders.outputs.report_sections import report_sections
 from loaders.store.index import LogIndex
 from loaders.store.stored_results import remembered
 
-router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES)
+router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES, dependencies=[Depends(reader)])
 
 IndexDep = Annotated[LogIndex, Depends(get_index)]
 FilterDep = Annotated[AttemptFilter, Depends(get_filter)]
@@ -286,6 +287,7 @@ NEVER_DELETES = (
 @router.post(
     "/clear",
     status_code=403,
+    dependencies=[Depends(writer)],
     response_model=schemas.ErrorResponse,
     responses={403: {"model": schemas.ErrorResponse, "description": "Fixtrail never deletes logs"}},
 )

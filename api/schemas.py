@@ -317,6 +317,8 @@ class ErrorResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The Host header names a host this server does not answer to"},
+    401: {"model": ErrorResponse, "description": "No valid token (when tokens are required): see the description"},
+    403: {"model": ErrorResponse, "description": "A read token on a route that writes"},
     404: {"model": ErrorResponse, "description": "Not found"},
     422: {"model": ErrorResponse, "description": "Invalid parameter"},
     503: {"model": ErrorResponse, "description": "The index could not be loaded (the error says why); retry"},

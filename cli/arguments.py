@@ -39,6 +39,7 @@ COMMANDS = (
     "check",
     "export-evals",
     "compact",
+    "token",
 )
 # The global options that take a value (to find the command word among the arguments).
 VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions", "--table")
@@ -126,6 +127,10 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     evals = add("export-evals")
     evals.add_argument("file", help="the JSON Lines file to write")
     evals.add_argument("--filter", default="", metavar="FILTER", help="only sessions of this cohort")
+    token = add("token")
+    token.add_argument("action", choices=("create", "list", "revoke"), help="create NAME, list, or revoke NAME")
+    token.add_argument("name", nargs="?", help="the token's name (create, revoke)")
+    token.add_argument("--write", action="store_true", help="create: the token may also write (marks, triage)")
     dashboard = add("dashboard")
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8501)
@@ -139,6 +144,12 @@ def build_parser(description: str) -> argparse.ArgumentParser:
             default=[],
             metavar="NAME",
             help="also answer requests naming NAME in their Host header (repeatable)",
+        )
+        server.add_argument(
+            "--no-auth",
+            action="store_true",
+            help="listen beyond loopback without sign-in (dashboard) or tokens (serve): anyone who can "
+            "reach it reads every log; every page and answer says so",
         )
     return parser
 

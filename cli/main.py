@@ -17,10 +17,14 @@ Commands (as in the original analyze_logs.py, plus dashboard and serve):
   compact --table URL   merge the slim rows of new attempts under an s3:// --logs-dir into a Delta table
   dashboard             open the Streamlit dashboard on this tree
   serve                 serve the REST API (127.0.0.1:8000 unless told otherwise)
+  token create NAME [--write] | token list | token revoke NAME
+                        API tokens: printed once, kept hashed in a file only you can read
 
 The dashboard and the API answer only requests naming localhost, 127.0.0.1, ::1 or the address
 they listen on in their Host header; allow other names with --allowed-host NAME or
-FIXTRAIL_ALLOWED_HOSTS=name1,name2.
+FIXTRAIL_ALLOWED_HOSTS=name1,name2. Beyond loopback (--host 0.0.0.0) the dashboard needs sign-in
+configured (.streamlit/secrets.toml) and the API a token (token create), or --no-auth to let anyone
+who can reach them read every log.
 
 Commands are case-insensitive (SUMMARY works), and the options above the commands may also
 follow the command (summary --json, unfixed --logs-dir DIR). Run from a clone after `make run`
@@ -36,6 +40,7 @@ Examples:
   .venv/bin/python analyze_logs.py mark "system_context v12" --at 2026-11-20T09:00
   .venv/bin/python analyze_logs.py check --window 24 --webhook https://hooks.example.com/T000/B000
   .venv/bin/python analyze_logs.py export-evals evals.jsonl
+  fixtrail token create ci-reader
   fixtrail serve --host 0.0.0.0 --allowed-host logs.internal
   .venv/bin/python analyze_logs.py --logs-dir s3://fixtrail-logs/prod summary
   .venv/bin/python analyze_logs.py --logs-dir s3://fixtrail-logs/prod compact --table s3://fixtrail-tables/attempts
@@ -351,6 +356,31 @@ def _say_which_default_tree(logs_dir: Path | str) -> None:
         )
 
 
+def run_token_command(args: argparse.Namespace) -> str:
+    """``token create NAME [--write]`` (prints the secret, once), ``token list`` or ``token revoke NAME``."""
+    from api.tokens import create_token, read_tokens, revoke_token, tokens_file
+
+    if args.action != "list" and not args.name:
+        raise CommandError(f"token {args.action} needs a NAME")
+    if args.action == "create":
+        secret = create_token(args.name, write=args.write)
+        access = "read and write" if args.write else "read"
+        return (
+            f"{secret}\n"
+            f"token {args.name!r} ({access}) created; this is the only time it is shown. "
+            f"Send it as: Authorization: Bearer {secret[:8]}...\n"
+        )
+    if args.action == "revoke":
+        revoke_token(args.name)
+        return f"token {args.name!r} revoked: requests presenting it are refused from now on\n"
+    tokens = [token.describe() for token in read_tokens().values()]
+    if args.json:
+        return json.dumps({"tokens_file": str(tokens_file()), "tokens": tokens}, indent=2) + "\n"
+    if not tokens:
+        return f"no tokens ({tokens_file()}); create one with: token create NAME\n"
+    return "".join(f"{t['name']}\t{t['access']}\tcreated {t['created_at']}\n" for t in tokens)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``analyze_logs.py`` and ``fixtrail``; returns the exit status.
 
@@ -363,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     args = parser.parse_args(normalise_argv(argv))
     try:
+        if args.command == "token":  # about this machine's API, not a tree
+            sys.stdout.write(run_token_command(args))
+            return EXIT_OK
         args.logs_dir, chosen = logs_location(args.logs_dir)
         # An s3:// prefix or a table stays text (a Path would fold its "//"); loaders.ingest.sources opens each.
         logs_dir = args.logs_dir if str(args.logs_dir).startswith("s3://") else Path(args.logs_dir)

@@ -91,6 +91,14 @@ def rates_from_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FIXTRAIL_MIN_N", "1")
 
 
+@pytest.fixture(autouse=True)
+def private_tokens_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """API tokens in a file of the test's own (none at first), never the user's configuration."""
+    path = tmp_path_factory.mktemp("config") / "tokens.json"
+    monkeypatch.setenv("FIXTRAIL_TOKENS_FILE", str(path))
+    return path
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private index directory, also set as $FIXTRAIL_CACHE_DIR for code that uses the default."""

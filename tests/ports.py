@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+
+import httpx
 
 
 def free_port() -> int:
@@ -21,3 +25,15 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def first_answer(url: str, server: subprocess.Popen, within: float = 60.0) -> httpx.Response:
+    """The first answer of ``url`` from a server process starting up; fails if it exits or takes too long."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+            time.sleep(0.3)

@@ -116,15 +116,16 @@ def read_state_json(path: str | os.PathLike[str], max_bytes: int = STATE_FILE_MA
         raise StateFileError(f"{path}: not valid JSON ({exc})") from None
 
 
-def write_atomically(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Replace ``path`` by ``payload``, all or nothing, with the umask's mode; the directory is made if missing.
+def write_atomically(path: str | os.PathLike[str], payload: bytes, mode: int = 0o666) -> None:
+    """Replace ``path`` by ``payload``, all or nothing, with ``mode`` less the umask (0o600: only its owner
+    reads it, from its first byte); the directory is made if missing.
 
     Raises OSError when it cannot be written (the previous file, if any, is then left as it was).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
