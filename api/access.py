@@ -19,6 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.hosts import is_loopback
 from api.tokens import Token, TokenError, matching_token, read_tokens, tokens_file
 
 NO_AUTH_HEADER = ("x-fixtrail-warning", "no authentication: anyone who can reach this server can read every log")
@@ -55,17 +56,17 @@ class Access:
                 self._seen = (stamp, read_tokens(self.path) if stamp else {})
             return self._seen[1]
 
-    def check(self, credentials: HTTPAuthorizationCredentials | None, write: bool) -> None:
-        """Raise HTTPException 401 (no valid token), 403 (a read token on a write route) or 503 (the tokens
-        file cannot be used); return when the request may go on."""
+    def check(self, credentials: HTTPAuthorizationCredentials | None, write: bool) -> Token | None:
+        """The token the request presented (None when none is required); raises HTTPException 401 (no
+        valid token), 403 (a read token on a write route) or 503 (the tokens file cannot be used)."""
         if self.no_auth:
-            return
+            return None
         try:
             tokens = self.tokens()
         except TokenError as exc:
             raise HTTPException(503, f"access cannot be checked: {exc}") from None
         if not tokens and not self.always_required:
-            return
+            return None
         if credentials is None:
             raise HTTPException(401, "a token is required: send Authorization: Bearer TOKEN", UNAUTHORIZED)
         token = matching_token(credentials.credentials, tokens)
@@ -73,6 +74,7 @@ class Access:
             raise HTTPException(401, "the token is not valid (unknown or revoked)", UNAUTHORIZED)
         if write and not token.write:
             raise HTTPException(403, f"the token {token.name!r} may read but not write: use a write token")
+        return token
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -83,9 +85,16 @@ def reader(request: Request, credentials: Credentials) -> None:
     request.app.state.access.check(credentials, write=False)
 
 
-def writer(request: Request, credentials: Credentials) -> None:
-    """Dependency of the routes that write: a valid write token when tokens are required."""
-    request.app.state.access.check(credentials, write=True)
+def writer(request: Request, credentials: Credentials) -> str | None:
+    """Dependency of the routes that write: a valid write token when tokens are required; without
+    tokens, only a client on this machine (loopback) may write. Returns the token's name (who acts)."""
+    token = request.app.state.access.check(credentials, write=True)
+    if token is None:
+        client = request.client.host if request.client else None
+        if not is_loopback(client):
+            raise HTTPException(403, "without tokens, only a client on this machine may write: create a write token")
+        return None
+    return token.name
 
 
 class NoAuthWarningMiddleware:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from loaders.store.index import LogIndex
 from loaders.store.stored_results import remembered
+from loaders.text.secrets import mask_secrets
 
 JSON_MEDIA_TYPE = "application/json"
 # Answers at least this big are sent gzipped to a client that accepts it (``/analysis`` at 20,000
@@ -66,8 +67,8 @@ def accepts_gzip(request: Request) -> bool:
 
 
 def serialised(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` validated by ``model`` and dumped as JSON types: what FastAPI would send for it."""
-    return model.model_validate(body).model_dump(mode="json", by_alias=True)
+    """``body`` validated by ``model`` and dumped as JSON types, secrets masked: what FastAPI would send for it."""
+    return mask_secrets(model.model_validate(body).model_dump(mode="json", by_alias=True))
 
 
 def json_response(content: bytes | dict[str, Any]) -> Response:

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from api import schemas
-from api.access import reader, writer
+from api.access import reader
 from api.dependencies import get_filter, get_index, get_window
 from api.encoded import encode, encoded_answer, json_response, serialised
+from api.paging import LIST_LIMIT, Limit, Page, clamp, paging_fields
 from api.windows import Window, window_answer
 from loaders.analysis import attempts, errors
 from loaders.analysis.cohorts import parse_cohort
@@ -23,6 +24,7 @@ from loaders.analysis.metrics import summary
 from loaders.analysis.recipes import fix_rules
 from loaders.analysis.states import fingerprint_states
 from loaders.annotations.markers import read_markers
+from loaders.annotations.triage import triage_version
 from loaders.core.rows import frame_records
 from loaders.outputs import compat
 from loaders.outputs.context import ai_context
@@ -32,17 +34,17 @@ from loaders.outputs.report import analysis_report
 from loaders.outputs.report_sections import report_sections
 from loaders.store.index import LogIndex
 from loaders.store.stored_results import remembered
+from loaders.text.secrets import mask_secrets
 
 router = APIRouter(prefix="/api/logs", tags=["logs"], responses=schemas.ERROR_RESPONSES, dependencies=[Depends(reader)])
 
 IndexDep = Annotated[LogIndex, Depends(get_index)]
 FilterDep = Annotated[AttemptFilter, Depends(get_filter)]
+PageDep = Annotated[Page, Depends()]
 WindowDep = Annotated[Window, Depends(get_window)]
 # Out-of-range numbers are clamped to these bounds, as the original did, not refused.
-LIST_LIMIT = (1, 1000)
 MAX_EXAMPLES = (0, 100)
 MAX_CHARS = (100, 100_000)
-Limit = Annotated[int, Query(description="at most this many (clamped to 1-1000)")]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 # Ids are checked by the loaders (loaders.analysis.attempts.is_valid_id): a badly formed one is unknown, so 404
 # with the original's error (routes take any text, a decoded "/" too, so that none falls through to a bare 404).
@@ -51,11 +53,6 @@ LogId = Annotated[str, Path(description="an attempt's log_id")]
 CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "the list as CSV when format=csv"}}
 SESSION_NOT_FOUND = "Session not found"
 LOG_NOT_FOUND = "Log not found"
-
-
-def clamp(value: int, bounds: tuple[int, int]) -> int:
-    """``value`` moved into ``bounds`` (low, high)."""
-    return max(bounds[0], min(bounds[1], value))
 
 
 def _now() -> str:
@@ -98,27 +95,30 @@ def _listing(
     request: Request,
     index: LogIndex,
     flt: AttemptFilter,
-    limit: int,
+    page: Page,
     unfixed_only: bool,
     fmt: str,
     key: str,
     model: type,
 ) -> Response:
-    args = (flt, clamp(limit, LIST_LIMIT), unfixed_only, fmt)
+    args = (flt, page.limit, page.offset, unfixed_only, fmt)
     if fmt == "csv":
         body = remembered(index, f"api.listing.{key}", args, lambda: _list_body(index, *args))
         return Response(body, media_type="text/csv")
 
     def answer() -> dict:
         items = _list_body(index, *args)
-        return {"success": True, key: items, "count": len(items)}
+        total = attempts.count_attempts(index, flt, unfixed_only=unfixed_only)
+        return {"success": True, key: items, "count": len(items), **paging_fields(request, page, total)}
 
     return encoded_answer(request, index, f"api.listing.{key}", args, model, answer)
 
 
-def _list_body(index: LogIndex, flt: AttemptFilter, limit: int, unfixed_only: bool, fmt: str) -> bytes | list[dict]:
+def _list_body(
+    index: LogIndex, flt: AttemptFilter, limit: int, offset: int, unfixed_only: bool, fmt: str
+) -> bytes | list[dict]:
     """The listing as CSV bytes, or as the original's items (records with big texts cut)."""
-    frame = attempts.recent_attempts(index, flt, limit=limit, unfixed_only=unfixed_only)
+    frame = attempts.recent_attempts(index, flt, limit=limit, unfixed_only=unfixed_only, offset=offset)
     if fmt == "csv":
         return safe_csv(compat.cut_frame_texts(frame.drop(columns=["path"])))
     return compat.execution_items(index, list(frame["log_id"]), list(frame["path"]))
@@ -129,20 +129,21 @@ def get_failures(
     request: Request,
     index: IndexDep,
     flt: FilterDep,
-    limit: Limit = 50,
+    page: PageDep,
     unfixed_only: bool = False,
     format: Format = "json",
 ):
-    """The newest failures, optionally only unfixed ones: records with big texts cut (full: /log/{id})."""
+    """The newest failures, optionally only unfixed ones, a page at a time (``offset``; ``next`` links
+    the next page): records with big texts cut (full: /log/{id})."""
     failed = replace(flt, statuses=("failed",))
-    return _listing(request, index, failed, limit, unfixed_only, format, "failures", schemas.FailuresResponse)
+    return _listing(request, index, failed, page, unfixed_only, format, "failures", schemas.FailuresResponse)
 
 
 @router.get("/successes", response_model=schemas.SuccessesResponse, responses=CSV_RESPONSE)
-def get_successes(request: Request, index: IndexDep, flt: FilterDep, limit: Limit = 50, format: Format = "json"):
-    """The newest successes: records with big texts cut (full: /log/{id})."""
+def get_successes(request: Request, index: IndexDep, flt: FilterDep, page: PageDep, format: Format = "json"):
+    """The newest successes, a page at a time: records with big texts cut (full: /log/{id})."""
     succeeded = replace(flt, statuses=("success",))
-    return _listing(request, index, succeeded, limit, False, format, "successes", schemas.SuccessesResponse)
+    return _listing(request, index, succeeded, page, False, format, "successes", schemas.SuccessesResponse)
 
 
 # Unset: the records' keys are passed on as written, none added as null.
@@ -153,7 +154,7 @@ def get_session(index: IndexDep, session_id: SessionId) -> dict:
     found = compat.original_session(index, session_id)
     if found is None:
         raise HTTPException(404, SESSION_NOT_FOUND)
-    return {"success": True, **vars(found), "attempt_count": len(found.attempts)}
+    return mask_secrets({"success": True, **vars(found), "attempt_count": len(found.attempts)})
 
 
 @router.get("/log/{log_id:path}", response_model=schemas.LogResponse, response_model_exclude_unset=True)
@@ -162,7 +163,7 @@ def get_log(index: IndexDep, log_id: LogId) -> dict:
     record = attempts.attempt_record(index, log_id)
     if record is None:
         raise HTTPException(404, LOG_NOT_FOUND)
-    return {"success": True, "log": record}
+    return {"success": True, "log": mask_secrets(record)}
 
 
 @router.get("/ai-context", response_model=schemas.ContextResponse)
@@ -180,7 +181,8 @@ def get_ai_context(
         context = ai_context(index, *sizes, flt)
         return {"success": True, "context": context, "summary": report_sections(index, flt)["ai_learning_summary"]}
 
-    return encoded_answer(request, index, "api.ai_context", (flt, *sizes), schemas.ContextResponse, answer)
+    decided = triage_version(index.root)  # the team's decisions shape the text too
+    return encoded_answer(request, index, "api.ai_context", (flt, *sizes, decided), schemas.ContextResponse, answer)
 
 
 @router.get("/error-patterns", response_model=schemas.ErrorPatternsResponse)
@@ -264,7 +266,7 @@ def get_compare(index: IndexDep, a: Cohort = "", b: Cohort = "", top: Limit = 10
     empty = comparison.empty_cohorts()
     if empty:
         raise HTTPException(422, f"cohort {' and '.join(empty)} holds no session: nothing to compare")
-    return {"success": True, "a": a, "b": b, **comparison.as_dict(top=clamp(top, LIST_LIMIT))}
+    return mask_secrets({"success": True, "a": a, "b": b, **comparison.as_dict(top=clamp(top, LIST_LIMIT))})
 
 
 EVALS_RESPONSE = {200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"}}
@@ -287,7 +289,6 @@ NEVER_DELETES = (
 @router.post(
     "/clear",
     status_code=403,
-    dependencies=[Depends(writer)],
     response_model=schemas.ErrorResponse,
     responses={403: {"model": schemas.ErrorResponse, "description": "Fixtrail never deletes logs"}},
 )

@@ -152,14 +152,59 @@ class AnalysisResponse(Envelope):
     analysis: AnalysisBody
 
 
-class FailuresResponse(Envelope):
+class Paged(Envelope):
+    """A page of a list: ``count`` on this page, ``total`` in all, and the link to the ``next`` page."""
+
+    count: int
+    total: int = Field(description="how many the whole list holds")
+    offset: int = Field(description="how many were skipped before this page")
+    limit: int = Field(description="at most this many per page (1-1000)")
+    next: str | None = Field(description="the next page's address, or null on the last page")
+
+
+class FailuresResponse(Paged):
     failures: list[ExecutionItem]
-    count: int
 
 
-class SuccessesResponse(Envelope):
+class SuccessesResponse(Paged):
     successes: list[ExecutionItem]
+
+
+class TriageEvent(BaseModel):
+    """One decision on an error, as kept in the tree (analysis/triage.jsonl or analysis/triage/)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    at: str
+    who: str
+    action: str
+    fingerprint: str
+    what: str = Field(description="the event in words")
+
+
+class TriageError(BaseModel):
+    """An error group with the team's decisions."""
+
+    fingerprint: str
+    error: str
+    category: str | None
+    triage: str = Field(description="regressed, escalating, unresolved, resolving, resolved or ignored")
+    assignee: str | None
     count: int
+    first_seen: str
+    last_seen: str
+    members: list[str] = Field(description="fingerprints merged into this one")
+    events: list[TriageEvent] = Field(description="the activity trail, oldest first")
+
+
+class TriageResponse(Paged):
+    state: str
+    problems: list[str] = Field(description="events that could not be read, in words")
+    errors: list[TriageError]
+
+
+class TriageEventResponse(Envelope):
+    event: TriageEvent
 
 
 class SessionAttemptEntry(BaseModel):

@@ -19,6 +19,7 @@ from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allow
 from api.routes import router
 from api.schemas import ERROR_RESPONSES, IndexResponse
 from api.tokens import read_tokens
+from api.triage_routes import router as triage_router
 from loaders.ingest.sources import source_location
 
 logger = logging.getLogger("fixtrail.api")
@@ -54,7 +55,9 @@ def create_app(
     if no_auth:
         app.add_middleware(NoAuthWarningMiddleware)
     app.include_router(router)
-    endpoints = sorted(route.path_format for route in router.routes if isinstance(route, APIRoute))
+    app.include_router(triage_router)
+    routes = [*router.routes, *triage_router.routes]
+    endpoints = sorted({route.path_format for route in routes if isinstance(route, APIRoute)})
 
     @app.get("/", response_model=IndexResponse, responses=ERROR_RESPONSES, tags=["about"])
     def about() -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from loaders.core.files import StateFileError, json_bytes, read_state_json, writ
 
 TOKENS_FILE_ENV = "FIXTRAIL_TOKENS_FILE"
 TOKEN_PREFIX = "ftk_"  # noqa: S105 (the prefix of every token, not a secret)
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_NAME_CHARS = 64
 OWNER_ONLY = 0o600
 
 
@@ -105,10 +104,16 @@ def _lock(path: Path) -> FileLock:
     return FileLock(str(path.with_name(f".{path.name}.lock")), timeout=10)
 
 
+def _plain_name(name: str) -> bool:
+    """1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    allowed = all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+    return allowed and 0 < len(name) <= MAX_NAME_CHARS and name[0].isalnum()
+
+
 def create_token(name: str, write: bool = False, path: Path | None = None) -> str:
     """Make a token called ``name`` (read-only unless ``write``), store its hash and return its secret:
     the only time it is seen. Raises TokenError when the name is taken or not a plain name."""
-    if not NAME_PATTERN.fullmatch(name):
+    if not _plain_name(name):
         raise TokenError("a token's name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     path = path or tokens_file()
     with _lock(path):

@@ -18,6 +18,7 @@ from loaders.ingest.sources import is_remote
 from loaders.outputs.context import ai_context
 from loaders.outputs.report import analysis_report
 from loaders.store.index import LogIndex, open_index
+from loaders.text.secrets import mask_secrets, mask_text
 
 
 class LogAnalyzer:
@@ -57,8 +58,8 @@ class LogAnalyzer:
         return self._index
 
     def analyze_all(self) -> dict[str, Any]:
-        """The full analysis (every key of the original); also saved as analysis/latest_analysis.json."""
-        analysis = analysis_report(self.index, as_of=self.as_of or window_of(self.index))
+        """The full analysis (every key of the original, secrets masked); saved as analysis/latest_analysis.json too."""
+        analysis = mask_secrets(analysis_report(self.index, as_of=self.as_of or window_of(self.index)))
         if not self._saves_report:  # nothing is written into object storage
             return analysis
         text = json.dumps(analysis, indent=2, ensure_ascii=False, default=str)
@@ -66,9 +67,9 @@ class LogAnalyzer:
         return analysis
 
     def generate_context_for_ai(self, max_examples: int = 10) -> str:
-        """The text block for the model's prompt ("" when nothing has failed)."""
-        return ai_context(self.index, max_examples=max_examples)
+        """The text block for the model's prompt ("" when nothing has failed; secrets masked)."""
+        return mask_text(ai_context(self.index, max_examples=max_examples))
 
     def _generate_ai_summary(self) -> str:
         """The AI learning summary text (the report's ``ai_learning_summary``), as the original app calls it."""
-        return analysis_report(self.index, as_of=self.as_of or window_of(self.index))["ai_learning_summary"]
+        return mask_text(analysis_report(self.index, as_of=self.as_of or window_of(self.index))["ai_learning_summary"])

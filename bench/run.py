@@ -93,6 +93,12 @@ TABLE_ROWS: tuple[Row, ...] = (
         ),
     ),
     Row(
+        "secrets: ingest's scan of every record's texts (1 process)",
+        "secret_scan",
+        "load",
+        targets=(Target("value", "cold.wall", factor=0.1, name="10% of cold"),),
+    ),
+    Row(
         "report: CLI --json recommendations, first after cold",
         "report_first",
         "wall",
@@ -360,6 +366,7 @@ def process_steps(work: Path, logs: Path, cache: Path, env: dict[str, str]) -> l
         ("duckdb_path", script("bench.duckdb_path")),
         ("floor", script("bench.floor")),
         ("cold", cold),
+        ("secret_scan", script("bench.secret_scan")),
         ("report_first", report_first),
         ("warm", warm("summary")),
         ("report_warm", warm("recommendations")),

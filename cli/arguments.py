@@ -7,7 +7,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from cli.webhook import (
@@ -40,6 +40,13 @@ COMMANDS = (
     "export-evals",
     "compact",
     "token",
+    "triage",
+    "resolve",
+    "unresolve",
+    "ignore",
+    "assign",
+    "note",
+    "merge",
 )
 # The global options that take a value (to find the command word among the arguments).
 VALUE_OPTIONS = ("--logs-dir", "--as-of", "--sessions", "--table")
@@ -127,6 +134,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     evals = add("export-evals")
     evals.add_argument("file", help="the JSON Lines file to write")
     evals.add_argument("--filter", default="", metavar="FILTER", help="only sessions of this cohort")
+    _add_triage_commands(add)
     token = add("token")
     token.add_argument("action", choices=("create", "list", "revoke"), help="create NAME, list, or revoke NAME")
     token.add_argument("name", nargs="?", help="the token's name (create, revoke)")
@@ -152,6 +160,44 @@ def build_parser(description: str) -> argparse.ArgumentParser:
             "reach it reads every log; every page and answer says so",
         )
     return parser
+
+
+def _add_triage_commands(add: Callable[[str], argparse.ArgumentParser]) -> None:
+    """triage (the list with each error's decisions) and the actions on one error, by fingerprint."""
+    triage = add("triage")
+    triage.add_argument(
+        "--state",
+        default="unresolved",
+        help="unresolved (the default: also regressed and escalating), resolved, ignored, all, or assigned:NAME",
+    )
+    actions = {
+        "resolve": "resolve the error (now, or --next-marker: when the next mark is recorded)",
+        "unresolve": "reopen the error",
+        "ignore": "ignore the error (for good, --until-count N more failures, or --until DATE)",
+        "assign": "give the error to NAME (an empty NAME unassigns)",
+        "note": "leave a note on the error",
+        "merge": "the error is the same as INTO: show them as one",
+    }
+    parsers = {}
+    for name, what in actions.items():
+        parsers[name] = action = add(name)
+        action.description = what
+        action.add_argument("fingerprint", help="the error's fingerprint (triage and errors list them)")
+        action.add_argument("--by", default=None, metavar="NAME", help="who acts ($FIXTRAIL_USER, else your login)")
+    parsers["assign"].add_argument("assignee", metavar="NAME")
+    parsers["note"].add_argument("text", metavar="TEXT")
+    parsers["merge"].add_argument("into", metavar="INTO")
+    parsers["resolve"].add_argument("--next-marker", action="store_true", help="resolved by the next mark")
+    parsers["ignore"].add_argument("--until-count", type=int, default=None, metavar="N", help="until N more failures")
+    parsers["ignore"].add_argument("--until", type=_day, default=None, metavar="YYYY-MM-DD", help="until this date")
+
+
+def _day(text: str) -> date:
+    """A calendar day written YYYY-MM-DD (argparse type)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
 def normalise_argv(argv: list[str]) -> list[str]:

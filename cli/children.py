@@ -26,9 +26,14 @@ def launch_server(args: argparse.Namespace, logs_dir: Path) -> int:
     if args.command == "serve":
         from api.server import serve
 
-        return serve(logs_dir, args.host, args.port, args.allowed_host)
+        return serve(logs_dir, args.host, args.port, args.allowed_host, no_auth=args.no_auth)
     from api.hosts import allowed_hosts
+    from dashboard.auth import NO_AUTH_ENV, exposure_refusal
 
+    refusal = exposure_refusal(args.host, no_auth=args.no_auth)  # the same check dashboard.serve makes
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
     names = allowed_hosts(args.host, args.allowed_host)
     hosts = [option for name in names for option in ("--server.allowedHosts", name)]
@@ -45,11 +50,14 @@ def launch_server(args: argparse.Namespace, logs_dir: Path) -> int:
         "--logs-dir",
         str(logs_dir),
     ]
-    return run_child(command)
+    # The dashboard puts its "no sign-in" banner on every page when told so.
+    return run_child(command, {**os.environ, NO_AUTH_ENV: "1"} if args.no_auth else None)
 
 
-def run_child(command: list[str]) -> int:
+def run_child(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run ``command`` until it exits; SIGTERM or SIGINT to this process stops it too. Returns its status.
+
+    ``env``: the child's environment (None: this process's).
 
     The signal is passed on to the child, which gets CHILD_STOP_SECONDS to stop before it is killed:
     stopping the CLI never leaves a server behind holding its port.
@@ -64,7 +72,7 @@ def run_child(command: list[str]) -> int:
     child: subprocess.Popen | None = None
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        child = subprocess.Popen(command, preexec_fn=_die_with_parent(os.getpid()))
+        child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent(os.getpid()))
         if stop_asked:  # a signal came before the child existed
             child.terminate()
         while True:

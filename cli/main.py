@@ -11,6 +11,9 @@ Commands (as in the original analyze_logs.py, plus dashboard and serve):
   all                   every section above
   compare --a F --b F   did the change help? cohort B against A, each difference with its 95 % interval
   mark LABEL [--at ISO] record a change marker ("system_context v12") in the tree's analysis/markers.json
+  triage [--state S]    errors with the team's decisions (unresolved by default; resolved, ignored, all,
+                        assigned:NAME); resolve, unresolve, ignore, assign, note, merge FINGERPRINT act
+                        on one (kept in the tree's analysis/triage.jsonl; --by NAME, else $FIXTRAIL_USER)
   markers               the change markers, oldest first
   check                 alerts since the last check (new/regressed errors, rate drops); exit 1 if any
   export-evals FILE     one JSON line per failed session (prompt, failing code, fix), for an eval set
@@ -38,6 +41,8 @@ Examples:
   .venv/bin/python analyze_logs.py compare --a model=gpt-4.1-mini --b model=claude-sonnet-4
   .venv/bin/python analyze_logs.py compare --a "before=system_context v12" --b "after=system_context v12"
   .venv/bin/python analyze_logs.py mark "system_context v12" --at 2026-11-20T09:00
+  .venv/bin/python analyze_logs.py resolve 3f2a9c1b7d2e --next-marker
+  .venv/bin/python analyze_logs.py ignore 3f2a9c1b7d2e --until-count 50
   .venv/bin/python analyze_logs.py check --window 24 --webhook https://hooks.example.com/T000/B000
   .venv/bin/python analyze_logs.py export-evals evals.jsonl
   fixtrail token create ci-reader
@@ -69,7 +74,7 @@ from typing import Any
 import duckdb
 from filelock import Timeout as FileLockTimeout
 
-from cli import text
+from cli import text, triage_commands
 from cli.arguments import build_parser, normalise_argv
 from cli.children import launch_server
 from cli.webhook import post_json, slack_text
@@ -83,6 +88,7 @@ from loaders.ingest.tree import LogTreeError, check_logs_dir
 from loaders.outputs import compat
 from loaders.store.cache import CACHE_DIR_ENV, CacheDirError, IndexBusyError, default_cache_dir
 from loaders.store.index import LogIndex
+from loaders.text.secrets import mask_secrets, mask_text
 
 # loaders.outputs.report, loaders.outputs.context and loaders.outputs.exports need pandas at run time;
 # they are imported by the commands that use them, so that `summary` and `session` start without it.
@@ -107,7 +113,9 @@ def _progress_printer():
 
 
 def _to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
+    """``value`` as indented JSON, its texts' secrets masked (before encoding: a secret in code is
+    found in the text, not in its JSON escape)."""
+    return json.dumps(mask_secrets(value), indent=2, ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -165,6 +173,12 @@ def run_command(args: argparse.Namespace, index: LogIndex) -> str:
         return text.session_text(
             detail.session_id, detail.attempts, detail.session_file, detail.missing_attempt_ids, detail.records
         )
+    if args.command == "triage":
+        listing = triage_commands.triage_listing(index, args.state, as_of, now=args.as_of)
+        return _to_json(listing) if args.json else triage_commands.triage_text(listing)
+    if args.command in triage_commands.ACTION_COMMANDS:
+        event = triage_commands.run_action(args, index)
+        return _to_json(event) if args.json else triage_commands.action_text(event)
     if args.command == "unfixed":
         unfixed = attempts.unfixed_failures(index, as_of=as_of)
         if args.json:
@@ -423,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             # and close it (releasing its lock) before writing, which may block on a slow reader.
             with _open_index(logs_dir, args.sessions) as index:
                 output = run_command(args, index)
+        if not args.json:  # JSON was masked value by value before it was encoded (_to_json)
+            output = mask_text(output)  # text output: whatever a section printed, its secrets masked
         sys.stdout.write(output if output.endswith("\n") else output + "\n")
         sys.stdout.flush()
         return status

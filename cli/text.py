@@ -9,6 +9,7 @@ from loaders.analysis.rates import Rate, change_text, fixed_text
 from loaders.analysis.stats import Difference
 from loaders.core.rows import list_or_empty
 from loaders.text.error_text import key_error_line
+from loaders.text.secrets import clip
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -179,7 +180,7 @@ def fingerprints_text(marks: pd.DataFrame, states: dict[str, dict[str, Any]] | N
         return "\n".join([*lines, "No common errors found.", ""])
     for i, row in enumerate(marks.head(10).itertuples(), 1):
         lines += [
-            f"{i}. {row.example_error[:80]}",
+            f"{i}. {clip(row.example_error, 80)}",
             f"   Occurrences: {row.count}  |  {fixed_text(row.count - row.unfixed, row.count)}"
             f"  |  Sessions: {row.sessions}  |  Fingerprint: {row.fingerprint}",
             f"   To fix: {_to_fix(row.mean_attempts_to_fix, row.mean_seconds_to_fix)}",
@@ -224,7 +225,7 @@ def library_text(libraries: dict[str, Any]) -> str:
         lines += [f"• {issue['library']}", f"  Errors: {issue['count']}"]
         if issue["errors"]:
             lines.append("  Recent errors:")
-            lines += [f"    [{'✓' if e['fixed'] else '✗'}] {e['error'][:70]}" for e in issue["errors"][:2]]
+            lines += [f"    [{'✓' if e['fixed'] else '✗'}] {clip(e['error'], 70)}" for e in issue["errors"][:2]]
         lines.append("")
     return "\n".join(lines)
 
@@ -243,7 +244,7 @@ def bridge_text(bridge: dict[str, Any]) -> str:
     if bridge["examples"]:
         lines.append("Recent Examples:")
         lines += [
-            f"  [{'✓' if e['fixed'] else '✗'}] [{e['category']}] {e['error'][:60]}" for e in bridge["examples"][:5]
+            f"  [{'✓' if e['fixed'] else '✗'}] [{e['category']}] {clip(e['error'], 60)}" for e in bridge["examples"][:5]
         ]
         lines.append("")
     return "\n".join(lines)
@@ -276,7 +277,7 @@ def unfixed_text(unfixed: pd.DataFrame, as_of: datetime, limit: int = 20) -> str
             f"   Error: {concise_error(row.error_message)}",
         ]
         if _text(row.user_prompt, ""):
-            lines.append(f"   Prompt: {row.user_prompt[:60]}")
+            lines.append(f"   Prompt: {clip(row.user_prompt, 60)}")
         lines.append("")
     if len(unfixed) > limit:
         lines.append(f"... and {len(unfixed) - limit} more (use --json for all)\n")

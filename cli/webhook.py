@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any
 
+from loaders.text.secrets import mask_secrets, mask_text
+
 WEBHOOK_ENV = "FIXTRAIL_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 300.0
@@ -73,7 +75,7 @@ def post_json(
         return "the webhook timeout must be a number of seconds above 0"
     timeout = min(timeout, MAX_TIMEOUT_SECONDS)
     delay = min(first_delay, MAX_DELAY_SECONDS) if math.isfinite(first_delay) and first_delay > 0 else 0.0
-    body = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+    body = json.dumps(mask_secrets(document), ensure_ascii=False, default=str).encode("utf-8")
     for attempt in range(min(retries, MAX_RETRIES) + 1):
         if attempt:
             time.sleep(min(delay * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
@@ -164,6 +166,7 @@ def slack_text(text: str, limit: int = SLACK_TEXT_MAX_CHARS) -> str:
     """``text`` as Slack's ``text`` field shows it literally: ``&``, ``<`` and ``>`` escaped (so that log text
     can neither ping ``<!channel>`` nor disguise a link as ``<https://evil|Reset your password>``), cut to
     ``limit`` characters."""
+    text = mask_text(text)  # before cutting and escaping: either would hide a secret from the rules
     if len(text) > limit:
         text = text[: limit - 40].rstrip() + f"\n... [cut: {len(text):,} characters in all]"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from loaders.ingest.sources import is_remote
 from loaders.store.index import LogIndex
+from loaders.text.secrets import mask_secrets
 
 Result = TypeVar("Result")
 # How many times each loaders function was worked out in this process (a result not found cached).
@@ -39,11 +40,12 @@ def _cached_query(
     # ``name`` and ``state`` (root, mode and loaded version) are the key; the function and the
     # index themselves are not hashed (leading underscore).
     computed[name] += 1
-    return _function(_index, *args, **dict(kwargs))
+    return mask_secrets(_function(_index, *args, **dict(kwargs)))  # what a page shows never holds a secret
 
 
-def query(function: Callable[..., Result], index: LogIndex, *args: Any, **kwargs: Any) -> Result:
-    """Run the loaders' ``function(index, *args, **kwargs)``, cached until the index's contents change."""
+def query(function: Callable[..., Result], index: LogIndex, *args: Any, cache_key: str = "", **kwargs: Any) -> Result:
+    """Run the loaders' ``function(index, *args, **kwargs)``, cached until the index's contents change
+    (or ``cache_key``: what else the result depends on, such as the version of the team's decisions)."""
     name = f"{function.__module__}.{function.__qualname__}"
-    state = f"{index.root}|{index.session_mode}|{index.state_token}"
+    state = f"{index.root}|{index.session_mode}|{index.state_token}|{cache_key}"
     return _cached_query(function, index, name, state, args, tuple(sorted(kwargs.items())))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, triage_panel
 from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
@@ -14,19 +14,24 @@ from dashboard.widgets import altair_chart, downloads, selected_row, session_tab
 from loaders.analysis.attempts import attempt_record
 from loaders.analysis.errors import error_groups, error_occurrences, error_sessions
 from loaders.analysis.states import state_help
+from loaders.analysis.triage import group_members
 
 ERROR_PARAM = "error"
 TRACE_LIMIT = 20_000  # the end of a long stderr: where the traceback is
 ERRORS_PAGE = "app_pages/errors.py"
+# Errors lead with what a reader scans for (the error, how often, how lately, its state, whose it is);
+# ids last.
 GROUP_COLUMNS = [
     "error",
     "count",
-    "sessions",
+    "last_seen",
+    "triage",
+    "assignee",
     "daily",
     "state",
+    "sessions",
     "fix_rate",
     "first_seen",
-    "last_seen",
     "models",
     "category",
     "fingerprint",
@@ -113,9 +118,17 @@ def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) ->
     ctx = current()
     back = "All unfixed errors" if unfixed_only else "All errors"
     st.button(back, icon=":material/arrow_back:", key=f"{list_key}_back", on_click=_close, args=(list_key,))
+    decided = triage_panel.decisions_of(fingerprint)
+    if decided is not None and decided.fingerprint != fingerprint:  # a merged member opens its group
+        fingerprint = decided.fingerprint
+    members = tuple(group_members(fingerprint, {fingerprint: decided} if decided else {}))
     groups = query(
         error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=unfixed_only, fingerprint=fingerprint
     )
+    if groups.empty and len(members) > 1:  # the group's own fingerprint has no failure here: a member's text
+        groups = query(
+            error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=unfixed_only, fingerprint=members[1]
+        )
     if groups.empty:
         what = "unfixed failure" if unfixed_only else "failure"
         st.warning(f"No {what} of the error {escape_markdown(fingerprint)} under the current filters.")
@@ -136,9 +149,12 @@ def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) ->
     cols[2].metric("Fix rate", f"{error['fix_rate']:.0f}%", help=fixed)
     cols[3].metric("State", state or "–", help=state_help())
     st.caption(f"First seen {error['first_seen']:%Y-%m-%d %H:%M} · last seen {error['last_seen']:%Y-%m-%d %H:%M}")
+    others = query(error_groups, ctx.index, as_of=ctx.as_of)[["fingerprint", "error"]].itertuples(index=False)
+    with st.container(border=True):
+        triage_panel.decision_panel(fingerprint, [(row.fingerprint, row.error) for row in others])
     everything = not unfixed_only or st.toggle("Include fixed failures", key=f"{list_key}_with_fixed")
-    occurrences = query(error_occurrences, ctx.index, fingerprint, ctx.flt, unfixed_only=not everything)
-    sessions = query(error_sessions, ctx.index, fingerprint, ctx.flt, unfixed_only=not everything)
+    occurrences = query(error_occurrences, ctx.index, members, ctx.flt, unfixed_only=not everything)
+    sessions = query(error_sessions, ctx.index, members, ctx.flt, unfixed_only=not everything)
     if not occurrences.empty:
         altair_chart(charts.occurrences_chart(occurrences), width="stretch")
         newest = occurrences.iloc[0]

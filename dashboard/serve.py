@@ -10,6 +10,11 @@ visit does (the Overview's 4.1 -> 2.0 s at 20,000 sessions, `make bench`). And o
 stops listening (Ctrl-C), the process ends within seconds instead of waiting for a first load
 still running. ``streamlit run dashboard/streamlit_app.py`` still works;
 its first visit does that work instead.
+
+It refuses to start (one line on stderr, status 2) when it would listen beyond loopback with nothing
+guarding the logs: no sign-in configured and no ``--no-auth`` (``FIXTRAIL_NO_AUTH=1``); see
+dashboard.auth. ``$FIXTRAIL_SECRETS_FILE`` is handed to Streamlit as ``--secrets.files``. With
+sign-in on, the warm-up run stops at the sign-in screen: the first signed-in visit loads the index.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import ssl
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from api.hosts import ANY_ADDRESS
+from dashboard.auth import SECRETS_FILE_ENV, exposure_refusal
+from loaders.core.files import UnreadableFile, read_any_file
 
 APP = Path(__file__).resolve().with_name("streamlit_app.py")
 START_TIMEOUT_SECONDS = 120.0  # the warm-up gives up if the server has not answered by then
@@ -36,11 +44,20 @@ WARM_UP_MESSAGE = "Fixtrail dashboard:"  # starts the line printed (stderr) once
 # objects), while the run's last messages wait to be sent: every page visit waited for it. Python
 # collects garbage by itself, and memory is given back after each run (dashboard.memory).
 SERVER_OPTIONS = ("--server.scriptHealthCheckEnabled", "true", "--runner.postScriptGC", "false")
+CONFIG_MAX_BYTES = 1 << 20
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run Streamlit's ``run`` command on the app with ``argv``; warm the server up in a thread."""
+    """Run Streamlit's ``run`` command on the app with ``argv``; warm the server up in a thread.
+
+    Returns 2, having said why on stderr, when the address is beyond loopback and unguarded."""
     options = sys.argv[1:] if argv is None else argv
+    if os.environ.get(SECRETS_FILE_ENV) and not option_values(options, "--secrets.files"):
+        options = ["--secrets.files", os.environ[SECRETS_FILE_ENV], *options]
+    refusal = exposure_refusal(listen_address(options), files=option_values(options, "--secrets.files"))
+    if refusal:
+        print(refusal, file=sys.stderr, flush=True)
+        return 2
     threading.Thread(target=warm_up, name="fixtrail-warm-up", daemon=True).start()
     threading.Thread(target=watch_for_stop, name="fixtrail-stop-watch", daemon=True).start()
     from streamlit.web import cli
@@ -51,6 +68,42 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     return 0
+
+
+def option_values(options: list[str], name: str) -> list[str]:
+    """The values given to Streamlit's option ``name`` (``--name VALUE`` or ``--name=VALUE``), before ``--``."""
+    values = []
+    for position, option in enumerate(options):
+        if option == "--":
+            break
+        if option == name and position + 1 < len(options):
+            values.append(options[position + 1])
+        elif option.startswith(f"{name}="):
+            values.append(option.split("=", 1)[1])
+    return values
+
+
+def listen_address(options: list[str]) -> str | None:
+    """The address Streamlit will listen on, found as it finds it: the last ``--server.address``,
+    else $STREAMLIT_SERVER_ADDRESS, else ``server.address`` of the config.toml files (the app's
+    directory, then the current one, then ~/.streamlit); None when none sets it (every interface) or
+    one cannot be read (Streamlit would not start: the check fails closed)."""
+    given = option_values(options, "--server.address")
+    if given:
+        return given[-1]
+    if "STREAMLIT_SERVER_ADDRESS" in os.environ:
+        return os.environ["STREAMLIT_SERVER_ADDRESS"]
+    for folder in (APP.parent, Path.cwd(), Path.home()):
+        try:
+            text = read_any_file(folder / ".streamlit" / "config.toml", CONFIG_MAX_BYTES).decode("utf-8")
+            address = tomllib.loads(text).get("server", {}).get("address")
+        except FileNotFoundError:
+            continue
+        except (UnreadableFile, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            return None
+        if address is not None:
+            return str(address)
+    return None
 
 
 def watch_for_stop() -> None:

@@ -13,6 +13,7 @@ from dashboard.data import log_index, query
 from dashboard.markdown import escape_markdown
 from loaders.analysis.filters import STATUSES, AttemptFilter
 from loaders.analysis.metrics import date_range, filter_choices, window_of
+from loaders.annotations.triage import triage_version
 from loaders.store.cache import IndexBusyError
 from loaders.store.index import LogIndex
 
@@ -31,6 +32,7 @@ class PageContext:
     has_data: bool
     sessions_inferred: bool = False
     window_label: str = "7 days"  # what the 7-day tiles say of their window
+    triage_version: str = ""  # changes when the team records a decision (a cache key of the pages that show them)
 
 
 def current() -> PageContext:
@@ -153,6 +155,7 @@ def draw(logs_dir: str) -> PageContext:
     if index.sessions_inferred:
         reason = "you chose inferred sessions" if mode == "inferred" else "the logs do not link attempts"
         sidebar.info(f"Sessions are inferred: {reason}.", icon=":material/link:")
-    context = PageContext(index, flt, as_of, note, bool(count), index.sessions_inferred, window_label)
+    decided = triage_version(index.root)
+    context = PageContext(index, flt, as_of, note, bool(count), index.sessions_inferred, window_label, decided)
     st.session_state[CONTEXT_KEY] = context
     return context

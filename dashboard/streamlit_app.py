@@ -1,7 +1,8 @@
 """Fixtrail dashboard entry point: page config, navigation and the shared sidebar.
 
 Run: ``streamlit run dashboard/streamlit_app.py -- --logs-dir DIR`` (or ``$FIXTRAIL_LOGS_DIR``;
-default: the repository's demo tree ``logs/``).
+default: the repository's demo tree ``logs/``). Sign-in (dashboard.auth) comes first: nothing else is
+drawn or read until the visitor may see the logs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import memory, sidebar, url_filters, warm_up
+from dashboard import auth, memory, sidebar, url_filters, warm_up
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
 from loaders.ingest.sources import source_location
@@ -21,6 +22,7 @@ from loaders.ingest.tree import LogTreeError
 from loaders.text.domain import DomainConfigError
 
 st.set_page_config(page_title="Fixtrail", page_icon=":material/explore:", layout="wide")
+auth.require_sign_in()  # before any log is read and before the sidebar: stops the run unless allowed
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),

@@ -22,12 +22,13 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 from dashboard.data import query
 from dashboard.widgets import TABLE_PAGE_SIZE
 from loaders.analysis.attempts import unfixed_counts
-from loaders.analysis.errors import error_categories, error_categories_over_time, error_groups, library_issues
+from loaders.analysis.errors import error_categories, error_categories_over_time, library_issues
 from loaders.analysis.filters import AttemptFilter
-from loaders.analysis.health import duplicate_log_ids, flagged_records, index_health
+from loaders.analysis.health import attempts_with_secrets, duplicate_log_ids, flagged_records, index_health
 from loaders.analysis.recipes import fix_rules
 from loaders.analysis.sessions import session_counts, sessions
 from loaders.analysis.states import fingerprint_states
+from loaders.analysis.triage import current_triage, triaged_groups
 from loaders.outputs.context import DEFAULT_EXAMPLES, DEFAULT_MAX_CHARS, ai_context
 from loaders.outputs.report_sections import report_sections
 from loaders.outputs.sections import prioritised_recommendations, skipped_files
@@ -55,10 +56,15 @@ def page_defaults(ctx: PageContext) -> list[Query]:
     their default tab and controls, the costliest page first. The Overview is left out (the run that
     warms the others up has drawn it or comes from it), and so is Compare (its default cohorts
     depend on the change markers)."""
-    flt, as_of = ctx.flt, ctx.as_of
+    flt, as_of, decided = ctx.flt, ctx.as_of, ctx.triage_version
     return [
-        # Errors
-        (error_groups, (flt,), {"as_of": as_of}),
+        # Errors (the issue list under its default triage filter)
+        (current_triage, (), {"cache_key": decided}),
+        (
+            triaged_groups,
+            (flt,),
+            {"as_of": as_of, "unfixed_only": False, "wanted": "unresolved", "cache_key": ctx.triage_version},
+        ),
         (error_categories, (flt,), {}),
         (error_categories, (flt,), {"which": "stored"}),
         (error_categories_over_time, (flt,), {}),
@@ -66,20 +72,34 @@ def page_defaults(ctx: PageContext) -> list[Query]:
         (library_issues, (flt,), {}),
         # Unfixed failures
         (unfixed_counts, (flt,), {}),
-        (error_groups, (flt,), {"as_of": as_of, "unfixed_only": True}),
+        (
+            triaged_groups,
+            (flt,),
+            {"as_of": as_of, "unfixed_only": True, "wanted": "unresolved", "cache_key": ctx.triage_version},
+        ),
         # Sessions
         (session_counts, (flt,), {}),
         (sessions, (flt,), {"limit": TABLE_PAGE_SIZE, "offset": 0}),
         # Recommendations
         (prioritised_recommendations, (flt,), {}),
         (fix_rules, (flt,), {"min_fixes": 1}),
-        (ai_context, (), {"max_examples": DEFAULT_EXAMPLES, "max_chars": DEFAULT_MAX_CHARS, "flt": flt}),
+        (
+            ai_context,
+            (),
+            {
+                "max_examples": DEFAULT_EXAMPLES,
+                "max_chars": DEFAULT_MAX_CHARS,
+                "flt": flt,
+                "cache_key": ctx.triage_version,
+            },
+        ),
         (report_sections, (flt,), {}),
         # Data health
         (index_health, (), {}),
         (skipped_files, (), {}),
         (flagged_records, (), {}),
         (duplicate_log_ids, (), {}),
+        (attempts_with_secrets, (), {}),
     ]
 
 
@@ -93,7 +113,8 @@ def warm_soon(ctx: PageContext) -> None:
     global _last_key, _pending, _worker
     if not _enabled.is_set() or ctx.flt != AttemptFilter() or not ctx.has_data:
         return
-    key = f"{ctx.index.root}|{ctx.index.session_mode}|{ctx.index.state_token}|{ctx.as_of.isoformat()}"
+    index = ctx.index
+    key = f"{index.root}|{index.session_mode}|{index.state_token}|{ctx.as_of.isoformat()}|{ctx.triage_version}"
     with _lock:
         if key == _last_key:
             return

@@ -114,12 +114,27 @@ def test_a_revoked_token_is_refused_from_the_next_request(small_tree, cache_dir)
 
 def test_a_read_token_cannot_write(small_tree, cache_dir):
     client = app_client(small_tree, cache_dir)
-    reader, writer = create_token("reader"), create_token("writer", write=True)
-    refused = client.post("/api/logs/clear", headers=bearer(reader))
+    reader, writer = create_token("reader"), create_token("ops-writer", write=True)
+    fingerprint = client.get("/api/logs/triage", headers=bearer(reader)).json()["errors"][0]["fingerprint"]
+    action = {"action": "note", "fingerprint": fingerprint, "text": "looking into it"}
+    refused = client.post("/api/logs/triage", json=action, headers=bearer(reader))
     assert refused.status_code == 403 and "may read but not write" in refused.json()["error"]
-    assert client.post("/api/logs/clear").status_code == 401
-    allowed = client.post("/api/logs/clear", headers=bearer(writer))  # passes the check; Fixtrail never deletes
-    assert allowed.status_code == 403 and allowed.json() == {"success": False, "error": NEVER_DELETES}
+    assert client.post("/api/logs/triage", json=action).status_code == 401
+    written = client.post("/api/logs/triage", json=action, headers=bearer(writer))
+    assert written.status_code == 201 and written.json()["event"]["who"] == "ops-writer"  # the token names who acts
+    # The original's "clear" needs only reading: it never deletes anything.
+    cleared = client.post("/api/logs/clear", headers=bearer(reader))
+    assert cleared.status_code == 403 and cleared.json() == {"success": False, "error": NEVER_DELETES}
+
+
+def test_without_tokens_only_this_machine_may_write(small_tree, cache_dir):
+    app = create_app(small_tree, cache_dir, extra_hosts=("testserver",))
+    fingerprint = TestClient(app).get("/api/logs/triage").json()["errors"][0]["fingerprint"]
+    action = {"action": "assign", "fingerprint": fingerprint, "assignee": "ana", "by": "bruno"}
+    remote = TestClient(app, client=("203.0.113.9", 50000)).post("/api/logs/triage", json=action)
+    assert remote.status_code == 403 and "only a client on this machine" in remote.json()["error"]
+    local = TestClient(app, client=("127.0.0.1", 50000)).post("/api/logs/triage", json=action)
+    assert local.status_code == 201 and local.json()["event"]["who"] == "bruno"
 
 
 def test_beyond_loopback_tokens_are_required_even_when_none_exist(small_tree, cache_dir):

@@ -297,3 +297,34 @@ def test_a_commit_claiming_another_source_cannot_open_the_door(s3_env, tmp_path,
     assert index.source.read_record(str(secret)) is None
     skipped = set(index.frame("SELECT path FROM skipped_files")["path"])
     assert {str(secret), "s3://logsx/p/x.json"} <= skipped
+
+
+def test_a_table_compacted_by_an_older_release_gains_the_newer_columns(s3_env, tmp_path, cache_dir):
+    """A table whose rows were written before a column existed (``secret_kinds``) is read with that
+    column empty, and the next compact adds the column (schema merge) instead of failing."""
+    from deltalake import CommitProperties, write_deltalake
+
+    root = tmp_path / "logs"
+    write_record(root, log_id="plain", when=AS_OF - timedelta(days=3))
+    upload_tree(s3_env, root, "logs", "old")
+    current = str(tmp_path / "current-table")
+    assert compact("s3://logs/old", current).added == 1
+    old_rows = DeltaTable(current).to_pyarrow_table().drop_columns(["secret_kinds"])
+    commit = DeltaTable(current).history(1)[0]
+    metadata = {SOURCE_KEY: commit[SOURCE_KEY], MARKS_KEY: commit[MARKS_KEY]}
+    url = str(tmp_path / "old-table")
+    # as an older release left it: the rows and the commit's marks, without the column
+    write_deltalake(url, old_rows, partition_by=["day"], commit_properties=CommitProperties(custom_metadata=metadata))
+    index = LogIndex("unused", cache_dir, table=url)
+    assert index.refresh().files_seen == 1
+    read = index.frame("SELECT log_id, secret_kinds FROM attempts")
+    assert list(read.log_id) == ["plain"] and read.secret_kinds.isna().all()
+    more = tmp_path / "more"
+    write_record(more, log_id="leaky", when=AS_OF - timedelta(days=1), stdout="key AKIAZ7Q4XW2M9LK3PT8R here")
+    upload_tree(s3_env, more, "logs", "old")
+    assert compact("s3://logs/old", url).added == 1
+    assert "secret_kinds" in DeltaTable(url).schema().to_arrow().names
+    index.refresh()
+    kinds = dict(index.frame("SELECT log_id, secret_kinds FROM attempts").itertuples(index=False))
+    assert list(kinds["leaky"]) == ["AWS access key"]
+    assert list(index.frame("SELECT log_id FROM attempts WHERE secret_kinds IS NULL").log_id) == ["plain"]

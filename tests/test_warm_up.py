@@ -83,7 +83,9 @@ def test_no_warm_up_for_a_filtered_run_or_when_not_enabled(fresh_tree, monkeypat
 def _context(version: int) -> SimpleNamespace:
     """What warm_soon reads of a page context, for index version ``version``."""
     index = SimpleNamespace(root="/logs", session_mode="auto", state_token=f"g:{version}:False")
-    return SimpleNamespace(index=index, flt=AttemptFilter(), has_data=True, as_of=datetime(2026, 1, 1))
+    return SimpleNamespace(
+        index=index, flt=AttemptFilter(), has_data=True, as_of=datetime(2026, 1, 1), triage_version="none"
+    )
 
 
 def test_one_warm_up_at_a_time_then_only_the_latest_version_waiting(enabled, monkeypatch):

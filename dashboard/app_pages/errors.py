@@ -8,13 +8,13 @@ from functools import partial
 
 import streamlit as st
 
-from dashboard import charts, issues, url_filters
+from dashboard import charts, issues, triage_panel, url_filters
 from dashboard.data import query
 from dashboard.issues import error_table
 from dashboard.sidebar import current
 from dashboard.widgets import altair_chart, downloads, lazy_tabs, no_data_notice, session_table, table, window_notice
 from loaders.analysis.attempts import recent_attempts
-from loaders.analysis.errors import error_categories, error_categories_over_time, error_groups, library_issues
+from loaders.analysis.errors import error_categories, error_categories_over_time, library_issues
 from loaders.analysis.states import fingerprint_states
 
 FLAT_LIMIT = 5000
@@ -33,7 +33,8 @@ window_notice()
 grouped_tab, flat_tab = lazy_tabs(["Grouped by error", "Every failure"], key="errors_view")
 if grouped_tab.open:
     with grouped_tab:
-        groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of)
+        triage_panel.filter_bar("errors")
+        groups = triage_panel.groups_for(unfixed_only=False)
         st.caption(
             f"{len(groups):,} errors: failures with the same key line, names, numbers and paths aside. "
             "Daily counts cover the 7 days to the window's end."

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import downloads, table
-from loaders.analysis.health import duplicate_log_ids, flagged_records, index_health
+from loaders.analysis.health import attempts_with_secrets, duplicate_log_ids, flagged_records, index_health
 from loaders.outputs.sections import skipped_files
 
 ctx = current()
@@ -64,6 +64,27 @@ else:
         "health_flagged",
         {"flags": st.column_config.TextColumn("What was coerced", width="large")},
     )
+
+st.subheader("Attempts holding secrets")
+holding = query(attempts_with_secrets, ctx.index)
+if holding.empty:
+    st.success("No key, token, private key or password was found in the records.")
+else:
+    st.warning(
+        f"{len(holding):,} attempts hold secrets (keys, tokens, passwords). Fixtrail shows them masked "
+        "everywhere and never changes the files: purge them at the source, then rotate the secrets.",
+        icon=":material/key:",
+    )
+    table(
+        holding,
+        "health_secrets",
+        {
+            "kinds": st.column_config.TextColumn("Secrets found", width="medium"),
+            "timestamp": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+            "path": st.column_config.TextColumn("File", width="large"),
+        },
+    )
+    downloads(holding, "attempts_with_secrets", "health_secrets")
 
 duplicates = query(duplicate_log_ids, ctx.index)
 if not duplicates.empty:

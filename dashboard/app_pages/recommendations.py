@@ -83,7 +83,14 @@ if context_tab.open:
         examples = left.slider("Examples", 1, 30, key="recommendations_examples")
         keep_value("recommendations_budget", DEFAULT_MAX_CHARS)
         budget = right.number_input("Character budget", 500, 50_000, step=500, key="recommendations_budget")
-        context = query(ai_context, ctx.index, max_examples=examples, max_chars=int(budget), flt=ctx.flt)
+        context = query(
+            ai_context,
+            ctx.index,
+            max_examples=examples,
+            max_chars=int(budget),
+            flt=ctx.flt,
+            cache_key=ctx.triage_version,
+        )
         st.caption(f"{len(context):,} characters · copy with the button at the top right of the block")
         st.code(context or "(no failures: nothing to tell the model)", language=None, wrap_lines=True)
         st.download_button(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import issues
+from dashboard import issues, triage_panel
 from dashboard.data import query
 from dashboard.sidebar import current
 from dashboard.widgets import (
@@ -19,7 +19,6 @@ from dashboard.widgets import (
     window_notice,
 )
 from loaders.analysis.attempts import unfixed_counts, unfixed_failures
-from loaders.analysis.errors import error_groups
 
 FLAT_COLUMNS = [
     "timestamp",
@@ -44,7 +43,7 @@ if opened:
     st.stop()
 window_notice()
 unfixed, sessions_affected = query(unfixed_counts, ctx.index, ctx.flt)
-groups = query(error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=True)
+groups = triage_panel.groups_for(unfixed_only=True)
 cols = st.columns(3)
 cols[0].metric("Unfixed failures", f"{unfixed:,}")
 cols[1].metric("Errors", f"{len(groups):,}", help="Distinct errors (fingerprints) among the unfixed failures")
@@ -53,6 +52,7 @@ cols[2].metric("Sessions affected", f"{sessions_affected:,}")
 grouped_tab, flat_tab = lazy_tabs(["Grouped by error", "Every failure"], key="unfixed_view")
 if grouped_tab.open:
     with grouped_tab:
+        triage_panel.filter_bar("unfixed")
         st.caption("Counts, sessions and daily counts are of unfixed failures; fix rate and state are the error's own.")
         issues.issue_list(groups, "unfixed_groups", "unfixed_errors", "Unfixed", "No unfixed failure in this range.")
 if flat_tab.open:

@@ -20,6 +20,7 @@ from loaders.analysis.filters import ALL
 from loaders.analysis.first_try import first_try_counts
 from loaders.analysis.metrics import WINDOW_DAYS, window_counts
 from loaders.analysis.stats import rate_difference
+from loaders.analysis.triage import Triage, by_fingerprint, current_triage
 from loaders.core.files import StateFileError, json_bytes, read_state_json, write_atomically
 from loaders.store.index import LogIndex
 
@@ -145,7 +146,51 @@ def find_alerts(
     start = as_of - timedelta(hours=window_hours)
     if since is not None and since < start:
         start = since
-    return [*rate_alerts(index, as_of), *fingerprint_alerts(index, as_of, start)]
+    states = by_fingerprint(current_triage(index, as_of)[0])
+    ignored = {fingerprint for fingerprint, state in states.items() if state.state == "ignored"}
+    found = [alert for alert in fingerprint_alerts(index, as_of, start) if alert["fingerprint"] not in ignored]
+    return [*rate_alerts(index, as_of), *triage_alerts(index, states), *found]
+
+
+def triage_alerts(index: LogIndex, states: dict[str, Triage]) -> list[dict[str, Any]]:
+    """An error the team resolved that failed again (reopened), and one whose ignore ran out
+    (escalating): each once, keyed by when it came back."""
+    alerts = []
+    for root, state in {state.fingerprint: state for state in states.values()}.items():
+        if state.state == "regressed" and state.regressed_at is not None:
+            kind, since = "reopened_fingerprint", state.regressed_at
+            text = f"Resolved error failed again: {root} (resolved {state.resolved_at:%Y-%m-%d %H:%M})"
+        elif state.state == "escalating" and state.ignored_at is not None:
+            kind, since = "escalating_fingerprint", state.ignored_at
+            text = f"Ignored error is back: {root} (ignored {state.ignored_at:%Y-%m-%d %H:%M})"
+        else:
+            continue
+        error_line = _error_line(index, [root, *state.members])
+        alerts.append(
+            {
+                "kind": kind,
+                "key": f"{kind}:{root}:{since.isoformat()}",
+                "fingerprint": root,
+                "error_line": error_line,
+                "counts": {"members": len(state.members)},
+                "since": since.isoformat(timespec="seconds"),
+                "link": _error_link(root),
+                "text": text.replace(root, error_line or root, 1),
+            }
+        )
+    return alerts
+
+
+def _error_line(index: LogIndex, fingerprints: list[str]) -> str | None:
+    """The newest key error line of these fingerprints."""
+    row = (
+        index.cursor()
+        .execute(
+            "SELECT arg_max(error_line, timestamp) FROM attempts WHERE list_contains(?, fingerprint)", [fingerprints]
+        )
+        .fetchone()
+    )
+    return row[0] if row else None
 
 
 def memory_path(index: LogIndex) -> Path:

@@ -75,21 +75,29 @@ SELECT timestamp, status, log_id, session_id, ai_model, category, error_line, us
 FROM attempts
 WHERE {where} AND (NOT ? OR (status = 'failed' AND NOT is_fixed))
 ORDER BY timestamp DESC, log_id
-LIMIT ?
+LIMIT ? OFFSET ?
 """
+COUNT_ATTEMPTS_SQL = "SELECT count(*) FROM attempts WHERE {where} AND (NOT ? OR (status = 'failed' AND NOT is_fixed))"
 
 
 def recent_attempts(
-    index: LogIndex, flt: AttemptFilter = ALL, limit: int = 50, unfixed_only: bool = False
+    index: LogIndex, flt: AttemptFilter = ALL, limit: int = 50, unfixed_only: bool = False, offset: int = 0
 ) -> pd.DataFrame:
-    """The newest attempts under the filter (set ``flt.statuses`` to pick failures or successes).
+    """The newest attempts under the filter (set ``flt.statuses`` to pick failures or successes), after
+    skipping the ``offset`` newest.
 
     Output columns: timestamp, status, log_id, session_id, ai_model, category, error_line,
     user_prompt, is_fixed, fixed_by (the fixing success, linked or inferred from the session),
     execution_time_seconds, output_files, path.
     """
     where, params = flt.where()
-    return index.frame(RECENT_ATTEMPTS_SQL.format(where=where), [*params, unfixed_only, limit])
+    return index.frame(RECENT_ATTEMPTS_SQL.format(where=where), [*params, unfixed_only, limit, offset])
+
+
+def count_attempts(index: LogIndex, flt: AttemptFilter = ALL, unfixed_only: bool = False) -> int:
+    """How many attempts recent_attempts pages through (the same filter)."""
+    where, params = flt.where()
+    return int(index.cursor().execute(COUNT_ATTEMPTS_SQL.format(where=where), [*params, unfixed_only]).fetchone()[0])
 
 
 ATTEMPT_PATH_SQL = "SELECT path FROM attempts WHERE log_id = ?"

@@ -308,7 +308,7 @@ SELECT timestamp, log_id, session_id, attempt_no, session_attempts, ai_model, ca
        error_line, is_fixed, fixed_by_effective AS fixed_by,
        epoch(fixed_at) - epoch(timestamp) AS seconds_to_fix, user_prompt, image_filename
 FROM attempts
-WHERE status = 'failed' AND coalesce(fingerprint, 'none') = ? AND {where}
+WHERE status = 'failed' AND list_contains(CAST(? AS VARCHAR[]), coalesce(fingerprint, 'none')) AND {where}
   AND (NOT ? OR NOT is_fixed)
 ORDER BY timestamp DESC, log_id
 LIMIT ?
@@ -316,16 +316,21 @@ LIMIT ?
 
 
 def error_occurrences(
-    index: LogIndex, fingerprint: str, flt: AttemptFilter = ALL, unfixed_only: bool = False, limit: int = 10_000
+    index: LogIndex,
+    fingerprint: str | list[str],
+    flt: AttemptFilter = ALL,
+    unfixed_only: bool = False,
+    limit: int = 10_000,
 ) -> pd.DataFrame:
-    """Every failure of one error (by fingerprint), newest first.
+    """Every failure of one error (by fingerprint, or the fingerprints of a merged group), newest first.
 
     Output columns: timestamp, log_id, session_id, attempt_no (its place in its session),
     session_attempts, ai_model, category, error_type, error_line, is_fixed, fixed_by (the success
     that fixed it), seconds_to_fix, user_prompt, image_filename.
     """
     where, params = flt.where()
-    return index.frame(ERROR_OCCURRENCES_SQL.format(where=where), [fingerprint, *params, unfixed_only, limit])
+    fingerprints = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
+    return index.frame(ERROR_OCCURRENCES_SQL.format(where=where), [fingerprints, *params, unfixed_only, limit])
 
 
 ERROR_SESSIONS_SQL = """
@@ -336,7 +341,7 @@ WITH hits AS (
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen
     FROM attempts
-    WHERE status = 'failed' AND coalesce(fingerprint, 'none') = ? AND {where}
+    WHERE status = 'failed' AND list_contains(CAST(? AS VARCHAR[]), coalesce(fingerprint, 'none')) AND {where}
       AND (NOT ? OR NOT is_fixed)
     GROUP BY session_id
 ),
@@ -361,13 +366,14 @@ ORDER BY h.last_seen DESC, h.session_id
 
 
 def error_sessions(
-    index: LogIndex, fingerprint: str, flt: AttemptFilter = ALL, unfixed_only: bool = False
+    index: LogIndex, fingerprint: str | list[str], flt: AttemptFilter = ALL, unfixed_only: bool = False
 ) -> pd.DataFrame:
-    """The sessions in which one error (by fingerprint) happened, most recent first.
+    """The sessions in which one error (by fingerprint, or a merged group's) happened, most recent first.
 
     Output columns: session_id, occurrences (failures of this error in it), unfixed, attempts (all
     of the session's), status (resolved when any success), final_outcome, first_seen, last_seen (of
     this error), duration_seconds (of the session), ai_model (most used), user_prompt (first).
     """
     where, params = flt.where()
-    return index.frame(ERROR_SESSIONS_SQL.format(where=where), [fingerprint, *params, unfixed_only])
+    fingerprints = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
+    return index.frame(ERROR_SESSIONS_SQL.format(where=where), [fingerprints, *params, unfixed_only])

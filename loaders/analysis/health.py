@@ -65,6 +65,21 @@ def flagged_records(index: LogIndex) -> pd.DataFrame:
     return index.frame(FLAGGED_SQL)
 
 
+SECRETS_SQL = """
+SELECT log_id, session_id, timestamp, array_to_string(secret_kinds, ', ') AS kinds, path
+FROM attempts WHERE len(secret_kinds) > 0 ORDER BY timestamp DESC, path
+"""
+
+
+def attempts_with_secrets(index: LogIndex) -> pd.DataFrame:
+    """Attempts whose prompt, code, error message, stderr or stdout hold a secret (loaders.text.secrets),
+    newest first: what to purge at the source (every way out of Fixtrail shows them masked).
+
+    Output columns: log_id, session_id, timestamp, kinds (the kinds of secret, comma-separated), path.
+    """
+    return index.frame(SECRETS_SQL)
+
+
 DUPLICATES_SQL = "SELECT log_id, copies AS files, path AS counted_path FROM attempts WHERE copies > 1 ORDER BY log_id"
 
 

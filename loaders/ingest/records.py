@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from loaders.core.files import UnreadableFile, open_for_reading, read_descriptor
-from loaders.text import code_text, error_text
+from loaders.text import code_text, error_text, secrets
 from loaders.text.domain import bridge_issue_kind
 
 # (name, DuckDB type) of every column stored per attempt file, in table order.
@@ -54,6 +54,7 @@ ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("code_lines", "INTEGER"),
     ("stdout_chars", "BIGINT"),
     ("stderr_chars", "BIGINT"),
+    ("secret_kinds", "VARCHAR[]"),
     ("flags", "VARCHAR[]"),
     ("path", "VARCHAR"),
     ("dir", "VARCHAR"),
@@ -425,6 +426,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         code_lines=code.count("\n") + 1 if code else 0,
         stdout_chars=None if stdout is None else len(stdout) if type(stdout) is str else len(str(stdout)),
         stderr_chars=None if stderr is None else len(stderr),
+        secret_kinds=_secret_kinds(row["user_prompt"], code, row["error_message"], stderr, stdout),
         flags=flags,
         path=stamp.path,
         dir=_directory_of(stamp.path),
@@ -433,6 +435,13 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         mtime_ns=stamp.mtime_ns,
     )
     return row
+
+
+def _secret_kinds(*texts: Any) -> list[str] | None:
+    """The kinds of secret in an attempt's texts (loaders.text.secrets), or None when they hold none:
+    what Data health lists for purging at the source. One scan over the texts joined."""
+    joined = "\n".join(text for text in texts if type(text) is str)
+    return secrets.secret_kinds(joined) or None
 
 
 def _may_stand_alone(data: dict[str, Any], log_id: str, session_id: str) -> bool:

@@ -18,6 +18,7 @@ from loaders.analysis.attempts import is_valid_id, read_record, recent_attempts,
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.sessions import find_session
 from loaders.store.index import LogIndex
+from loaders.text.secrets import clip
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
@@ -41,7 +42,7 @@ def cut_text(value: Any, limit: int = LIST_TEXT_MAX_CHARS) -> Any:
     """``value`` cut to ``limit`` characters with a marker saying so and how long it was; other values as they are."""
     if not isinstance(value, str) or len(value) <= limit:
         return value
-    return value[:limit] + cut_marker(len(value))
+    return clip(value, limit) + cut_marker(len(value))
 
 
 def cut_big_texts(record: dict[str, Any], limit: int = LIST_TEXT_MAX_CHARS) -> dict[str, Any]:

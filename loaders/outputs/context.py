@@ -16,6 +16,7 @@ from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.metrics import date_range
 from loaders.analysis.rates import fixed_text
 from loaders.analysis.recipes import best_rule_by_fingerprint, fix_rules, instead
+from loaders.analysis.triage import Triage, by_fingerprint, current_triage
 from loaders.store.index import LogIndex
 
 HALF_LIFE_DAYS = 14.0
@@ -42,6 +43,26 @@ def ranked_mistakes(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime |
     return marks.sort_values(["score", "fingerprint"], ascending=[False, True]).reset_index(drop=True)
 
 
+def with_decisions(marks: pd.DataFrame, decided: dict[str, Triage]) -> pd.DataFrame:
+    """The ranked mistakes without the errors the team ignores, and a ``resolved`` line for those it
+    resolved ("Resolved on 2026-11-20 by ana: if the model makes it again, it is a regression")."""
+    if marks.empty or not decided:
+        return marks
+    states = [decided.get(fp) for fp in marks["fingerprint"]]
+    kept = [state is None or state.state != "ignored" for state in states]
+    resolved = [
+        f"Resolved on {state.resolved_at:%Y-%m-%d} by {_resolver(state)}: making it again is a regression."
+        if state is not None and state.state == "resolved" and state.resolved_at
+        else None
+        for state in states
+    ]
+    return marks.assign(resolved=resolved)[kept].reset_index(drop=True)
+
+
+def _resolver(state: Triage) -> str:
+    return next((event.who for event in reversed(state.events) if event.action == "resolve"), "the team")
+
+
 def _times(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -54,6 +75,8 @@ def _entry(number: int, mark: pd.Series) -> str:
         f"last on {last_seen}; {fixed_text(int(mark['count']) - int(mark['unfixed']), int(mark['count']))}, "
         f"{int(mark['unfixed'])} still unfixed."
     )
+    if isinstance(mark.get("resolved"), str):
+        lines.append(mark["resolved"])
     if isinstance(mark["recipe"], dict):
         lines.append("Instead: " + instead(mark["recipe"], mark["example_error"]))
     return "\n".join(lines) + "\n"
@@ -72,7 +95,7 @@ def ai_context(
     would not fit are left out whole), ``as_of`` for recency (default: the newest record, so the
     same tree always gives the same text). Output: "" when there are no failures.
     """
-    marks = ranked_mistakes(index, flt, as_of)
+    marks = with_decisions(ranked_mistakes(index, flt, as_of), by_fingerprint(current_triage(index)[0]))
     if marks.empty or max_examples <= 0 or len(HEADER) > max_chars:
         return ""
     text = HEADER

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loaders.analysis.attempts import read_record
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.store.index import LogIndex
+from loaders.text.secrets import mask_secrets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,4 +98,4 @@ def _text(value: Any) -> str | None:
 
 def evals_jsonl(cases: list[dict[str, Any]]) -> bytes:
     """The cases as JSON Lines (one object per line, UTF-8)."""
-    return "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases).encode("utf-8")
+    return "".join(json.dumps(mask_secrets(case), ensure_ascii=False) + "\n" for case in cases).encode("utf-8")

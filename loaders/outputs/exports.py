@@ -7,6 +7,7 @@ import csv
 import pandas as pd
 
 from loaders.text.patterns import log_pattern
+from loaders.text.secrets import mask_secrets
 
 # OWASP's CSV injection advice: a spreadsheet may read a cell, or a line of a cell that a CSV reader
 # splits into a row of its own (after a bare \r), as a formula when it starts with one of these.
@@ -38,8 +39,9 @@ def _text_cells(value: object) -> object:
 
 
 def safe_csv(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV: every text field quoted and neutralised, list cells joined with '; ', numbers kept."""
-    safe = frame.copy()
+    """The frame as UTF-8 CSV: every text field quoted, secrets masked and formulas neutralised, list cells
+    joined with '; ', numbers kept."""
+    safe = mask_secrets(frame).copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(lambda v: neutralise_cell(_text_cells(v)))
@@ -47,7 +49,9 @@ def safe_csv(frame: pd.DataFrame) -> bytes:
 
 
 def json_records(frame: pd.DataFrame) -> bytes:
-    """The frame as a JSON array of objects (ISO dates), UTF-8."""
-    return frame.to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False, indent=1).encode(
-        "utf-8"
+    """The frame as a JSON array of objects (ISO dates, secrets masked), UTF-8."""
+    return (
+        mask_secrets(frame)
+        .to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False, indent=1)
+        .encode("utf-8")
     )

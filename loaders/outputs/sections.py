@@ -23,11 +23,12 @@ from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.rates import Rate, fixed_text
 from loaders.analysis.recipes import fix_rules, instead
 from loaders.analysis.transitions import cancelled_by
-from loaders.core.rows import frame_records, list_or_empty, plain_rows, text_or_empty, text_or_none
+from loaders.core.rows import frame_records, list_or_empty, plain_rows, text_or_none
 from loaders.store.index import LogIndex
 from loaders.store.stored_results import stored_result
 from loaders.text import error_text
 from loaders.text.domain import BRIDGE_REPORT_KEYS
+from loaders.text.secrets import clip
 
 PATTERN_EXAMPLES_SQL = """
 SELECT category, coalesce(error_category, 'unknown') AS stored_category, log_id, error_message, timestamp, is_fixed
@@ -87,7 +88,7 @@ def error_patterns(index: LogIndex, flt: AttemptFilter = ALL) -> list[dict[str, 
                 "examples": [
                     {
                         "log_id": ex.log_id,
-                        "error_message": text_or_empty(ex.error_message)[:200],
+                        "error_message": clip(ex.error_message, 200),
                         "timestamp": _iso(ex.timestamp),
                         "fixed": bool(ex.is_fixed),
                         "stored_category": text_or_none(ex.stored_category),
@@ -177,7 +178,7 @@ def library_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
     def examples(log_ids: Any, texts: Any, fixed: Any) -> list[dict[str, Any]]:
         """The examples of one library (a list is null when it has none)."""
         return [
-            {"log_id": log_id, "error": text_or_empty(error)[:150], "fixed": bool(done)}
+            {"log_id": log_id, "error": clip(error, 150), "fixed": bool(done)}
             for log_id, error, done in zip(
                 list_or_empty(log_ids), list_or_empty(texts), list_or_empty(fixed), strict=True
             )
@@ -209,7 +210,7 @@ def bridge_report(index: LogIndex, flt: AttemptFilter = ALL) -> dict[str, Any]:
     report: dict[str, Any] = {key: int(counts.get(kind, 0)) for key, kind in BRIDGE_REPORT_KEYS}
     examples = index.frame(BRIDGE_EXAMPLES_SQL.format(where=where), params)
     report["examples"] = [
-        {"log_id": ex.log_id, "category": ex.category, "error": ex.error[:150], "fixed": bool(ex.fixed)}
+        {"log_id": ex.log_id, "category": ex.category, "error": clip(ex.error, 150), "fixed": bool(ex.fixed)}
         for ex in examples.itertuples()
     ]
     return report
@@ -264,7 +265,7 @@ def recommendation_items(
         )
         first = (example or {}).get("examples") or [{}]
         if example:
-            text += f" Most frequent: {example['error'][:120]}"
+            text += f" Most frequent: {clip(example['error'], 120)}"
         advice.append(
             Advice(
                 text,

@@ -181,6 +181,7 @@ def _compact_once(
             predicate=f"t.path = s.path AND t.day = s.day{in_days}",
             source_alias="s",
             target_alias="t",
+            merge_schema=True,  # a table made by an older release gains the newer columns
             commit_properties=CommitProperties(custom_metadata=metadata),
         )
         .when_not_matched_insert_all()
@@ -314,7 +315,14 @@ class DeltaTableSource:
         kept = pads.field("path").is_valid()  # a row without a path names no record: left out
         if outside:
             kept = kept & ~pads.field("path").isin(outside)
-        rows = chosen.scanner(columns=names, filter=kept).to_reader()  # streamed into the index on several threads
+        # A table compacted by an older release lacks the newer columns: they are read as empty.
+        present = set(dataset.schema.names)
+        types = table_schema()
+        columns = {
+            name: pads.field(name) if name in present else pads.scalar(pa.scalar(None, types.field(name).type))
+            for name in names
+        }
+        rows = chosen.scanner(columns=columns, filter=kept).to_reader()  # streamed into the index on several threads
         refused = [skipped_row(FileStamp(path, 0, 0), "delta", outside_reason(sources)) for path in outside]
         if None in paths:
             where = f"{self.url}/"  # rows without a path: one skipped entry for the table, saying so
