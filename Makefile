@@ -22,9 +22,13 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m dashboard.serve --server.port $(PORT) -- --logs-dir "$(LOGS)"
 
+# Chromium from Debian for the browser tests: skipped when it is there; waits (up to 10 minutes) for
+# another install holding the package manager's lock instead of failing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; fi; }
 
 test: install browser

@@ -81,7 +81,8 @@ async def get_analysis(request: Request, index: IndexDep, flt: FilterDep, window
         analysis = _analysis(index, flt, WindowEnd(as_of, window.rule))
         return encode(schemas.AnalysisResponse, {"success": True, "analysis": analysis})
 
-    return (await window_answer(index, "api.analysis", (flt,), window, answer)).response(request)
+    decided = triage_version(index.root)  # the report's fingerprints carry the team's decisions
+    return (await window_answer(index, "api.analysis", (flt, decided), window, answer)).response(request)
 
 
 def _analysis(index: LogIndex, flt: AttemptFilter, as_of: datetime | WindowEnd) -> dict:

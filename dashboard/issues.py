@@ -147,7 +147,7 @@ def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) ->
     cols[1].metric("Sessions", f"{int(error['sessions']):,}")
     fixed = f"{int(error['fixed'])} of {int(error['failures'])} failures fixed"
     cols[2].metric("Fix rate", f"{error['fix_rate']:.0f}%", help=fixed)
-    cols[3].metric("State", state or "–", help=state_help())
+    cols[3].metric("This week", state or "–", help=state_help())
     st.caption(f"First seen {error['first_seen']:%Y-%m-%d %H:%M} · last seen {error['last_seen']:%Y-%m-%d %H:%M}")
     others = query(error_groups, ctx.index, as_of=ctx.as_of)[["fingerprint", "error"]].itertuples(index=False)
     with st.container(border=True):

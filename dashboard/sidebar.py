@@ -131,10 +131,11 @@ def draw(logs_dir: str) -> PageContext:
         st.error(escape_markdown(f"Cannot keep an index of the logs: {exc}"))
         st.stop()
     _reload_controls(index)
-    _, _, count = query(date_range, index)
+    _, newest, count = query(date_range, index)
     choices = query(filter_choices, index)
     sidebar = st.sidebar
     sidebar.subheader("Filters")
+    url_filters.quick_ranges(sidebar, newest.date() if newest else None)
     start = url_filters.date_field(sidebar, url_filters.START)
     end = url_filters.date_field(sidebar, url_filters.END)
     if start and end and start > end:

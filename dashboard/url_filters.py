@@ -7,7 +7,7 @@ Lists take repeated parameters (``tag=a&tag=b``) or one comma-separated value (`
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -79,6 +79,36 @@ def date_field(container: DeltaGenerator, key: str) -> date | None:
         container.warning(f"{LABELS[key]} {day} is outside {FIRST_DAY} to {LAST_DAY}: not applied.")
         return None
     return day
+
+
+QUICK_RANGES = {"Day": 1, "7 days": 7, "30 days": 30, "90 days": 90, "All": None}
+
+
+def _set_range(start: date | None, end: date | None) -> None:
+    st.session_state[START] = start.isoformat() if start else ""
+    st.session_state[END] = end.isoformat() if end else ""
+
+
+def quick_ranges(container: DeltaGenerator, newest: date | None) -> None:
+    """Buttons for the last day, 7, 30 or 90 days (ending at the newest record's day) or all, and a
+    calendar to pick a range: each sets From and To (and so the URL)."""
+    row = container.container(horizontal=True, gap="small")
+    for label, days in QUICK_RANGES.items():
+        start = newest - timedelta(days=days - 1) if newest and days else None
+        row.button(
+            label,
+            key=f"quick_range_{label}",
+            type="tertiary",
+            on_click=_set_range,
+            args=(start, newest if days else None),
+            help=f"The {label.lower()} ending at the newest record ({newest})" if days and newest else "No date limit",
+        )
+    with container.popover("Calendar", icon=":material/calendar_month:"):
+        picked = st.date_input(
+            "From - To", value=(), key="quick_range_calendar", min_value=FIRST_DAY, max_value=LAST_DAY
+        )
+        if isinstance(picked, tuple) and len(picked) == 2:
+            st.button("Apply", key="quick_range_apply", on_click=_set_range, args=picked)
 
 
 def active_filters() -> list[tuple[str, str]]:

@@ -50,9 +50,11 @@ def keep_value(key: str, default: Any) -> None:
     st.session_state[kept] = st.session_state[key]
 
 
-def open_session(session_id: str) -> None:
-    """Go to the Sessions page showing this session's timeline (shareable as ?session=ID)."""
-    st.switch_page(SESSIONS_PAGE, query_params={"session": session_id})
+def open_session(session_id: str, attempt: str | None = None) -> None:
+    """Go to the Sessions page showing this session's timeline (shareable as ?session=ID), opened at
+    ``attempt`` (a log_id: ``&attempt=ID``) when given."""
+    params = {"session": session_id, **({"attempt": attempt} if attempt else {})}
+    st.switch_page(SESSIONS_PAGE, query_params=params)
 
 
 def downloads(frame: pd.DataFrame | Callable[[], pd.DataFrame], name: str, key: str) -> None:
@@ -131,8 +133,9 @@ def session_table(
     if row is not None:
         value = frame.iloc[row][session_column]
         session_id = value[0] if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
+        attempt = frame.iloc[row]["log_id"] if "log_id" in frame else None  # a row of one attempt opens at it
         if isinstance(session_id, str):
-            open_session(session_id)
+            open_session(session_id, attempt if isinstance(attempt, str) else None)
     st.caption("Select a row to open its session.")
     if downloadable:
         downloads(frame, name, key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -320,3 +320,26 @@ def test_log_values_never_render_as_markdown(tmp_path, cache_dir, monkeypatch):
     at.query_params["session"] = link
     _open(at, "sessions")
     assert [e.value for e in at.error] == [f"Session not found: {escape_markdown(link)}"]
+
+
+def test_a_session_opens_at_the_attempt_the_url_names(small_tree, cache_dir, monkeypatch):
+    """Opened from an occurrence (?attempt=), the timeline opens that attempt; failures' headers say what failed."""
+    from dashboard.markdown import escape_markdown
+
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(small_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["session"] = "S1"
+    at.query_params["attempt"] = "s1-a1"
+    _open(at, "sessions")
+    assert [e.proto.expanded for e in at.expander] == [True, False, False]
+    assert escape_markdown("NameError: name 'x' is not defined") in at.expander[0].label
+    assert escape_markdown("s1-a3") in at.expander[2].label  # a success's header keeps its id
+
+
+def test_quick_date_ranges_set_the_filter(app):
+    app.button(key="quick_range_7 days").click().run()
+    assert not app.exception
+    start, end = app.query_params["start"], app.query_params["end"]
+    assert (date.fromisoformat(end) - date.fromisoformat(start)).days == 6
+    app.button(key="quick_range_All").click().run()
+    assert "start" not in app.query_params or app.query_params["start"] in ("", [""])

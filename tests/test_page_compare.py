@@ -39,11 +39,16 @@ def _compare_page(logs: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def test_two_models_compared_in_numbers_and_words(compare_tree, cache_dir, monkeypatch):
     at = _compare_page(compare_tree, monkeypatch)
-    # no marker yet: the first two models, as the defaults
+    # the page starts empty, with a short guide, not "everything against everything"
+    assert (at.text_input(key="compare_a").value, at.text_input(key="compare_b").value) == ("", "")
+    assert any(i.value.startswith("Pick two cohorts") for i in at.info) and not at.dataframe
+    # a suggestion is one click: the models side by side (no marker yet)
+    at.button(key="compare_quick_0").click().run()
     assert (at.text_input(key="compare_a").value, at.text_input(key="compare_b").value) == (
         "model=model-new",
         "model=model-old",
     )
+    assert (at.query_params["a"], at.query_params["b"]) == ("model=model-new", "model=model-old")
     # model-new against model-old: a decline, said as a warning
     assert any(w.value.startswith("First\\-try success fell from 90 % to 40 %") for w in at.warning)
     assert any(w.value.endswith("a real decline") for w in at.warning) and not at.success
@@ -75,9 +80,8 @@ def test_a_cohort_against_itself_is_noise(compare_tree, cache_dir, monkeypatch):
 def test_before_and_after_a_marker_is_one_click(compare_tree, cache_dir, monkeypatch):
     add_marker(compare_tree, "system_context v12", CHANGE)
     at = _compare_page(compare_tree, monkeypatch)
-    assert at.text_input(key="compare_a").value == "before=system_context v12"  # the newest marker by default
     at.text_input(key="compare_a").set_value("model=model-new").run()
-    at.button(key="compare_marker_0").click().run()
+    at.button(key="compare_quick_0").click().run()  # the newest marker's before/after comes first
     assert (at.text_input(key="compare_a").value, at.text_input(key="compare_b").value) == (
         "before=system_context v12",
         "after=system_context v12",
@@ -86,8 +90,36 @@ def test_before_and_after_a_marker_is_one_click(compare_tree, cache_dir, monkeyp
     assert metrics.loc["First-try success", ["a", "b"]].tolist() == [40.0, 90.0]
 
 
+def test_a_compare_url_opens_the_same_comparison(compare_tree, cache_dir, monkeypatch):
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(compare_tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["a"], at.query_params["b"] = "model=model-old", "model=model-new"
+    at.switch_page("app_pages/compare.py").run()
+    assert (at.text_input(key="compare_a").value, at.text_input(key="compare_b").value) == (
+        "model=model-old",
+        "model=model-new",
+    )
+    metrics = at.dataframe[0].value.set_index("metric")
+    assert metrics.loc["First-try success", ["a", "b"]].tolist() == [40.0, 90.0]
+
+
+def test_a_cohort_built_with_the_pickers(compare_tree, cache_dir, monkeypatch):
+    add_marker(compare_tree, "system_context v12", CHANGE)
+    at = _compare_page(compare_tree, monkeypatch)
+    at.selectbox(key="compare_a_marker").set_value("system_context v12")
+    at.radio(key="compare_a_side").set_value("before").run()
+    at.button(key="compare_a_use").click().run()
+    assert at.text_input(key="compare_a").value == "before=system_context v12"
+    at.selectbox(key="compare_b_model").set_value("model-new").run()
+    at.button(key="compare_b_use").click().run()
+    assert at.text_input(key="compare_b").value == "model=model-new"
+    assert at.query_params["a"] == "before=system_context v12"
+    assert at.dataframe[0].value.set_index("metric").loc["First-try success", ["a", "b"]].tolist() == [40.0, 90.0]
+
+
 def test_a_bad_cohort_says_why(compare_tree, cache_dir, monkeypatch):
     at = _compare_page(compare_tree, monkeypatch)
+    at.text_input(key="compare_a").set_value("model=model-old")
     at.text_input(key="compare_b").set_value("after=v99").run()
     assert not at.exception
     assert "no marker called" in at.error[0].value

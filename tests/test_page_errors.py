@@ -122,7 +122,7 @@ def test_selecting_an_error_opens_it_and_puts_it_in_the_url(small_logs):
     assert at.query_params["error"] in (fingerprint, [fingerprint])
     metrics = _metrics(at)
     assert (metrics["Occurrences"], metrics["Sessions"], metrics["Fix rate"]) == ("2", "1", "100%")
-    assert metrics["State"] == "fixed"
+    assert metrics["This week"] == "fixed"
     assert "First seen 2025-12-11 12:00 · last seen 2025-12-11 12:05" in [c.value for c in at.caption]
     assert at.code[0].value == NAME_ERROR
     occurrences = at.dataframe(key="errors_groups_occurrences").value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import streamlit as st
 
@@ -34,16 +36,51 @@ MOVE_TITLES = {
 
 
 def _set_cohorts(a: str, b: str) -> None:
+    """Put both cohorts in the text boxes and the URL (``?a=...&b=...``: a comparison can be shared)."""
     st.session_state[A_KEY], st.session_state[B_KEY] = a, b
+    _to_url()
 
 
-def _default_cohorts(labels: list[str], models: list[str]) -> tuple[str, str]:
-    """Before/after the newest marker, else the first two models, else everything against everything."""
-    if labels:
-        return f"before={labels[-1]}", f"after={labels[-1]}"
-    if len(models) >= 2:
-        return f"model={models[0]}", f"model={models[1]}"
-    return "", ""
+def _to_url() -> None:
+    """The text boxes' cohorts into the URL (an empty one leaves it)."""
+    for param, key in (("a", A_KEY), ("b", B_KEY)):
+        value = st.session_state.get(key, "")
+        if value:
+            st.query_params[param] = value
+        elif param in st.query_params:
+            del st.query_params[param]
+
+
+def _suggestions(labels: list[str], models: list[str]) -> list[tuple[str, str, str]]:
+    """(button text, A, B) of one-click comparisons: before/after each recent marker, the model pairs."""
+    found = [(f"Before/after {label}", f"before={label}", f"after={label}") for label in reversed(labels[-5:])]
+    found += [(f"{a} vs {b}", f"model={a}", f"model={b}") for a, b in itertools.pairwise(models)][:3]
+    return found
+
+
+def _builder(side: str, key: str, labels: list[str], choices: dict[str, list[str]]) -> None:
+    """A popover that builds a cohort with pickers (model, a marker's before/after, dates, tag)."""
+    with st.popover(f"Build cohort {side}", icon=":material/tune:"):
+        model = st.selectbox("Model", choices["models"], index=None, key=f"{key}_model")
+        marker = st.selectbox("Change marker", labels, index=None, key=f"{key}_marker")
+        side_of = st.radio("Of the marker", ["before", "after"], horizontal=True, key=f"{key}_side")
+        days = st.date_input("Dates (first attempt of the session)", value=(), key=f"{key}_days")
+        tag = st.selectbox("Tag", choices["tags"], index=None, key=f"{key}_tag")
+        parts = [
+            f"model={model}" if model else "",
+            f"{side_of}={marker}" if marker else "",
+            f"tag={tag}" if tag else "",
+        ]
+        if isinstance(days, tuple) and len(days) == 2:
+            parts.append(f"start={days[0]:%Y-%m-%d},end={days[1]:%Y-%m-%d}")
+        built = ",".join(part for part in parts if part)
+        st.code(built or "(pick at least one)", language=None)
+
+        def use() -> None:
+            st.session_state[key] = built
+            _to_url()
+
+        st.button("Use", key=f"{key}_use", disabled=not built, on_click=use)
 
 
 def _metric_table(comparison) -> pd.DataFrame:
@@ -71,30 +108,37 @@ if no_data_notice():
     st.stop()
 markers = read_markers(ctx.index.root)
 labels = [marker.label for marker in markers]
-models = query(filter_choices, ctx.index)["models"]
-if A_KEY not in st.session_state or B_KEY not in st.session_state:
-    _set_cohorts(*_default_cohorts(labels, models))
+choices = query(filter_choices, ctx.index)
+if A_KEY not in st.session_state or B_KEY not in st.session_state:  # the URL's cohorts, else none yet
+    st.session_state[A_KEY], st.session_state[B_KEY] = st.query_params.get("a", ""), st.query_params.get("b", "")
 
 st.caption(
     "A cohort is written as the URL filters: `model=NAME`, `start=YYYY-MM-DD,end=YYYY-MM-DD`, `tag=TAG`, "
-    "`category=NAME`, `q=TEXT`, or `before=MARKER` / `after=MARKER`. A session belongs to a cohort when its "
-    "first attempt matches; the sidebar's filters do not apply here."
+    "`category=NAME`, `q=TEXT`, or `before=MARKER` / `after=MARKER`, or built with the pickers. A session "
+    "belongs to a cohort when its first attempt matches; the sidebar's filters do not apply here. The "
+    "page's address holds both cohorts: copy it to share the comparison."
 )
-if markers:
-    quick = st.container(horizontal=True, gap="small")
-    for number, marker in enumerate(reversed(markers[-5:])):
-        quick.button(
-            f"Before/after {escape_markdown(marker.label)} ({marker.at:%Y-%m-%d})",
-            key=f"compare_marker_{number}",
-            icon=":material/flag:",
-            on_click=_set_cohorts,
-            args=(f"before={marker.label}", f"after={marker.label}"),
-        )
-else:
+quick = st.container(horizontal=True, gap="small")
+for number, (text, a, b) in enumerate(_suggestions(labels, choices["models"])):
+    quick.button(
+        escape_markdown(text), key=f"compare_quick_{number}", icon=":material/bolt:", on_click=_set_cohorts, args=(a, b)
+    )
+if not markers:
     st.caption('No change marker yet: `analyze_logs.py mark "system_context v12"` records one.')
 left, right = st.columns(2)
-text_a = left.text_input("Cohort A", key=A_KEY, placeholder="model=gpt-5-mini (empty: every session)")
-text_b = right.text_input("Cohort B", key=B_KEY, placeholder="after=system_context v12")
+with left:
+    _builder("A", A_KEY, labels, choices)
+with right:
+    _builder("B", B_KEY, labels, choices)
+text_a = left.text_input("Cohort A", key=A_KEY, placeholder="model=gpt-5-mini", on_change=_to_url)
+text_b = right.text_input("Cohort B", key=B_KEY, placeholder="after=system_context v12", on_change=_to_url)
+if not text_a.strip() or not text_b.strip():
+    st.info(
+        "Pick two cohorts to compare: click a suggestion above, build one with the pickers, or type it "
+        "(for example A `before=system_context v12` and B `after=system_context v12`).",
+        icon=":material/compare_arrows:",
+    )
+    st.stop()
 try:
     flt_a, flt_b = parse_cohort(text_a, markers), parse_cohort(text_b, markers)
 except ValueError as exc:

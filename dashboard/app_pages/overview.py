@@ -21,6 +21,7 @@ from loaders.analysis.attempts import recent_attempts
 from loaders.analysis.first_try import daily_first_try
 from loaders.analysis.metrics import daily_success_rate
 from loaders.analysis.states import what_changed
+from loaders.analysis.triage import triaged_groups
 from loaders.annotations.markers import markers_frame
 from loaders.outputs.evals import eval_cases, evals_jsonl
 from loaders.outputs.report import analysis_report
@@ -147,6 +148,19 @@ altair_chart(
 st.caption("Click a day's bar to see that day only.")
 
 st.subheader("What changed this week")
+reopened = query(triaged_groups, ctx.index, ctx.flt, as_of=ctx.as_of, wanted="unresolved", cache_key=ctx.triage_version)
+reopened = reopened[reopened["triage"].isin(["regressed", "escalating"])]
+if not reopened.empty:
+    st.error(
+        f"{len(reopened)} error(s) the team had resolved or ignored are back: regressed (failed again after "
+        "its resolution) or escalating (its ignore ran out).",
+        icon=":material/replay:",
+    )
+    error_table(
+        reopened[["error", "triage", "count", "last_seen", "assignee", "category", "fingerprint"]],
+        key="overview_reopened",
+        empty="",
+    )
 week = query(what_changed, ctx.index, ctx.flt, as_of=ctx.as_of)
 WEEK_COLUMNS = ["example_error", "count_7d", "count_previous_7d", "change", "state", "category", "fingerprint"]
 new_col, regressed_col = st.columns(2)

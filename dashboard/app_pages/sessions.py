@@ -35,6 +35,7 @@ from loaders.analysis.sessions import (
     silent_successes,
 )
 from loaders.analysis.timeline import attempt_waterfall, session_export
+from loaders.text.secrets import clip
 
 TEXT_LIMIT = 20_000
 
@@ -56,7 +57,10 @@ def _attempt_label(row: pd.Series, step: pd.Series) -> str:
     run = duration_text(step["run_seconds"])
     if run:
         parts.append(f"ran {run}")
-    parts.append(escape_markdown(row["log_id"]))
+    error = row.get("error_line")
+    # A failure's header says what failed (its key error line); a success's, its id.
+    parts.append(escape_markdown(clip(error, 100)) if row["status"] == "failed" and isinstance(error, str) else "")
+    parts.append("" if row["status"] == "failed" and isinstance(error, str) else escape_markdown(row["log_id"]))
     return " · ".join(part for part in parts if part)
 
 
@@ -137,7 +141,11 @@ def _attempt(
 
 
 def _expanded_positions(attempts: pd.DataFrame) -> set[int]:
-    """The attempts shown open: the last failure and the final success (the rest stay collapsed)."""
+    """The attempts shown open: the one the URL names (``?attempt=LOG_ID``, opened from an occurrence),
+    else the last failure and the final success (the rest stay collapsed)."""
+    wanted = st.query_params.get("attempt")
+    if wanted in set(attempts["log_id"]):
+        return {list(attempts["log_id"]).index(wanted)}
     statuses = list(attempts["status"])
     shown = set()
     for status in ("failed", "success"):
@@ -147,8 +155,9 @@ def _expanded_positions(attempts: pd.DataFrame) -> set[int]:
 
 
 def _back_to_list() -> None:
-    if "session" in st.query_params:
-        del st.query_params["session"]
+    for param in ("session", "attempt"):
+        if param in st.query_params:
+            del st.query_params[param]
 
 
 def timeline(session_id: str) -> None:

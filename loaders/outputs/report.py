@@ -13,6 +13,7 @@ from typing import Any
 from loaders.analysis import metrics, sessions
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.analysis.states import fingerprint_states
+from loaders.analysis.triage import by_fingerprint, current_triage
 from loaders.core.rows import frame_records
 from loaders.outputs.report_sections import report_sections
 from loaders.store.index import LogIndex
@@ -29,6 +30,7 @@ def analysis_report(
 
     Parameters: the filter and ``as_of`` (end of the 7-day window; default loaders.analysis.metrics.window_of).
     The sections that do not depend on the window are worked out once per index version (report_sections).
+    ``fingerprints`` carry the team's decisions (ignored ones left out: decided_fingerprints).
     """
     summary = metrics.summary(index, flt, as_of)  # None: the window every surface uses
     summary_dict = summary.as_dict()
@@ -44,10 +46,25 @@ def analysis_report(
         **{key: summary_dict[key] for key in WINDOW_KEYS},
         "skipped_files": sections["skipped_files"],
         "fix_rules": sections["fix_rules"],
-        "fingerprints": frame_records(fingerprint_states(index, flt, summary.as_of)),
+        "fingerprints": decided_fingerprints(index, frame_records(fingerprint_states(index, flt, summary.as_of))),
         "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
         "silent_successes": sections["silent_successes"],
     }
+
+
+def decided_fingerprints(index: LogIndex, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's fingerprints with the team's decisions: those it ignores left out, the others with
+    ``triage`` (loaders.analysis.triage.TRIAGE_STATES) and ``assignee``."""
+    decided = by_fingerprint(current_triage(index)[0])
+    kept = []
+    for item in items:
+        state = decided.get(item["fingerprint"])
+        if state is not None and state.state == "ignored":
+            continue
+        kept.append(
+            {**item, "triage": state.state if state else "unresolved", "assignee": state.assignee if state else None}
+        )
+    return kept
 
 
 # The original's sections, in its order, between "summary" and Fixtrail's own keys.

@@ -1,0 +1,109 @@
+"""Triage and shared addresses in a real browser (Debian's Chromium, Playwright, `python -m dashboard.serve`):
+resolve an error on its page, log a new failure of it, reload: it is back as regressed on the Overview,
+and `check` alerts on it once; a Compare address opened in a new browser shows the same comparison."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from loaders.annotations.triage import read_triage
+from tests.conftest import write_record
+from tests.test_browser import CHROMIUM, IDLE, serve_dashboard
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_ERROR = {
+    "error_type": "KeyError",
+    "error_message": "Script exited with code 1. Error: User code error: KeyError: 'band'",
+    "stderr": "Traceback (most recent call last):\nKeyError: 'band'\n",
+}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"),
+]
+
+
+def _cli(logs: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "analyze_logs.py"), "--logs-dir", str(logs), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ}, cwd=ROOT)
+
+
+@pytest.fixture
+def recent_tree(tmp_path) -> Path:
+    """KeyError failures over the last days (and successes of another model), so the 7 days to now hold them."""
+    root = tmp_path / "logs"
+    now = datetime.now()
+    for n in range(4):
+        write_record(root, log_id=f"key-{n}", session_id=f"K{n}", when=now - timedelta(days=3, hours=n), **KEY_ERROR)
+        write_record(
+            root, log_id=f"ok-{n}", session_id=f"O{n}", status="success", when=now - timedelta(days=2, hours=n)
+        )
+    return root
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _settled(page) -> None:
+    page.wait_for_function(IDLE, timeout=60_000)
+
+
+def test_resolve_then_a_new_failure_brings_it_back_as_regressed(recent_tree, cache_dir, browser, tmp_path, request):
+    triage = json.loads(_cli(recent_tree, "--json", "triage").stdout)
+    fingerprint = triage["errors"][0]["fingerprint"]
+    shots = request.config.getoption("--screenshots")
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/errors?error={fingerprint}")
+        page.get_by_role("button", name="Resolve", exact=True).wait_for(timeout=60_000)
+        page.get_by_role("button", name="Resolve", exact=True).click()
+        page.get_by_role("button", name="Reopen").wait_for(timeout=30_000)
+        _settled(page)
+        assert page.get_by_text("resolved", exact=False).count() > 0
+        assert [event.action for event in read_triage(recent_tree).events] == ["resolve"]
+        page.screenshot(path=str(tmp_path / "error_resolved.png"), full_page=True)
+        if shots:
+            page.screenshot(path=str(Path(shots) / "error_resolved.png"), full_page=True)
+        # a new failure of the same error, logged after the resolution
+        write_record(recent_tree, log_id="key-back", session_id="KB", when=datetime.now(), **KEY_ERROR)
+        page.goto(url)
+        page.get_by_text("are back", exact=False).wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "overview_regressed.png"), full_page=True)
+    first, second = _cli(recent_tree, "check"), _cli(recent_tree, "check")
+    assert first.returncode == 1 and "Resolved error failed again: KeyError: 'band'" in first.stdout
+    assert second.returncode == 0  # once
+
+
+def test_a_compare_address_opens_the_same_comparison_in_a_new_browser(recent_tree, cache_dir, browser):
+    address = "/compare?a=model%3Dmodel-a&b=status%3Dfailed"
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(url + address)
+        page.get_by_text("First-try success: A → B").first.wait_for(timeout=60_000)
+        assert page.get_by_label("Cohort A").input_value() == "model=model-a"
+        assert page.get_by_label("Cohort B").input_value() == "status=failed"
