@@ -61,6 +61,13 @@ COLUMNS: dict[str, dict] = {
     "tags": st.column_config.ListColumn("Tags"),
     "library": _text("Library"),
     "kind": _text("Kind", "small"),
+    "triage": _text(
+        "Triage",
+        "small",
+        "What the team decided: regressed (failed again after it was resolved), escalating (an ignore ran out), "
+        "unresolved, resolving (by the next marker), resolved, ignored",
+    ),
+    "assignee": _text("Assignee", "small"),
     # identifiers (last in every table)
     "session_id": _text("Session", "small"),
     "log_id": _text("Attempt ID", "small"),

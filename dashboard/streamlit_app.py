@@ -14,7 +14,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import auth, memory, sidebar, url_filters, warm_up
+from dashboard import auth, history, memory, sidebar, url_filters, warm_up
 from dashboard.markdown import escape_markdown
 from dashboard.settings import resolve_logs_dir
 from loaders.ingest.sources import source_location
@@ -52,6 +52,8 @@ except LogTreeError as exc:  # object storage unreachable: say so; the next reru
     st.error(f"Cannot read the logs: {escape_markdown(exc)}")
     st.stop()
 url_filters.draw_filter_bar()
+with st.sidebar:
+    history.follow_back_and_forward()
 try:
     navigation.run()
     warm_up.warm_soon(sidebar.current())  # the other pages' results, in the background (dashboard.serve)

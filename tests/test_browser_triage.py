@@ -107,3 +107,22 @@ def test_a_compare_address_opens_the_same_comparison_in_a_new_browser(recent_tre
         page.get_by_text("First-try success: A → B").first.wait_for(timeout=60_000)
         assert page.get_by_label("Cohort A").input_value() == "model=model-a"
         assert page.get_by_label("Cohort B").input_value() == "status=failed"
+
+
+def test_back_after_opening_an_error_returns_to_the_list_and_its_filters(recent_tree, cache_dir, browser):
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/errors?status=failed&triage=all")
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's selection box
+        page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
+        assert "error=" in page.url and "status=failed" in page.url
+        page.go_back()
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert "error=" not in page.url and "status=failed" in page.url and "triage=all" in page.url
+        assert page.get_by_text("Triage:", exact=False).count() == 0
+        page.go_forward()
+        page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
