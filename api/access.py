@@ -41,14 +41,14 @@ class Access:
     always_required: bool = False
     no_auth: bool = False
     path: Path = field(default_factory=tokens_file)
-    _seen: tuple[tuple[int, int, int] | None, dict[str, Token]] = (None, {})
+    _seen: tuple[tuple[int, ...] | None, dict[str, Token]] = (None, {})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def tokens(self) -> dict[str, Token]:
         """The tokens of the file, read again whenever it changed (a revocation counts from the next request)."""
         try:
             info = os.stat(self.path)
-            stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+            stamp = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode)  # a chmod is read again
         except FileNotFoundError:
             stamp = None
         with self._lock:

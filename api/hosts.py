@@ -37,6 +37,13 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+def names_beyond_loopback(names: Iterable[str]) -> list[str]:
+    """The names (Host header names a server answers to) by which it is reached from elsewhere: a server on
+    loopback that answers to ``fixtrail.example.com`` (behind a reverse proxy) is exposed as if it listened
+    on every interface. ``*`` counts as one."""
+    return [name for name in names if name.strip() and not is_loopback(name.strip().strip("[]"))]
+
+
 def host_name(value: str) -> str | None:
     """The name in a ``Host`` header or a configured name, lower-cased, without port or brackets.
 

@@ -15,7 +15,14 @@ from starlette.exceptions import HTTPException
 
 from api.access import AUTH_HELP, NO_AUTH_HEADER, Access, NoAuthWarningMiddleware
 from api.dependencies import IndexProvider
-from api.hosts import ALLOWED_HOSTS_ENV, ANY_ADDRESS, HostCheckMiddleware, allowed_hosts, is_loopback
+from api.hosts import (
+    ALLOWED_HOSTS_ENV,
+    ANY_ADDRESS,
+    HostCheckMiddleware,
+    allowed_hosts,
+    is_loopback,
+    names_beyond_loopback,
+)
 from api.routes import router
 from api.schemas import ERROR_RESPONSES, IndexResponse
 from api.tokens import read_tokens
@@ -51,7 +58,10 @@ def create_app(
         title="Fixtrail API", version="1.0", description=f"Script execution log analysis.\n\n{AUTH_HELP}"
     )
     app.state.index_provider = IndexProvider(logs_dir, cache_dir)
-    app.state.access = Access(always_required=bound_to is not None and not is_loopback(bound_to), no_auth=no_auth)
+    exposed = bound_to is not None and (
+        not is_loopback(bound_to) or bool(names_beyond_loopback(allowed_hosts(bound_to, extra_hosts)))
+    )
+    app.state.access = Access(always_required=exposed, no_auth=no_auth)
     if no_auth:
         app.add_middleware(NoAuthWarningMiddleware)
     app.include_router(router)
@@ -101,9 +111,13 @@ def serve(
     """
     import uvicorn
 
-    if not is_loopback(host) and not no_auth and not read_tokens():
+    public = names_beyond_loopback(allowed_hosts(host, extra_hosts))
+    if (not is_loopback(host) or public) and not no_auth and not read_tokens():
+        where = host or "every interface"
+        if is_loopback(host):
+            where = f"{host}, answering to {', '.join(public)} (a proxy makes it reachable from elsewhere),"
         raise ExposureRefused(
-            f"refusing to serve the logs on {host or 'every interface'} without tokens: create one with "
+            f"refusing to serve the logs on {where} without tokens: create one with "
             "`fixtrail token create NAME`, or pass --no-auth to let anyone who can reach it read every log"
         )
     app = create_app(logs_dir, bound_to=host, extra_hosts=extra_hosts, no_auth=no_auth)

@@ -84,7 +84,7 @@ def read_tokens(path: Path | None = None) -> dict[str, Token]:
         return {}
     try:
         return {
-            item["name"]: Token(item["name"], item["digest"], bool(item["write"]), item["created_at"])
+            item["name"]: Token(item["name"], item["digest"], item["write"] is True, item["created_at"])
             for item in data["tokens"]
         }
     except (KeyError, TypeError) as exc:

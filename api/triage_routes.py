@@ -13,7 +13,7 @@ from api import schemas
 from api.access import reader, writer
 from api.dependencies import get_index
 from api.paging import Page, page_of
-from loaders.analysis.triage import triage_items
+from loaders.analysis.triage import current_triage, merge_refusal, triage_items
 from loaders.annotations.triage import TriageError, make_event, record_event
 from loaders.store.index import LogIndex
 from loaders.text.secrets import mask_secrets
@@ -56,7 +56,12 @@ def get_triage(
     return mask_secrets({"success": True, "state": state, "problems": problems, **page_of(request, items, page)})
 
 
-@router.post("/triage", response_model=schemas.TriageEventResponse, status_code=201)
+@router.post(
+    "/triage",
+    response_model=schemas.TriageEventResponse,
+    status_code=201,
+    responses={409: {"model": schemas.ErrorResponse, "description": "The two errors are one group already"}},
+)
 def post_triage(index: IndexDep, action: TriageAction, token_name: Annotated[str | None, Depends(writer)]) -> dict:
     """Record one action on an error. Needs a write token once tokens exist; without tokens, only a
     client on this machine may write. The token's name is who acts (else ``by``, else "api")."""
@@ -64,6 +69,10 @@ def post_triage(index: IndexDep, action: TriageAction, token_name: Annotated[str
     for name in (action.fingerprint, action.into):
         if name is not None and name not in known:
             raise HTTPException(404, f"no error has the fingerprint {name!r}")
+    if action.action == "merge" and action.into:
+        refusal = merge_refusal(current_triage(index)[0], action.fingerprint, action.into)
+        if refusal:
+            raise HTTPException(409, refusal)
     try:
         event = make_event(
             action.action,

@@ -30,12 +30,12 @@ def launch_server(args: argparse.Namespace, logs_dir: Path) -> int:
     from api.hosts import allowed_hosts
     from dashboard.auth import NO_AUTH_ENV, exposure_refusal
 
-    refusal = exposure_refusal(args.host, no_auth=args.no_auth)  # the same check dashboard.serve makes
+    # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
+    names = allowed_hosts(args.host, args.allowed_host)
+    refusal = exposure_refusal(args.host, no_auth=args.no_auth, names=names)  # the check dashboard.serve makes
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    # Set here as well as in .streamlit/config.toml, which Streamlit reads only from the current directory.
-    names = allowed_hosts(args.host, args.allowed_host)
     hosts = [option for name in names for option in ("--server.allowedHosts", name)]
     command = [
         sys.executable,

@@ -9,7 +9,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from loaders.analysis.triage import triage_items
+from loaders.analysis.triage import current_triage, merge_refusal, triage_items
 from loaders.annotations.triage import TriageError, make_event, record_event
 from loaders.store.index import LogIndex
 from loaders.text.secrets import clip
@@ -52,6 +52,10 @@ def run_action(args: argparse.Namespace, index: LogIndex) -> dict[str, Any]:
     for name in (args.fingerprint, getattr(args, "into", None)):
         if name is not None and name not in known:
             raise TriageCommandError(f"no error has the fingerprint {name!r} (see: triage --state all)")
+    if args.command == "merge":
+        refusal = merge_refusal(current_triage(index)[0], args.fingerprint, args.into)
+        if refusal:
+            raise TriageCommandError(refusal)
     try:
         event = make_event(
             args.command,
@@ -72,7 +76,8 @@ def run_action(args: argparse.Namespace, index: LogIndex) -> dict[str, Any]:
 
 def action_text(event: dict[str, Any]) -> str:
     """One line: what was recorded, on which error, by whom."""
-    return f"✓ {event['fingerprint']}: {event['what']} (by {event['who']}, {event['at'].replace('T', ' ')})"
+    when = event["at"].replace("T", " ")
+    return f"✓ {event['fingerprint']}: {one_line(event['what'])} (by {one_line(event['who'])}, {when})"
 
 
 def triage_listing(index: LogIndex, wanted: str, as_of: datetime, now: datetime | None = None) -> dict[str, Any]:
@@ -84,6 +89,13 @@ def triage_listing(index: LogIndex, wanted: str, as_of: datetime, now: datetime 
     return {"state": wanted, "errors": errors, "problems": problems}
 
 
+def one_line(text: object) -> str:
+    """Text a person typed (a note, a name) as one line for a terminal: line breaks become " / " and
+    control characters (escape sequences that would recolour or retitle the terminal) become "?"."""
+    flat = " / ".join(str(text).splitlines())
+    return "".join(c if c.isprintable() else "?" for c in flat)
+
+
 def triage_text(listing: dict[str, Any]) -> str:
     """The listing as text: one line per error (state, count, last seen, assignee, error, fingerprint)."""
     lines = [f"ERRORS ({listing['state']}): {len(listing['errors'])}", ""]
@@ -91,10 +103,10 @@ def triage_text(listing: dict[str, Any]) -> str:
         who = f" @{error['assignee']}" if error["assignee"] else ""
         lines.append(
             f"[{error['triage']:<10}] {error['count']:>5}x  last {error['last_seen'][:16].replace('T', ' ')}"
-            f"{who}  {clip(error['error'], 90)}  ({error['fingerprint']})"
+            f"{one_line(who)}  {one_line(clip(error['error'], 90))}  ({error['fingerprint']})"
         )
         lines += [
-            f"      {event['at'][:16].replace('T', ' ')} {event['who']}: {event['what']}"
+            f"      {event['at'][:16].replace('T', ' ')} {one_line(event['who'])}: {one_line(event['what'])}"
             for event in error["events"][-3:]
         ]
     lines += [f"warning: {problem}" for problem in listing["problems"]]

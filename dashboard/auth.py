@@ -32,7 +32,7 @@ from typing import Any
 import streamlit as st
 from streamlit import config
 
-from api.hosts import is_loopback
+from api.hosts import is_loopback, names_beyond_loopback
 from dashboard.markdown import escape_markdown
 from loaders.core.files import UnreadableFile, read_any_file
 
@@ -102,6 +102,7 @@ class AllowList:
 
     emails: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
+    trust_unverified: bool = False  # admit an address whose provider says nothing of its verification
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, Any]) -> AllowList:
@@ -110,7 +111,8 @@ class AllowList:
         section = section if isinstance(section, Mapping) else {}
         emails = {entry.strip().lower() for entry in _strings(section.get("allowed_emails"))}
         domains = {entry.strip().lower().removeprefix("@") for entry in _strings(section.get("allowed_domains"))}
-        return cls(frozenset(emails - {""}), frozenset(domains - {""}))
+        trust = section.get("trust_unverified_email") is True
+        return cls(frozenset(emails - {""}), frozenset(domains - {""}), trust)
 
     def admits(self, email: str) -> bool:
         """True when ``email`` is listed, or its domain (all after the last "@", compared exactly) is."""
@@ -123,7 +125,8 @@ def refusal_reason(user: Mapping[str, Any], allowed: AllowList) -> str | None:
     """Why the signed-in ``user`` (``st.user``'s claims) may not see the dashboard, or None when they may.
 
     Refused: everyone when the allow-list is empty; a user without an e-mail address, or whose
-    provider says ``email_verified`` is false; an address neither listed nor of a listed domain.
+    provider says ``email_verified`` is false, or says nothing of it (unless ``trust_unverified_email``
+    is true under ``[fixtrail_access]``); an address neither listed nor of a listed domain.
     """
     email = str(user.get("email") or "").strip()
     who = email or str(user.get("name") or user.get("sub") or "an account without an e-mail address")
@@ -137,6 +140,13 @@ def refusal_reason(user: Mapping[str, Any], allowed: AllowList) -> str | None:
     verified = user.get("email_verified")
     if verified is False or (isinstance(verified, str) and verified.strip().lower() == "false"):
         return f"Signed in as {email}, an address the provider has not verified."
+    # Some providers let users set their own address and say nothing of it (Entra ID's "nOAuth"):
+    # an address is trusted only when verified, unless the team says its provider guarantees them.
+    if verified is None and not allowed.trust_unverified:
+        return (
+            f"Signed in as {email}, but the provider does not say the address is verified (email_verified). "
+            f"If your provider guarantees its addresses, set trust_unverified_email = true under [{ACCESS_SECTION}]."
+        )
     if not allowed.admits(email):
         return f"Signed in as {email}, who is not on this dashboard's allow-list."
     return None
@@ -152,16 +162,20 @@ def exposure_refusal(
     secrets: Mapping[str, Any] | None = None,
     no_auth: bool = False,
     files: Sequence[str] = (),
+    names: Sequence[str] = (),
 ) -> str | None:
     """The one-line reason the dashboard must not listen on ``address``, or None when it may.
 
     It may on loopback, with sign-in configured in ``secrets`` (None: read from ``files``, see
     secrets_files), or with ``no_auth`` or $FIXTRAIL_NO_AUTH. An empty address, 0.0.0.0 and :: are
-    every interface, not loopback.
+    every interface, not loopback; so is loopback answering to ``names`` beyond it (a reverse proxy's).
     """
-    if is_loopback(address) or no_auth or no_auth_requested():
+    public = names_beyond_loopback(names)
+    if (is_loopback(address) and not public) or no_auth or no_auth_requested():
         return None
     shown = address if address and address not in ("0.0.0.0", "::") else "every interface"  # noqa: S104
+    if is_loopback(address):
+        shown = f"{address}, answering to {', '.join(public)} (a proxy makes it reachable),"
     why = "without sign-in"
     try:
         if sign_in_configured(load_secrets(secrets_files(files)) if secrets is None else secrets):

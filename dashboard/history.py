@@ -13,9 +13,21 @@ import streamlit.components.v1 as components
 # Added once per browser tab (the flag on the page's window), from a same-origin frame of no height.
 _LISTENER = """<script>
 const page = window.parent;
+const where = () => page.location.pathname + page.location.search;
 if (!page.__fixtrailHistory) {
-  page.__fixtrailHistory = true;
-  page.addEventListener("popstate", () => page.location.reload());
+  page.__fixtrailHistory = where();
+  // Remember each address the app moves to, so that Back can tell a new address from a move within the page.
+  for (const name of ["pushState", "replaceState"]) {
+    const original = page.history[name].bind(page.history);
+    page.history[name] = (...args) => {
+      const result = original(...args);
+      page.__fixtrailHistory = where();
+      return result;
+    };
+  }
+  page.addEventListener("popstate", () => {
+    if (where() !== page.__fixtrailHistory) page.location.reload();  // not for an #anchor in the page
+  });
 }
 </script>"""
 

@@ -14,7 +14,7 @@ from dashboard.widgets import altair_chart, downloads, selected_row, session_tab
 from loaders.analysis.attempts import attempt_record
 from loaders.analysis.errors import error_groups, error_occurrences, error_sessions
 from loaders.analysis.states import state_help
-from loaders.analysis.triage import group_members
+from loaders.analysis.triage import group_detail, group_members
 
 ERROR_PARAM = "error"
 TRACE_LIMIT = 20_000  # the end of a long stderr: where the traceback is
@@ -123,12 +123,14 @@ def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) ->
         fingerprint = decided.fingerprint
     members = tuple(group_members(fingerprint, {fingerprint: decided} if decided else {}))
     groups = query(
-        error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=unfixed_only, fingerprint=fingerprint
+        group_detail,
+        ctx.index,
+        fingerprint,
+        ctx.flt,
+        as_of=ctx.as_of,
+        unfixed_only=unfixed_only,
+        cache_key=ctx.triage_version,
     )
-    if groups.empty and len(members) > 1:  # the group's own fingerprint has no failure here: a member's text
-        groups = query(
-            error_groups, ctx.index, ctx.flt, as_of=ctx.as_of, unfixed_only=unfixed_only, fingerprint=members[1]
-        )
     if groups.empty:
         what = "unfixed failure" if unfixed_only else "failure"
         st.warning(f"No {what} of the error {escape_markdown(fingerprint)} under the current filters.")

@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     options = sys.argv[1:] if argv is None else argv
     if os.environ.get(SECRETS_FILE_ENV) and not option_values(options, "--secrets.files"):
         options = ["--secrets.files", os.environ[SECRETS_FILE_ENV], *options]
-    refusal = exposure_refusal(listen_address(options), files=option_values(options, "--secrets.files"))
+    refusal = exposure_refusal(
+        listen_address(options),
+        files=option_values(options, "--secrets.files"),
+        names=option_values(options, "--server.allowedHosts"),
+    )
     if refusal:
         print(refusal, file=sys.stderr, flush=True)
         return 2

@@ -92,8 +92,19 @@ def decisions_of(fingerprint: str) -> Triage | None:
     return by_fingerprint(states).get(fingerprint)
 
 
-def _record(action: str, fingerprint: str, **details: object) -> None:
-    """Write one event into the tree and say so; a refused action is shown, not raised."""
+def _record(action: str, fingerprint: str, from_widgets: dict[str, str] | None = None, **details: object) -> None:
+    """Write one event into the tree and say so; a refused action is shown, not raised.
+
+    ``from_widgets``: {detail: widget key} read when the button is clicked (a value bound when the
+    panel was drawn would miss what was typed just before the click)."""
+    for name, key in (from_widgets or {}).items():
+        details[name] = st.session_state.get(key)
+    if action == "ignore":
+        how = st.session_state.get("triage_ignore_how")
+        details["until_count"] = details.get("until_count") if how == IGNORE_CHOICES[1] else None
+        details["until"] = details.get("until") if how == IGNORE_CHOICES[2] else None
+        if details["until_count"] is not None:
+            details["until_count"] = int(details["until_count"])
     try:
         event = make_event(action, fingerprint, acting_person(), **details)
         record_event(current().index.root, event)
@@ -143,38 +154,33 @@ def decision_panel(fingerprint: str, others: list[tuple[str, str]]) -> None:
             )
     with ignore_col, st.popover("Ignore", icon=":material/visibility_off:"):
         how = st.radio("How long", IGNORE_CHOICES, key="triage_ignore_how")
-        count = (
+        if how == IGNORE_CHOICES[1]:
             st.number_input("More failures", 1, 1_000_000, 50, key="triage_ignore_count")
-            if how == IGNORE_CHOICES[1]
-            else None
-        )
-        until = (
+        if how == IGNORE_CHOICES[2]:
             st.date_input("Until", date.today() + timedelta(days=30), key="triage_ignore_until")
-            if how == IGNORE_CHOICES[2]
-            else None
-        )
         st.button(
             "Ignore",
             key="triage_ignore",
             on_click=_record,
-            args=("ignore", root),
-            kwargs={"until_count": count, "until": until},
+            args=("ignore", root, {"until_count": "triage_ignore_count", "until": "triage_ignore_until"}),
         )
     with assign_col, st.popover("Assign", icon=":material/person:"):
-        name = st.text_input(
+        st.text_input(
             "Name (empty to unassign)", value=(decided.assignee or "") if decided else "", key="triage_assignee"
         )
-        st.button("Assign", key="triage_assign", on_click=_record, args=("assign", root), kwargs={"assignee": name})
+        st.button(
+            "Assign", key="triage_assign", on_click=_record, args=("assign", root, {"assignee": "triage_assignee"})
+        )
     with merge_col, st.popover("Merge", icon=":material/merge:"):
-        labels = {fp: f"{text[:80]} ({fp})" for fp, text in others if fp != root}
+        own = {root, *(decided.members if decided else [])}
+        labels = {fp: f"{text[:80]} ({fp})" for fp, text in others if fp not in own}
         into = st.selectbox("Same error as", list(labels), format_func=labels.get, index=None, key="triage_merge_into")
         st.button(
             "Merge",
             key="triage_merge",
             disabled=into is None,
             on_click=_record,
-            args=("merge", root),
-            kwargs={"into": into},
+            args=("merge", root, {"into": "triage_merge_into"}),
         )
     with st.form("triage_note_form", clear_on_submit=True, border=False):
         note = st.text_area("Note", key="triage_note", height=80, placeholder="What the team knows about this error")

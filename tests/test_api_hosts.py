@@ -41,11 +41,31 @@ def _wait_until_listening(server: subprocess.Popen, port: int) -> None:
             time.sleep(0.2)
 
 
+TOKEN: dict[str, str] = {}  # the bearer token of a test whose server answers to public names
+
+
 def _get(port: int, host: str, path: str = "/api/logs/summary", **params: str) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Host": host}, params=params, timeout=60)
+    headers = {"Host": host, **({"Authorization": f"Bearer {TOKEN['secret']}"} if TOKEN else {})}
+    return httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, params=params, timeout=60)
 
 
-def test_the_server_answers_only_the_host_names_it_serves(small_tree, cache_dir):
+def test_answering_to_a_public_name_needs_tokens_even_on_loopback(small_tree, cache_dir):
+    """Behind a reverse proxy the server listens on loopback but is reached from elsewhere."""
+    command = [sys.executable, str(ROOT / "analyze_logs.py"), "--logs-dir", str(small_tree), "serve"]
+    refused = subprocess.run(
+        [*command, "--port", str(free_port()), "--allowed-host", "logs.example.com"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "answering to logs.example.com" in refused.stderr and "without tokens" in refused.stderr
+
+
+def test_the_server_answers_only_the_host_names_it_serves(small_tree, cache_dir, monkeypatch):
+    from api.tokens import create_token
+
+    monkeypatch.setitem(TOKEN, "secret", create_token("hosts-test"))  # public names: tokens are required
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != ALLOWED_HOSTS_ENV}
     server = _serve(

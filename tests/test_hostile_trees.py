@@ -309,3 +309,27 @@ def test_a_large_change_in_a_long_running_process_loads_whole_under_its_memory_b
     assert index.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0] == default_limit
     assert not list(work.iterdir())
     unbounded.close()
+
+
+def test_a_value_nested_a_thousand_deep_loads_and_is_shown_cut(tmp_path, cache_dir):
+    """stdout and code as lists 1,000 deep (2 KB): the tree loads, the record is flagged, and every way
+    out shows it without a recursion error (cut at loaders.text.secrets.MAX_DEPTH)."""
+    from fastapi.testclient import TestClient
+
+    from api.server import create_app
+    from loaders.text.secrets import TOO_DEEP
+
+    day = tmp_path / "logs" / "failures" / "2026-11-02"
+    day.mkdir(parents=True)
+    deep = "[" * 1000 + '"x"' + "]" * 1000
+    (day / "d1.json").write_text(
+        '{"log_id": "d1", "session_id": "d1", "timestamp": "2026-11-02T10:00:00", "status": "failed", '
+        f'"error_message": "boom", "stdout": {deep}, "code": {deep}}}'
+    )
+    with LogIndex(tmp_path / "logs", cache_dir) as index:
+        row = index.frame("SELECT flags, stdout_chars FROM attempts WHERE log_id = 'd1'").iloc[0]
+    assert "code was list" in list(row["flags"]) and row["stdout_chars"] > 0
+    client = TestClient(create_app(tmp_path / "logs", cache_dir, extra_hosts=("testserver",)))
+    answer = client.get("/api/logs/log/d1")
+    assert answer.status_code == 200 and TOO_DEEP in answer.text
+    assert client.get("/api/logs/session/d1").status_code == 200

@@ -95,7 +95,7 @@ def test_error_groups_keep_failures_without_error_text(tmp_path, index_of):
 def test_errors_page_lists_one_row_per_error(small_logs):
     at = _page(small_logs, "errors")
     groups = at.dataframe(key="errors_groups").value
-    assert list(groups.columns[:3]) == ["error", "count", "sessions"]
+    assert list(groups.columns[:5]) == ["error", "count", "last_seen", "triage", "assignee"]
     rows = groups.set_index("error")
     assert rows.loc[NAME_ERROR, "count"] == 2 and rows.loc[NAME_ERROR, "state"] == "fixed"
     assert rows.loc[CV2_ERROR, "fix_rate"] == 0.0 and list(rows.loc[CV2_ERROR, "daily"]) == [0, 0, 0, 0, 0, 1, 0]

@@ -260,3 +260,23 @@ def test_the_python_analyzer_answers_hold_no_secret(planted_tree, tmp_path):
     saved = planted_tree / "analysis" / "latest_analysis.json"
     assert leaked(saved.read_bytes()) == []
     saved.unlink()  # the planted tree is shared by this module's tests
+
+
+def test_a_secret_across_the_error_lines_cut_is_masked_before_the_cut(tmp_path, cache_dir, capsys):
+    """The key error line is cut to 200 characters when records are loaded: a secret running across the
+    cut is masked first, or its first half would be shown by every list of errors."""
+    root = tmp_path / "logs"
+    # the cut falls right after the password, before its "@": the half left would not look like a URL's
+    pad = "x" * (200 - len("OperationalError: could not connect to ") - len(" postgres://admin:LEAKcutPw0rd9"))
+    url_line = f"OperationalError: could not connect to {pad} postgres://admin:LEAKcutPw0rd9@db.internal:5432/prod"
+    token = "ghp_LEAK7aB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA"
+    token_line = "ValueError: " + "y" * (200 - len("ValueError: ") - 10) + " " + token
+    write_record(root, log_id="cut-1", when=AS_OF - timedelta(hours=1), error_message=url_line, stderr=url_line + "\n")
+    write_record(root, log_id="cut-2", when=AS_OF - timedelta(hours=2), stderr=f"Traceback\n{token_line}\n")
+    client = TestClient(create_app(root, cache_dir, extra_hosts=("testserver",)))
+    for route in ("fingerprints", "error-patterns", "analysis", "triage?state=all", "ai-context"):
+        shown = client.get(f"/api/logs/{route}").text
+        assert "LEAKcutPw0rd9"[:8] not in shown and "ghp_LEAK7" not in shown, route
+    assert main(["--logs-dir", str(root), "--json", "errors"]) == 0
+    shown = capsys.readouterr().out
+    assert "LEAKcut" not in shown and "ghp_LEAK7" not in shown and "[secret: " in shown

@@ -86,7 +86,7 @@ def test_allow_list_matches_addresses_and_exact_domains(tmp_path, email, allowed
     path.write_text(ACCESS)
     rule = AllowList.from_secrets(load_secrets([path]))
     assert rule.admits(email) is allowed
-    reason = refusal_reason({"is_logged_in": True, "email": email}, rule)
+    reason = refusal_reason({"is_logged_in": True, "email": email, "email_verified": True}, rule)
     assert (reason is None) is allowed
     if not allowed:
         assert "allow-list" in reason
@@ -100,8 +100,20 @@ def test_an_address_the_provider_has_not_verified_is_refused(verified):
     assert reason == "Signed in as ana@example.com, an address the provider has not verified."
 
 
+def test_an_address_the_provider_says_nothing_of_is_refused_unless_the_team_trusts_it():
+    """A provider that lets users set their own address may send no email_verified claim at all."""
+    rule = AllowList(domains=frozenset({"example.com"}))
+    reason = refusal_reason({"email": "anyone@example.com"}, rule)
+    assert reason is not None and "trust_unverified_email" in reason
+    trusting = AllowList.from_secrets(
+        {"fixtrail_access": {"allowed_domains": ["example.com"], "trust_unverified_email": True}}
+    )
+    assert refusal_reason({"email": "anyone@example.com"}, trusting) is None
+
+
 def test_an_empty_allow_list_refuses_everyone_and_says_what_to_add():
-    assert refusal_reason({"email": "ana@example.com", "name": "Ana"}, AllowList.from_secrets(SECRETS)) is None
+    verified = {"email": "ana@example.com", "name": "Ana", "email_verified": True}
+    assert refusal_reason(verified, AllowList.from_secrets(SECRETS)) is None
     for access in ({}, {"fixtrail_access": {}}, {"fixtrail_access": {"allowed_emails": [], "allowed_domains": [" "]}}):
         reason = refusal_reason({"email": "ana@example.com"}, AllowList.from_secrets(access))
         assert reason is not None
@@ -304,7 +316,7 @@ def test_before_sign_in_only_the_sign_in_screen_is_drawn_and_no_log_is_read(smal
 
 
 def test_a_signed_in_address_off_the_list_is_refused(small_tree, cache_dir, monkeypatch):
-    user = {"is_logged_in": True, "email": "mallory@evil-example.com", "name": "Mallory"}
+    user = {"is_logged_in": True, "email": "mallory@evil-example.com", "name": "Mallory", "email_verified": True}
     at = _app(monkeypatch, small_tree, SECRETS, user)
     assert at.error[0].value.replace("\u200b", "").replace("\\", "") == (
         "Signed in as mallory@evil-example.com, who is not on this dashboard's allow-list."

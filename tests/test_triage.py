@@ -271,3 +271,45 @@ def test_the_error_page_records_decisions_and_shows_the_trail(tree, cache_dir, m
     at.switch_page("app_pages/errors.py")
     at.run()
     assert list(at.dataframe[0].value["fingerprint"]) == [key]
+
+
+def test_a_merge_that_would_close_a_circle_is_refused(tree, cache_dir, capsys):
+    from cli.main import main
+
+    with LogIndex(tree, cache_dir) as index:
+        found = fingerprints(index)
+    base = ["--logs-dir", str(tree)]
+    assert main([*base, "merge", found["KeyError"], found["NameError"]]) == 0
+    capsys.readouterr()
+    assert main([*base, "merge", found["NameError"], found["KeyError"]]) == 1
+    assert "one error already" in capsys.readouterr().err
+    assert [event.action for event in read_triage(tree).events] == ["merge"]
+
+
+def test_typed_text_cannot_forge_lines_or_drive_the_terminal(tree, cache_dir, capsys):
+    from cli.main import main
+
+    with LogIndex(tree, cache_dir) as index:
+        key = fingerprints(index)["KeyError"]
+    forged = "fine\n[resolved  ]     0x  FAKE LINE\n\x1b[31mRED"
+    assert main(["--logs-dir", str(tree), "note", key, forged, "--by", "eve\x1b]0;pwned\x07"]) == 0
+    assert main(["--logs-dir", str(tree), "triage", "--state", "all"]) == 0
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert not any(line.startswith("[resolved  ]") for line in shown.splitlines())
+    assert "fine / [resolved  ]     0x  FAKE LINE / ?[31mRED" in shown
+
+
+def test_the_panel_records_what_was_typed_just_before_the_click(tree, cache_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    with LogIndex(tree, cache_dir) as index:
+        key = fingerprints(index)["KeyError"]
+    monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(tree))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["error"] = key
+    at.switch_page("app_pages/errors.py")
+    at.run()
+    at.text_input(key="triage_assignee").input("Ana")  # typed, not yet applied: the click comes first
+    next(b for b in at.button if b.key == "triage_assign").click().run()
+    assert [(e.action, e.assignee) for e in read_triage(tree).events] == [("assign", "Ana")]

@@ -58,9 +58,9 @@ def _attempt_label(row: pd.Series, step: pd.Series) -> str:
     if run:
         parts.append(f"ran {run}")
     error = row.get("error_line")
-    # A failure's header says what failed (its key error line); a success's, its id.
+    # A failure's header says what failed (its key error line); the id comes last.
     parts.append(escape_markdown(clip(error, 100)) if row["status"] == "failed" and isinstance(error, str) else "")
-    parts.append("" if row["status"] == "failed" and isinstance(error, str) else escape_markdown(row["log_id"]))
+    parts.append(escape_markdown(row["log_id"]))
     return " · ".join(part for part in parts if part)
 
 

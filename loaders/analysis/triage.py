@@ -79,6 +79,16 @@ def group_roots(events: list[TriageEvent]) -> dict[str, str]:
     return {fingerprint: root(fingerprint) for fingerprint in parent}
 
 
+def merge_refusal(states: dict[str, Triage], fingerprint: str, into: str) -> str | None:
+    """Why ``fingerprint`` cannot be merged into ``into`` (they are one group already), or None."""
+    decided = by_fingerprint(states)
+    root = decided[fingerprint].fingerprint if fingerprint in decided else fingerprint
+    target = decided[into].fingerprint if into in decided else into
+    if root == target:
+        return f"{fingerprint} and {into} are one error already (group {root})"
+    return None
+
+
 FAILURES_SINCE_SQL = """
 WITH asked AS (
     SELECT unnest(CAST(? AS VARCHAR[])) AS member, unnest(CAST(? AS VARCHAR[])) AS root,
@@ -202,13 +212,13 @@ def with_triage(groups: pd.DataFrame, states: dict[str, Triage]) -> pd.DataFrame
 
 
 def _fold(rows: pd.DataFrame) -> pd.Series:
-    """One row for a group of fingerprints (see with_triage)."""
+    """One row for a group of fingerprints (see with_triage): the root's text, else the newest member's."""
     import pandas as pd
 
     if len(rows) == 1:
         return rows.iloc[0]
-    newest = rows.sort_values("last_seen").iloc[-1]
-    merged = newest.copy()
+    own = rows[rows["fingerprint"] == rows.name]
+    merged = (own.iloc[0] if len(own) else rows.sort_values("last_seen").iloc[-1]).copy()
     for column in ("count", "sessions", "failures", "fixed"):
         merged[column] = rows[column].sum()
     merged["fix_rate"] = merged["fixed"] * 100.0 / merged["failures"] if merged["failures"] else 0.0
@@ -270,10 +280,22 @@ def triaged_groups(
 
     ``as_of`` ends the sparklines and the 7-day state (as in error_groups); ``now`` (default: the
     clock) decides whether an ignore until a date has run out."""
+    import pandas as pd
+
     states, _ = current_triage(index, now)
-    groups = with_triage(error_groups(index, flt, as_of, unfixed_only, limit=limit), states)
+    listed = error_groups(index, flt, as_of, unfixed_only, limit=limit)
+    # A member of a listed group that falls outside the limit is still counted with its group.
+    shown = set(listed["fingerprint"])
+    missing = [
+        member
+        for root, state in states.items()
+        for member in [root, *state.members]
+        if member not in shown and (root in shown or any(m in shown for m in state.members))
+    ]
+    extra = [error_groups(index, flt, as_of, unfixed_only, fingerprint=member) for member in missing]
+    groups = with_triage(pd.concat([listed, *extra], ignore_index=True) if extra else listed, states)
     keep = [matches_filter(state, who, wanted) for state, who in zip(groups["triage"], groups["assignee"], strict=True)]
-    return groups[keep].reset_index(drop=True)
+    return groups.loc[pd.Series(keep, index=groups.index, dtype=bool)].reset_index(drop=True)
 
 
 def triage_items(
@@ -302,3 +324,25 @@ def triage_items(
             }
         )
     return items, problems
+
+
+def group_detail(
+    index: LogIndex,
+    fingerprint: str,
+    flt: AttemptFilter = ALL,
+    as_of: datetime | None = None,
+    unfixed_only: bool = False,
+) -> pd.DataFrame:
+    """One error's row of the issue list (error_groups' columns and the triage ones), its merged
+    fingerprints folded in: what the error's page shows. Empty when none of them failed here."""
+    import pandas as pd
+
+    states, _ = current_triage(index)
+    decided = by_fingerprint(states).get(fingerprint)
+    root = decided.fingerprint if decided else fingerprint
+    members = group_members(root, states)
+    rows = [error_groups(index, flt, as_of, unfixed_only, fingerprint=member) for member in members]
+    found = [row for row in rows if not row.empty]
+    if not found:
+        return rows[0]
+    return with_triage(pd.concat(found, ignore_index=True), states)

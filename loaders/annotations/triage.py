@@ -266,7 +266,23 @@ def _last_byte(path: Path, size: int) -> bytes:
 
 
 def triage_version(root: str | os.PathLike[str]) -> str:
-    """A text that changes whenever an event is added (for caches keyed on the tree's decisions)."""
+    """A text that changes whenever an event is added, a change marker is recorded (a resolve "in the
+    next marker" takes effect) or a day passes (an ignore until a date runs out): the key of caches of
+    the tree's decisions."""
+    return f"{_events_version(root)}|{_markers_version(root)}|{date.today().isoformat()}"
+
+
+def _markers_version(root: str | os.PathLike[str]) -> str:
+    if _is_remote(root):
+        return "none"
+    try:
+        info = os.stat(Path(root) / "analysis" / "markers.json")
+    except OSError:
+        return "none"
+    return f"{info.st_size}-{info.st_mtime_ns}"
+
+
+def _events_version(root: str | os.PathLike[str]) -> str:
     if _is_remote(root):
         from loaders.annotations.remote import prefix_version
 

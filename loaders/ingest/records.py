@@ -286,12 +286,24 @@ def _as_text(value: Any, name: str, flags: list[str]) -> str | None:
     if value is None or isinstance(value, str):
         return value
     flags.append(f"{name} was {type(value).__name__}")
+    return _plain_text(value)
+
+
+def _plain_text(value: Any) -> str:
+    """A value that is not text, as text: JSON for lists and objects (guarded against deep nesting)."""
     return _json_text(value) if isinstance(value, (dict, list)) else str(value)
 
 
+TOO_DEEP = "[a value nested too deeply to show]"
+
+
 def _json_text(value: Any) -> str:
-    """A nested value as JSON text (the standard library's encoder takes integers of any size)."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """A nested value as JSON text (the standard library's encoder takes integers of any size), or
+    TOO_DEEP for one nested beyond what the encoder follows (a hostile record: 1,000 lists deep)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        return TOO_DEEP
 
 
 def _as_text_list(value: Any, name: str, flags: list[str]) -> list[str] | None:
@@ -424,7 +436,7 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         code_sketch=code_text.code_sketch(code) if _may_stand_alone(data, log_id, session_id) else None,
         bridge_issue=bridge_issue,
         code_lines=code.count("\n") + 1 if code else 0,
-        stdout_chars=None if stdout is None else len(stdout) if type(stdout) is str else len(str(stdout)),
+        stdout_chars=None if stdout is None else len(stdout if type(stdout) is str else _plain_text(stdout)),
         stderr_chars=None if stderr is None else len(stderr),
         secret_kinds=_secret_kinds(row["user_prompt"], code, row["error_message"], stderr, stdout),
         flags=flags,

@@ -93,7 +93,8 @@ def ai_context(
 
     Parameters: ``max_examples`` entries at most, ``max_chars`` characters at most (entries that
     would not fit are left out whole), ``as_of`` for recency (default: the newest record, so the
-    same tree always gives the same text). Output: "" when there are no failures.
+    same tree and the same decisions give the same text). Errors the team ignores are left out, and
+    resolved ones say so (loaders.analysis.triage). Output: "" when there are no failures.
     """
     marks = with_decisions(ranked_mistakes(index, flt, as_of), by_fingerprint(current_triage(index)[0]))
     if marks.empty or max_examples <= 0 or len(HEADER) > max_chars:

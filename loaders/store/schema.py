@@ -5,7 +5,7 @@ from __future__ import annotations
 from loaders.ingest.records import ATTEMPT_COLUMNS, SESSION_COLUMNS, SKIPPED_COLUMNS
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "23"
+SCHEMA_VERSION = "24"
 
 
 def _table_sql(name: str, columns: tuple[tuple[str, str], ...], extra: str = "") -> str:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from loaders.text.patterns import log_pattern
+from loaders.text.secrets import clip
 
 KEY_LINE_MAX = 200
+SECRET_MARGIN = 4096  # characters past the cut read for a secret that runs across it
 
 # Anchored at the start of the text (matched one line at a time): one scan per line.
 _EXCEPTION_LINE = log_pattern(
@@ -138,16 +140,22 @@ def key_error_line(error_message: str | None, stderr: str | None) -> str | None:
     """Return the line that names the error: the last exception line of stderr, else error_message.
 
     Parameters: error_message, stderr (either may be None). Output: at most 200 characters, or None
-    when neither text says anything.
+    when neither text says anything. Secrets are masked before the line is cut (loaders.text.secrets.clip):
+    the index keeps no half of one, which the rules would no longer recognise.
     """
     if stderr:
         for line in reversed(stderr.strip().splitlines()):
             if _EXCEPTION_LINE.match(line):
-                return line.strip()[:KEY_LINE_MAX]
+                return _cut(line.strip())
     if error_message and error_message.strip():
         message = _SCRIPT_PREFIX.sub("", error_message.strip())
-        return (message or error_message.strip()).splitlines()[0][:KEY_LINE_MAX]
+        return _cut((message or error_message.strip()).splitlines()[0])
     return None
+
+
+def _cut(line: str) -> str:
+    """The line's first KEY_LINE_MAX characters, its secrets masked first (over a bounded stretch of it)."""
+    return clip(line[: KEY_LINE_MAX + SECRET_MARGIN], KEY_LINE_MAX)
 
 
 def error_type_of(text: str | None) -> str | None:

@@ -52,6 +52,13 @@ def _not_placeholder(value: str) -> bool:
     return bool(lowered) and not lowered.startswith(PLACEHOLDER_STARTS) and len(set(lowered)) > 2
 
 
+def _unquoted_password(value: str) -> bool:
+    """A value, not a placeholder, and not a name or a word (``password=password``, ``pwd=self.pwd``,
+    ``Password: incorrect``): those are lower case letters, ``_`` and ``.`` only, or a call."""
+    is_name = all(c.islower() or c in "_." for c in value) or value.endswith("(")
+    return _not_placeholder(value) and not is_name
+
+
 @dataclass(frozen=True)
 class SecretRule:
     """One kind of secret: its name as shown (``[secret: KIND]``), its RE2 expression, and an optional
@@ -73,40 +80,41 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----" + _PEM_BODY + r"*?-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----",
     ),
     SecretRule("private key", r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s]|\\[nr])*"),
-    SecretRule("AWS access key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),
+    SecretRule("AWS access key", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),
     SecretRule(
         "AWS secret key", r"(?i:aws_?secret_?(?:access_?)?key)" + _NAME_END + r"[\"']?(?P<v>[A-Za-z0-9/+=]{40})"
     ),
-    SecretRule("GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
-    SecretRule("GitLab token", r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}"),
-    SecretRule("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    SecretRule("GitHub token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
+    SecretRule("GitLab token", r"gl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}"),
+    SecretRule("Slack token", r"xox[abposr]-[A-Za-z0-9-]{10,}"),
     SecretRule("Slack webhook", r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}"),
     SecretRule(
         "Discord webhook",
         r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,}",
     ),
-    SecretRule("Anthropic key", r"\bsk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,}"),
+    SecretRule("Anthropic key", r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,}"),
     SecretRule("OpenAI key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", _mixed),
-    SecretRule("Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
-    SecretRule("Google OAuth token", r"\bya29\.[0-9A-Za-z_-]{20,}"),
-    SecretRule("Google OAuth client secret", r"\bGOCSPX-[A-Za-z0-9_-]{28}"),
-    SecretRule("Hugging Face token", r"\bhf_[A-Za-z0-9]{34,}\b"),
+    SecretRule("Google API key", r"AIza[0-9A-Za-z_-]{35}"),
+    SecretRule("Google OAuth token", r"ya29\.[0-9A-Za-z_-]{20,}"),
+    SecretRule("Google OAuth client secret", r"GOCSPX-[A-Za-z0-9_-]{28}"),
+    SecretRule("Hugging Face token", r"hf_[A-Za-z0-9]{34,}\b"),
     SecretRule("Groq key", r"\bgsk_[A-Za-z0-9]{48,}\b"),
     SecretRule("xAI key", r"\bxai-[A-Za-z0-9]{60,}\b"),
     SecretRule("Replicate token", r"\br8_[A-Za-z0-9]{37}\b"),
-    SecretRule("Stripe key", r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,}\b"),
+    SecretRule("Stripe key", r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,}\b"),
     SecretRule("SendGrid key", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),
     SecretRule("Twilio key", r"\bSK[0-9a-f]{32}\b"),
     SecretRule("Mailgun key", r"\bkey-[0-9a-f]{32}\b"),
-    SecretRule("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    SecretRule("PyPI token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
-    SecretRule("Shopify token", r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b"),
-    SecretRule("DigitalOcean token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    SecretRule("npm token", r"npm_[A-Za-z0-9]{36}\b"),
+    SecretRule("PyPI token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
+    SecretRule("Shopify token", r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b"),
+    SecretRule("DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}\b"),
     SecretRule("Databricks token", r"\bdapi[a-f0-9]{32}(?:-[0-9])?\b"),
     SecretRule("Telegram bot token", r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}\b"),
-    SecretRule("JSON web token", r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    SecretRule("JSON web token", r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     SecretRule("Azure storage key", r"(?i:AccountKey)=(?P<v>[A-Za-z0-9+/]{80,}={0,2})"),
-    SecretRule("password in URL", r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@\"'<>]+:(?P<v>[^\s/@\"'<>]+)@"),
+    # The user may be empty (redis://:secret@cache); the password runs to the last "@" before the host.
+    SecretRule("password in URL", r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@\"'<>]*:(?P<v>[^\s/\"'<>]+)@"),
     SecretRule(
         "basic auth",
         r"(?i:\bauthorization)[\"']?\s*[:=]\s*[\"']?(?i:basic)\s+(?P<v>[A-Za-z0-9+/]{12,}={0,2})",
@@ -114,9 +122,13 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule("bearer token", r"(?i:\bbearer)\s+(?P<v>[A-Za-z0-9._~+/-]{20,}=*)"),
     SecretRule("password", _PASSWORD_NAMES + _NAME_END + r"\"(?P<v>[^\"\n]{4,})\"", _not_placeholder),
     SecretRule("password", _PASSWORD_NAMES + _NAME_END + r"'(?P<v>[^'\n]{4,})'", _not_placeholder),
-    # Unquoted, as in a connection string or an environment file: the value ends at ; & a space or the end.
+    # Unquoted, as in a connection string, a query string, an environment file or a keyword argument:
+    # the value ends at ; , ( ) a quote or a space (not at "&": a password may hold one, so a query string's
+    # next parameters are masked with it); a bare variable name (password=password) is no secret.
     SecretRule(
-        "password", r"(?i:\b\w*(?:password|passwd|pwd))=(?P<v>[^\s;,()\"'<>]{4,})(?:[;&\s]|$)", _not_placeholder
+        "password",
+        r"(?i:\b\w*(?:password|passwd|pwd))[\"']?(?:=|[ \t]*[:=][ \t]*)(?P<v>[^\s;,()\"'<>\[\]{}]{4,})",
+        _unquoted_password,
     ),
     SecretRule(
         "secret value", _SECRET_NAMES + _NAME_END + r"[\"'](?P<v>[A-Za-z0-9+/=_.~-]{16,})[\"']", _random_looking
@@ -190,15 +202,20 @@ def find_secrets(text: str) -> list[SecretFound]:
     named = _NAMED.find(text)
     if not named:
         return tokens
-    merged: list[SecretFound] = []
-    for found in sorted([*tokens, *named], key=lambda item: (item.start, -item.end)):
-        if merged and found.start < merged[-1].end:
-            last = merged[-1]
-            kind = last.kind if last in tokens or found not in tokens else found.kind
-            merged[-1] = SecretFound(kind, last.start, max(last.end, found.end))
+    # (span, whether a token's own rule found it): a merged span takes a token's kind when it holds one.
+    spans = sorted(
+        [(found, True) for found in tokens] + [(found, False) for found in named],
+        key=lambda item: (item[0].start, -item[0].end),
+    )
+    merged: list[tuple[SecretFound, bool]] = []
+    for found, is_token in spans:
+        if merged and found.start < merged[-1][0].end:
+            last, last_is_token = merged[-1]
+            kind = found.kind if is_token and not last_is_token else last.kind
+            merged[-1] = (SecretFound(kind, last.start, max(last.end, found.end)), last_is_token or is_token)
         else:
-            merged.append(found)
-    return merged
+            merged.append((found, is_token))
+    return [found for found, _ in merged]
 
 
 def secret_kinds(text: str) -> list[str]:
@@ -219,28 +236,39 @@ def mask_text(text: str) -> str:
     return "".join(pieces)
 
 
-def mask_secrets(value: Any) -> Any:
+MAX_DEPTH = 200  # deeper than this (a hostile record), a value is not shown at all
+TOO_DEEP = "[a value nested too deeply to show]"
+
+
+def mask_secrets(value: Any, depth: int = 0) -> Any:
     """``value`` with every text in it masked (mask_text): a string, or dicts, lists, tuples and
     dataclasses of them, or a pandas frame or series (its text cells), as a new object (the given one is
     unchanged). A dict's text is also masked in the light of its key (``_mask_named``). Other values
-    are returned as they are."""
+    are returned as they are; a list or object nested deeper than MAX_DEPTH becomes TOO_DEEP (never
+    shown unmasked, never a recursion error)."""
     if isinstance(value, str):
         return mask_text(value)
+    if depth > MAX_DEPTH and isinstance(value, dict | list | tuple):
+        return TOO_DEEP
+    deeper = depth + 1
     if isinstance(value, dict):
         return {
-            key: _mask_named(key, item) if isinstance(item, str) else mask_secrets(item) for key, item in value.items()
+            key: _mask_named(key, item) if isinstance(item, str) else mask_secrets(item, deeper)
+            for key, item in value.items()
         }
     if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
+        return [mask_secrets(item, deeper) for item in value]
     if isinstance(value, tuple):
-        items = [mask_secrets(item) for item in value]
+        items = [mask_secrets(item, deeper) for item in value]
         return value._make(items) if hasattr(value, "_fields") else tuple(items)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: mask_secrets(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        changes = {f.name: mask_secrets(getattr(value, f.name), deeper) for f in dataclasses.fields(value) if f.init}
         return dataclasses.replace(value, **changes)
     module = type(value).__module__
     if module.startswith("pandas"):
         return _mask_pandas(value)
+    if module == "numpy" and getattr(value, "dtype", None) is not None and value.dtype == object:
+        return mask_secrets(value.tolist())  # a list cell as DuckDB hands it over
     return value
 
 
@@ -288,6 +316,8 @@ def _mask_series(column: Any) -> Any:
     changed = False
     masked = []
     for item in values:
+        if hasattr(item, "tolist") and not isinstance(item, str):  # a list cell, as DuckDB hands it over
+            item = item.tolist()
         new = mask_secrets(item) if isinstance(item, str | list | dict | tuple) else item
         changed = changed or new is not item
         masked.append(new)
