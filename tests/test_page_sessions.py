@@ -73,7 +73,9 @@ def test_timeline_shows_gaps_run_times_and_duration(small_logs):
     at = _timeline("S1")
     assert {m.label: m.value for m in at.metric}["Duration"] == "9 min"
     labels = [e.label for e in at.expander]
-    assert labels[0].startswith("#1 · failed · 2025-12-11 12:00:00 · s1")
+    # a failure's header names its error, then its id
+    assert labels[0].startswith("#1 · failed · 2025-12-11 12:00:00 · NameError\\: name")
+    assert labels[0].endswith("s1\\-a1")
     assert "· +5 min ·" in labels[1]
     assert "· +4 min · ran 1.5 s ·" in labels[2] and labels[2].startswith("#3 · success")
     assert [e.proto.icon for e in at.expander] == [":material/error:"] * 2 + [":material/check_circle:"]
