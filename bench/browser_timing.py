@@ -50,7 +50,8 @@ PAGES: tuple[tuple[str, str, bool, bool], ...] = (
     ("Errors", "errors", True, True),
     ("Unfixed failures", "unfixed", False, True),
     ("Sessions", "sessions", False, True),
-    ("Compare", "compare", False, True),
+    # Compare starts empty: visited with two cohorts in its address, as a shared comparison opens
+    ("Compare", "compare?a=status%3Dfailed&b=status%3Dsuccess", False, True),
     ("Recommendations", "recommendations", False, False),
     ("Data health", "health", False, False),
 )

@@ -93,7 +93,7 @@ TABLE_ROWS: tuple[Row, ...] = (
         ),
     ),
     Row(
-        "secrets: ingest's scan of every record's texts (1 process)",
+        "secrets: ingest's scan of every record's texts (per worker)",
         "secret_scan",
         "load",
         targets=(Target("value", "cold.wall", factor=0.1, name="10% of cold"),),

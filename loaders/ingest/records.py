@@ -438,7 +438,8 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
         code_lines=code.count("\n") + 1 if code else 0,
         stdout_chars=None if stdout is None else len(stdout if type(stdout) is str else _plain_text(stdout)),
         stderr_chars=None if stderr is None else len(stderr),
-        secret_kinds=_secret_kinds(row["user_prompt"], code, row["error_message"], stderr, stdout),
+        secret_kinds=None,  # settled for the whole batch by rows_to_json (settle_secret_kinds)
+        **{SECRET_TEXT: _secret_text(row["user_prompt"], code, row["error_message"], stderr, stdout)},
         flags=flags,
         path=stamp.path,
         dir=_directory_of(stamp.path),
@@ -449,11 +450,29 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
     return row
 
 
-def _secret_kinds(*texts: Any) -> list[str] | None:
-    """The kinds of secret in an attempt's texts (loaders.text.secrets), or None when they hold none:
-    what Data health lists for purging at the source. One scan over the texts joined."""
-    joined = "\n".join(text for text in texts if type(text) is str)
-    return secrets.secret_kinds(joined) or None
+SECRET_TEXT = "_secret_text"  # noqa: S105 (a key, not a secret). A row's texts joined, until settle_secret_kinds turns them into secret_kinds
+
+
+def _secret_text(*texts: Any) -> str:
+    """An attempt's texts (prompt, code, error message, stderr, stdout) joined, for the secret scan."""
+    return "\n".join(text for text in texts if type(text) is str)
+
+
+def settle_secret_kinds(rows: list[dict[str, Any]]) -> None:
+    """Set each attempt row's ``secret_kinds`` (what Data health lists for purging at the source) from
+    the texts attempt_row left under SECRET_TEXT, and drop those texts.
+
+    One scan over the whole batch's texts first (loaders.text.secrets.holds_secret, at the speed of one
+    long buffer): most batches hold no secret and cost nothing more; a batch that does is scanned
+    record by record. Rows without the texts (not made by attempt_row) are left as they are.
+    """
+    texts = [row.pop(SECRET_TEXT, None) for row in rows]
+    present = [text for text in texts if text]
+    if not present or not secrets.holds_secret("\x00".join(present)):
+        return
+    for row, text in zip(rows, texts, strict=True):
+        if text:
+            row["secret_kinds"] = secrets.secret_kinds(text) or None
 
 
 def _may_stand_alone(data: dict[str, Any], log_id: str, session_id: str) -> bool:
@@ -515,11 +534,13 @@ def skipped_row(stamp: FileStamp, folder: str, reason: str) -> dict[str, Any]:
 
 
 def rows_to_json(rows: list[dict[str, Any]]) -> bytes:
-    """Rows as one JSON array (datetimes as ISO text), the form the index ingests them in.
+    """Rows as one JSON array (datetimes as ISO text), the form the index ingests them in; attempt rows'
+    ``secret_kinds`` are settled first (settle_secret_kinds).
 
     DuckDB reads it with the explicit column types of ATTEMPT_COLUMNS and the like: nothing is
     sniffed, and neither Arrow nor pandas is needed to load files.
     """
+    settle_secret_kinds(rows)
     return orjson.dumps(rows)
 
 

@@ -218,6 +218,12 @@ def find_secrets(text: str) -> list[SecretFound]:
     return [found for found, _ in merged]
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` may hold a secret: one pass of every rule at once (a hit is then worked out by
+    find_secrets; no hit means none)."""
+    return isinstance(text, str) and _ANY.search(text) is not None
+
+
 def secret_kinds(text: str) -> list[str]:
     """The kinds of secret in ``text`` (each once, in order of appearance)."""
     return list(dict.fromkeys(found.kind for found in find_secrets(text)))
