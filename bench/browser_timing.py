@@ -260,7 +260,9 @@ def sidebar_filter_seconds(page: Any, base: str, model: str) -> tuple[float, flo
     the pick until the page is fully drawn again, and until the rerun's script ended (WATCH_RERUN)."""
     title, slug, charts, grids = PAGES[0]
     drawn_seconds(page, f"{base}/{slug}", title, charts, grids)  # the page as a user has it open, not timed
-    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.click()
+    models_box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    models_box.scroll_into_view_if_needed()  # below the quick date ranges on a short screen
+    models_box.click()
     option = page.get_by_role("option", name=model, exact=True)
     option.wait_for(timeout=30_000)
     page.evaluate(WATCH_RERUN, [title, charts, grids, SETTLE_SECONDS * 1000])

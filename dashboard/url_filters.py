@@ -92,7 +92,7 @@ def _set_range(start: date | None, end: date | None) -> None:
 def quick_ranges(container: DeltaGenerator, newest: date | None) -> None:
     """Buttons for the last day, 7, 30 or 90 days (ending at the newest record's day) or all, and a
     calendar to pick a range: each sets From and To (and so the URL)."""
-    row = container.container(horizontal=True, gap="small")
+    row = container.container(horizontal=True, gap="small", wrap=True)
     for label, days in QUICK_RANGES.items():
         start = newest - timedelta(days=days - 1) if newest and days else None
         row.button(
@@ -103,7 +103,7 @@ def quick_ranges(container: DeltaGenerator, newest: date | None) -> None:
             args=(start, newest if days else None),
             help=f"The {label.lower()} ending at the newest record ({newest})" if days and newest else "No date limit",
         )
-    with container.popover("Calendar", icon=":material/calendar_month:"):
+    with row.popover("", icon=":material/calendar_month:", help="Pick From and To on a calendar"):
         picked = st.date_input(
             "From - To", value=(), key="quick_range_calendar", min_value=FIRST_DAY, max_value=LAST_DAY
         )
