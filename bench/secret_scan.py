@@ -22,6 +22,7 @@ from loaders.ingest.parsing import worker_count
 from loaders.ingest.records import SECRET_TEXT, _secret_text, settle_secret_kinds
 
 TEXT_FIELDS = ("user_prompt", "code", "error_message", "stderr", "stdout")
+PASSES = 3
 BATCH_ROWS = 500  # about what a parse worker's chunk holds on a 20,000-session tree
 
 
@@ -44,11 +45,14 @@ def record_texts(root: str) -> list[tuple[object, ...]]:
 if __name__ == "__main__":
     records = record_texts(sys.argv[1])
     size = sum(len(text) for fields in records for text in fields if isinstance(text, str))
-    rows = [{"secret_kinds": None, SECRET_TEXT: _secret_text(*fields)} for fields in records]
-    started = time.perf_counter()
-    for start in range(0, len(rows), BATCH_ROWS):
-        settle_secret_kinds(rows[start : start + BATCH_ROWS])
-    seconds = time.perf_counter() - started
+    passes = []
+    for _ in range(PASSES):  # the fastest of a few passes: the scan's own cost, not the machine's moods
+        rows = [{"secret_kinds": None, SECRET_TEXT: _secret_text(*fields)} for fields in records]
+        started = time.perf_counter()
+        for start in range(0, len(rows), BATCH_ROWS):
+            settle_secret_kinds(rows[start : start + BATCH_ROWS])
+        passes.append(time.perf_counter() - started)
+    seconds = min(passes)
     holding = sum(row["secret_kinds"] is not None for row in rows)
     workers = worker_count()
     result = {
