@@ -80,12 +80,13 @@ class Access:
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def reader(request: Request, credentials: Credentials) -> None:
-    """Dependency of every /api route: a valid token when tokens are required."""
+async def reader(request: Request, credentials: Credentials) -> None:
+    """Dependency of every /api route: a valid token when tokens are required. Async: a check of one
+    file's stamp, run on the event loop (a sync dependency would cost a thread hop per request)."""
     request.app.state.access.check(credentials, write=False)
 
 
-def writer(request: Request, credentials: Credentials) -> str | None:
+async def writer(request: Request, credentials: Credentials) -> str | None:
     """Dependency of the routes that write: a valid write token when tokens are required; without
     tokens, only a client on this machine (loopback) may write. Returns the token's name (who acts)."""
     token = request.app.state.access.check(credentials, write=True)
