@@ -451,12 +451,13 @@ def attempt_row(data: dict[str, Any], stamp: FileStamp, folder: str) -> dict[str
 
 
 SECRET_SCAN_ROWS = 50  # rows scanned in one pass: longer joins cost more in copying than they save
-SECRET_TEXT = "_secret_text"  # noqa: S105 (a key, not a secret). A row's texts joined, until settle_secret_kinds turns them into secret_kinds
+SECRET_TEXT = "_secret_text"  # noqa: S105 (a key, not a secret). A row's texts, until settle_secret_kinds scans them
 
 
-def _secret_text(*texts: Any) -> str:
-    """An attempt's texts (prompt, code, error message, stderr, stdout) joined, for the secret scan."""
-    return "\n".join(text for text in texts if type(text) is str)
+def _secret_text(*texts: Any) -> tuple[str, ...]:
+    """An attempt's texts (prompt, code, error message, stderr, stdout), for the secret scan (kept as
+    they are: the scan joins a batch's texts once)."""
+    return tuple(text for text in texts if type(text) is str and text)
 
 
 def settle_secret_kinds(rows: list[dict[str, Any]]) -> None:
@@ -467,16 +468,14 @@ def settle_secret_kinds(rows: list[dict[str, Any]]) -> None:
     call instead of fifty): most hold no secret and cost nothing more; those that do are scanned
     record by record. Rows without the texts (not made by attempt_row) are left as they are.
     """
-    texts = [row.pop(SECRET_TEXT, None) for row in rows]
+    texts = [row.pop(SECRET_TEXT, None) or () for row in rows]
     for start in range(0, len(rows), SECRET_SCAN_ROWS):
-        present = [text for text in texts[start : start + SECRET_SCAN_ROWS] if text]
-        if not present or not secrets.holds_secret("\x00".join(present)):
+        chunk = texts[start : start + SECRET_SCAN_ROWS]
+        if not secrets.holds_secret("\n".join(text for parts in chunk for text in parts)):
             continue
-        for row, text in zip(
-            rows[start : start + SECRET_SCAN_ROWS], texts[start : start + SECRET_SCAN_ROWS], strict=True
-        ):
-            if text:
-                row["secret_kinds"] = secrets.secret_kinds(text) or None
+        for row, parts in zip(rows[start : start + SECRET_SCAN_ROWS], chunk, strict=True):
+            if parts:
+                row["secret_kinds"] = secrets.secret_kinds("\n".join(parts)) or None
 
 
 def _may_stand_alone(data: dict[str, Any], log_id: str, session_id: str) -> bool:

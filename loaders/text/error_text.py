@@ -155,6 +155,8 @@ def key_error_line(error_message: str | None, stderr: str | None) -> str | None:
 
 def _cut(line: str) -> str:
     """The line's first KEY_LINE_MAX characters, its secrets masked first (over a bounded stretch of it)."""
+    if len(line) <= KEY_LINE_MAX:  # not cut: masked where it is shown, like any text
+        return line
     return clip(line[: KEY_LINE_MAX + SECRET_MARGIN], KEY_LINE_MAX)
 
 
