@@ -13,8 +13,8 @@ from api import schemas
 from api.access import reader, writer
 from api.dependencies import get_index
 from api.paging import Page, page_of
-from loaders.analysis.triage import current_triage, merge_refusal, triage_items
-from loaders.annotations.triage import TriageError, make_event, record_event
+from loaders.analysis.triage import AlreadyOneError, UnknownFingerprint, record_action, triage_items
+from loaders.annotations.triage import TriageError
 from loaders.store.index import LogIndex
 from loaders.text.secrets import mask_secrets
 
@@ -65,16 +65,9 @@ def get_triage(
 def post_triage(index: IndexDep, action: TriageAction, token_name: Annotated[str | None, Depends(writer)]) -> dict:
     """Record one action on an error. Needs a write token once tokens exist; without tokens, only a
     client on this machine may write. The token's name is who acts (else ``by``, else "api")."""
-    known = set(index.frame("SELECT DISTINCT coalesce(fingerprint, 'none') AS fp FROM attempts").fp)
-    for name in (action.fingerprint, action.into):
-        if name is not None and name not in known:
-            raise HTTPException(404, f"no error has the fingerprint {name!r}")
-    if action.action == "merge" and action.into:
-        refusal = merge_refusal(current_triage(index)[0], action.fingerprint, action.into)
-        if refusal:
-            raise HTTPException(409, refusal)
     try:
-        event = make_event(
+        event = record_action(
+            index,
             action.action,
             action.fingerprint,
             token_name or action.by or "api",
@@ -85,7 +78,10 @@ def post_triage(index: IndexDep, action: TriageAction, token_name: Annotated[str
             until=action.until,
             in_next_marker=action.in_next_marker,
         )
+    except UnknownFingerprint as exc:
+        raise HTTPException(404, str(exc)) from None
+    except AlreadyOneError as exc:
+        raise HTTPException(409, str(exc)) from None
     except TriageError as exc:
         raise HTTPException(422, str(exc)) from None
-    record_event(index.root, event)
     return {"success": True, "event": {**event.as_dict(), "what": event.describe()}}

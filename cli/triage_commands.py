@@ -9,8 +9,8 @@ import os
 from datetime import datetime
 from typing import Any
 
-from loaders.analysis.triage import current_triage, merge_refusal, triage_items
-from loaders.annotations.triage import TriageError, make_event, record_event
+from loaders.analysis.triage import UnknownFingerprint, record_action, triage_items
+from loaders.annotations.triage import TriageError
 from loaders.store.index import LogIndex
 from loaders.text.secrets import clip
 
@@ -40,24 +40,11 @@ def acting_person(given: str | None) -> str:
         return "someone"
 
 
-def known_fingerprints(index: LogIndex) -> set[str]:
-    """Every fingerprint of a failure in the index ('none' for failures without error text)."""
-    rows = index.frame("SELECT DISTINCT coalesce(fingerprint, 'none') AS fp FROM attempts WHERE status = 'failed'")
-    return set(rows["fp"])
-
-
 def run_action(args: argparse.Namespace, index: LogIndex) -> dict[str, Any]:
     """Record the action the command names; the event as JSON (TriageCommandError when it cannot be)."""
-    known = known_fingerprints(index)
-    for name in (args.fingerprint, getattr(args, "into", None)):
-        if name is not None and name not in known:
-            raise TriageCommandError(f"no error has the fingerprint {name!r} (see: triage --state all)")
-    if args.command == "merge":
-        refusal = merge_refusal(current_triage(index)[0], args.fingerprint, args.into)
-        if refusal:
-            raise TriageCommandError(refusal)
     try:
-        event = make_event(
+        event = record_action(
+            index,
             args.command,
             args.fingerprint,
             acting_person(args.by),
@@ -68,9 +55,10 @@ def run_action(args: argparse.Namespace, index: LogIndex) -> dict[str, Any]:
             until=getattr(args, "until", None),
             in_next_marker=getattr(args, "next_marker", False),
         )
+    except UnknownFingerprint as exc:
+        raise TriageCommandError(f"{exc} (see: triage --state all)") from None
     except TriageError as exc:
         raise TriageCommandError(str(exc)) from None
-    record_event(index.root, event)
     return {**event.as_dict(), "what": event.describe()}
 
 

@@ -17,8 +17,8 @@ from dashboard import auth
 from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from loaders.analysis.triage import Triage, by_fingerprint, current_triage, triaged_groups
-from loaders.annotations.triage import TriageError, make_event, record_event
+from loaders.analysis.triage import Triage, by_fingerprint, current_triage, record_action, triaged_groups
+from loaders.annotations.triage import TriageError
 
 TRIAGE_PARAM = "triage"
 FILTERS = {"unresolved": "Unresolved", "resolved": "Resolved", "ignored": "Ignored", "all": "All"}
@@ -106,8 +106,7 @@ def _record(action: str, fingerprint: str, from_widgets: dict[str, str] | None =
         if details["until_count"] is not None:
             details["until_count"] = int(details["until_count"])
     try:
-        event = make_event(action, fingerprint, acting_person(), **details)
-        record_event(current().index.root, event)
+        event = record_action(current().index, action, fingerprint, acting_person(), **details)
     except (TriageError, OSError, TimeoutError) as exc:
         st.session_state["triage_message"] = ("error", f"Not recorded: {exc}")
         return

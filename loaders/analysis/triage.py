@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from loaders.analysis.errors import error_groups
 from loaders.analysis.filters import ALL, AttemptFilter
 from loaders.annotations.markers import Marker, read_markers
-from loaders.annotations.triage import TriageEvent, read_triage
+from loaders.annotations.triage import TriageError, TriageEvent, make_event, read_triage, record_event
 from loaders.store.index import LogIndex
 
 if TYPE_CHECKING:
@@ -77,6 +77,32 @@ def group_roots(events: list[TriageEvent]) -> dict[str, str]:
         if event.action == "merge" and event.into and root(event.into) != root(event.fingerprint):
             parent[root(event.fingerprint)] = root(event.into)
     return {fingerprint: root(fingerprint) for fingerprint in parent}
+
+
+class UnknownFingerprint(TriageError):
+    """An action names a fingerprint no failure of the tree has."""
+
+
+class AlreadyOneError(TriageError):
+    """A merge of two fingerprints that are one group already."""
+
+
+KNOWN_FINGERPRINTS_SQL = "SELECT DISTINCT coalesce(fingerprint, 'none') AS fp FROM attempts WHERE status = 'failed'"
+
+
+def record_action(index: LogIndex, action: str, fingerprint: str, who: str, **details: Any) -> TriageEvent:
+    """Check one action on an error and keep it in the tree (what the CLI, the API and the dashboard
+    call). Raises UnknownFingerprint when ``fingerprint`` (or a merge's ``into``) names no failure,
+    AlreadyOneError for a merge within one group, TriageError for what make_event refuses."""
+    known = set(index.frame(KNOWN_FINGERPRINTS_SQL)["fp"])
+    for name in (fingerprint, details.get("into")):
+        if name is not None and name not in known:
+            raise UnknownFingerprint(f"no error has the fingerprint {name!r}")
+    if action == "merge" and details.get("into"):
+        refusal = merge_refusal(current_triage(index)[0], fingerprint, details["into"])
+        if refusal:
+            raise AlreadyOneError(refusal)
+    return record_event(index.root, make_event(action, fingerprint, who, **details))
 
 
 def merge_refusal(states: dict[str, Triage], fingerprint: str, into: str) -> str | None:
@@ -274,15 +300,18 @@ def triaged_groups(
     wanted: str = "unresolved",
     limit: int = 500,
     now: datetime | None = None,
+    states: dict[str, Triage] | None = None,
 ) -> pd.DataFrame:
     """The issue list under a triage filter (``wanted``, see matches_filter): error_groups with merged
     fingerprints folded, ``triage``, ``assignee`` and ``members`` columns, regressed and escalating first.
 
     ``as_of`` ends the sparklines and the 7-day state (as in error_groups); ``now`` (default: the
-    clock) decides whether an ignore until a date has run out."""
+    clock) decides whether an ignore until a date has run out; ``states``: current_triage's, when the
+    caller has them already."""
     import pandas as pd
 
-    states, _ = current_triage(index, now)
+    if states is None:
+        states, _ = current_triage(index, now)
     listed = error_groups(index, flt, as_of, unfixed_only, limit=limit)
     # A member of a listed group that falls outside the limit is still counted with its group.
     shown = set(listed["fingerprint"])
@@ -305,7 +334,7 @@ def triage_items(
     count, first_seen, last_seen, members, events: the activity trail), and the events not read."""
     states, problems = current_triage(index, now)
     decided = by_fingerprint(states)
-    groups = triaged_groups(index, as_of=as_of, wanted=wanted, now=now, limit=100_000)
+    groups = triaged_groups(index, as_of=as_of, wanted=wanted, now=now, limit=100_000, states=states)
     items = []
     for row in groups.itertuples(index=False):
         state = decided.get(row.fingerprint)
