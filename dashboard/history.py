@@ -8,7 +8,7 @@ does not. A listener in the page reloads it on ``popstate``, so the screen follo
 
 from __future__ import annotations
 
-import streamlit.components.v1 as components
+import streamlit as st
 
 # Added once per browser tab (the flag on the page's window), from a same-origin frame of no height.
 _LISTENER = """<script>
@@ -34,4 +34,4 @@ if (!page.__fixtrailHistory) {
 
 def follow_back_and_forward() -> None:
     """Make Back and Forward show the address they land on (see the module's docstring)."""
-    components.html(_LISTENER, height=0)
+    st.iframe(_LISTENER, height=1)  # HTML in a same-origin frame: its script reaches the page
