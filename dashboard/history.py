@@ -4,6 +4,10 @@ Streamlit reruns a page when Back changes the page, but not when it only changes
 opened on the Errors page, ``?error=...``, then Back to the list): the address changes and the screen
 does not. A listener in the page reloads it on ``popstate``, so the screen follows the address
 (filters included: they live in the URL).
+
+It also opens the tables' links (dashboard.links) in the same tab: a table's link cell asks for a new
+tab (``window.open(url, "_blank")``); an address of this app is opened in place instead, so that Back
+returns to the list, unless Ctrl, Cmd or Shift was held or the middle button used, as a browser does.
 """
 
 from __future__ import annotations
@@ -28,6 +32,29 @@ if (!page.__fixtrailHistory) {
   page.addEventListener("popstate", () => {
     if (where() !== page.__fixtrailHistory) page.location.reload();  // not for an #anchor in the page
   });
+  // A table's link cell opens a new tab: this app's own addresses open in place instead.
+  let newTabAsked = false;
+  const remember = (event) => {
+    newTabAsked = event.ctrlKey || event.metaKey || event.shiftKey || event.button === 1;
+  };
+  page.document.addEventListener("pointerdown", remember, true);
+  page.document.addEventListener("keydown", remember, true);
+  const openTab = page.open.bind(page);
+  page.open = (url, target, features) => {
+    try {
+      const address = new URL(String(url), page.location.href);
+      if (target === "_blank" && !newTabAsked && address.origin === page.location.origin) {
+        // Followed as a link of the page itself: this frame may not navigate the page (its sandbox).
+        const link = page.document.createElement("a");
+        link.href = address.href;
+        page.document.body.appendChild(link);
+        link.click();
+        link.remove();
+        return null;
+      }
+    } catch (error) {}
+    return openTab(url, target, features);
+  };
 }
 </script>"""
 

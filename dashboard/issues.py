@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, triage_panel
+from dashboard import charts, links, triage_panel
 from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
@@ -16,7 +16,7 @@ from loaders.analysis.errors import error_groups, error_occurrences, error_sessi
 from loaders.analysis.states import state_help
 from loaders.analysis.triage import group_detail, group_members
 
-ERROR_PARAM = "error"
+ERROR_PARAM = links.ERROR_PARAM
 TRACE_LIMIT = 20_000  # the end of a long stderr: where the traceback is
 ERRORS_PAGE = "app_pages/errors.py"
 # Errors lead with what a reader scans for (the error, how often, how lately, its state, whose it is);
@@ -75,8 +75,11 @@ def _close(list_key: str) -> None:
     st.session_state.pop(list_key, None)
 
 
-def issue_list(groups: pd.DataFrame, key: str, name: str, count_label: str, empty: str) -> None:
-    """The errors, one row each; selecting a row opens that error (and puts it in the URL)."""
+def issue_list(
+    groups: pd.DataFrame, key: str, name: str, count_label: str, empty: str, page: str = links.ERRORS_PAGE_PATH
+) -> None:
+    """The errors, one row each; clicking an error (or selecting its row) opens it on ``page`` (the
+    address path of the page drawing the list) and puts it in the URL."""
     # One scale for every row's sparkline, so that a taller bar means more failures.
     peak = max((int(max(days)) for days in groups["daily"] if len(days)), default=1)
     event = table(
@@ -89,6 +92,7 @@ def issue_list(groups: pd.DataFrame, key: str, name: str, count_label: str, empt
             ),
         },
         empty=empty,
+        errors_here=page,
         on_select="rerun",
         selection_mode="single-row",
     )
@@ -98,7 +102,7 @@ def issue_list(groups: pd.DataFrame, key: str, name: str, count_label: str, empt
     if row is not None:
         st.query_params[ERROR_PARAM] = groups.iloc[row]["fingerprint"]
         st.rerun()
-    st.caption("Select a row to open the error: its occurrences and its sessions.")
+    st.caption("Click an error (or select its row) to open it: its occurrences and its sessions.")
     downloads(groups.drop(columns=["daily"]), name, key)
 
 
@@ -110,7 +114,7 @@ def error_table(frame: pd.DataFrame, key: str, empty: str) -> None:
     if row is not None:
         st.switch_page(ERRORS_PAGE, query_params={ERROR_PARAM: frame.iloc[row]["fingerprint"]})
     if event is not None:
-        st.caption("Select a row to open the error.")
+        st.caption("Click an error (or select its row) to open it.")
 
 
 def issue_detail(fingerprint: str, list_key: str, unfixed_only: bool = False) -> None:

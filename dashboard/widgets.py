@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import columns
+from dashboard import columns, links
 from dashboard.sidebar import current
 from loaders.analysis.filters import ALL
 from loaders.outputs.exports import json_records, safe_csv
@@ -90,18 +90,22 @@ def table(
     column_config: dict | None = None,
     height: int | None = None,
     empty: str | None = None,
+    errors_here: str | None = None,
     **selection: Any,
 ) -> Any:
-    """A table with the dashboard's column headers and formats (dashboard.columns); an empty frame
-    shows ``empty`` (or what the filters explain) instead. Returns st.dataframe's result, or None."""
+    """A table with the dashboard's column headers and formats (dashboard.columns), its ids, errors and
+    sessions as links (dashboard.links: errors open on the Errors page, or in place on the page at the
+    address path ``errors_here``); an empty frame shows ``empty`` (or
+    what the filters explain) instead. Returns st.dataframe's result, or None."""
     if frame.empty:
         st.info(empty_message(empty))
         return None
+    shown, link_config = links.with_links(columns.readable(frame), errors_here)
     return st.dataframe(
-        columns.readable(frame),
+        shown,
         key=key,
         hide_index=True,
-        column_config=columns.column_config(list(frame.columns), column_config),
+        column_config=columns.column_config(list(frame.columns), {**link_config, **(column_config or {})}),
         width="stretch",
         height=height or "auto",
         placeholder=columns.MISSING,
@@ -136,7 +140,7 @@ def session_table(
         attempt = frame.iloc[row]["log_id"] if "log_id" in frame else None  # a row of one attempt opens at it
         if isinstance(session_id, str):
             open_session(session_id, attempt if isinstance(attempt, str) else None)
-    st.caption("Select a row to open its session.")
+    st.caption("Click an id to open it, or select a row to open its session.")
     if downloadable:
         downloads(frame, name, key)
 

@@ -289,3 +289,21 @@ def write_sessions(
                 )
         ids.append(session)
     return ids
+
+
+def as_shown(frame: Any) -> Any:
+    """A drawn table's frame with its link cells (dashboard.links) read back as what they show: the
+    text after ``#``, else the id its column links by (session, attempt or error)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    param_of = {"session_id": "session", "log_id": "attempt", "fixed_by": "attempt", "fingerprint": "error"}
+
+    def cell(name: str, value: Any) -> Any:
+        if not (isinstance(value, str) and value.startswith("/") and "?" in value):
+            return value
+        address = urlsplit(value)
+        if address.fragment:
+            return unquote(address.fragment)
+        return parse_qs(address.query).get(param_of.get(name, ""), [value])[0]
+
+    return frame.assign(**{name: frame[name].map(lambda v, n=name: cell(n, v)) for name in frame.columns})

@@ -126,3 +126,40 @@ def test_back_after_opening_an_error_returns_to_the_list_and_its_filters(recent_
         assert page.get_by_text("Triage:", exact=False).count() == 0
         page.go_forward()
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
+
+
+def _click_link_cell(page, grid, row: int, x: float) -> None:
+    """Click the link text of a grid's cell (``x`` pixels from the grid's left edge, data row ``row``):
+    the grid follows a link only under a pointer that has moved over it."""
+    box = grid.bounding_box()
+    y = box["y"] + 35 + 17 + 35 * row
+    page.mouse.move(box["x"] + x - 2, y)
+    page.mouse.move(box["x"] + x, y)
+    page.mouse.click(box["x"] + x, y)
+
+
+def test_an_error_and_a_session_open_by_clicking_their_text_and_back_returns(recent_tree, cache_dir, browser):
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/errors?status=failed&triage=all")
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]').first, 0, 60)  # the error's text
+        page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert "error=" in page.url and "status=failed" in page.url and "triage=all" in page.url
+        assert len(page.context.pages) == 1  # in the same tab
+        # an occurrence's error line opens its session at that attempt
+        occurrences = page.locator('[data-testid="stDataFrame"]:visible').first
+        occurrences.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        _click_link_cell(page, occurrences, 0, 200)
+        page.get_by_role("heading", name="Session timeline").wait_for(timeout=60_000)
+        assert "session=K" in page.url and "attempt=key-" in page.url and "status=failed" in page.url
+        page.go_back()
+        page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
+        assert "error=" in page.url
+        page.go_back()
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert "error=" not in page.url and "triage=all" in page.url

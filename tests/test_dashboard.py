@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from loaders.analysis.attempts import unfixed_failures
 from loaders.outputs.exports import neutralise_cell, safe_csv
 from loaders.store.index import LogIndex
-from tests.conftest import AS_OF, write_record, write_session_file
+from tests.conftest import AS_OF, as_shown, write_record, write_session_file
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 PAGES = ["overview", "errors", "unfixed", "sessions", "recommendations", "health"]
@@ -72,7 +72,7 @@ def test_selecting_an_unfixed_row_opens_its_session(app):
     app.session_state["unfixed_view"] = "Every failure"  # what a click on the tab sets
     app.run()
     table = app.dataframe(key="unfixed_table")
-    assert list(table.value["log_id"]) == ["s2-a1"]
+    assert list(as_shown(table.value)["log_id"]) == ["s2-a1"]
     app.session_state["unfixed_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     app.run()
     assert app.query_params["session"] == ["S2"] or app.query_params["session"] == "S2"
@@ -90,10 +90,10 @@ def test_every_unfixed_failure_comes_a_page_at_a_time(tmp_path, cache_dir, monke
     assert (_metrics(at)["Unfixed failures"], _metrics(at)["Sessions affected"]) == ("7", "7")
     at.session_state["unfixed_view"] = "Every failure"
     at.run()
-    assert list(at.dataframe(key="unfixed_table").value["log_id"]) == ["u0", "u1", "u2"]  # newest first
+    assert list(as_shown(at.dataframe(key="unfixed_table").value)["log_id"]) == ["u0", "u1", "u2"]  # newest first
     assert at.number_input(key="unfixed_page").label == "Page (of 3)"
     at.number_input(key="unfixed_page").set_value(3).run()
-    assert list(at.dataframe(key="unfixed_table").value["log_id"]) == ["u6"]
+    assert list(as_shown(at.dataframe(key="unfixed_table").value)["log_id"]) == ["u6"]
     assert any(c.value == "Unfixed failures 7 to 7 of 7, newest first." for c in at.caption)
     # the downloads hold every unfixed failure (unfixed_failures without a limit), made when clicked
     assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download JSON"}
@@ -225,7 +225,7 @@ def learning_app(cv2_fix_tree, cache_dir, monkeypatch):
 
 def test_recommendations_show_fix_recipes_and_their_advice(learning_app):
     _open(learning_app, "recommendations")
-    rules = learning_app.dataframe(key="recommendations_rules").value
+    rules = as_shown(learning_app.dataframe(key="recommendations_rules").value)
     assert list(rules["change"]) == ["cv2 -> skimage"] and list(rules["fixes"]) == [3]
     learning_app.session_state["recommendations_view"] = "AI context"  # what a click on the tab sets
     learning_app.run()
@@ -244,7 +244,7 @@ def test_timeline_names_what_changed(learning_app):
 def test_overview_shows_what_changed_this_week(learning_app):
     learning_app.run()
     assert not learning_app.exception
-    new = learning_app.dataframe(key="overview_new").value
+    new = as_shown(learning_app.dataframe(key="overview_new").value)
     assert list(new["example_error"]) == ["ModuleNotFoundError: No module named 'cv2'"]
 
 

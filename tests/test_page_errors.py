@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import url_filters
 from loaders.analysis import errors
 from loaders.analysis.filters import AttemptFilter
-from tests.conftest import AS_OF, write_record
+from tests.conftest import AS_OF, as_shown, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 NAME_ERROR = "NameError: name 'x' is not defined"
@@ -94,7 +95,7 @@ def test_error_groups_keep_failures_without_error_text(tmp_path, index_of):
 
 def test_errors_page_lists_one_row_per_error(small_logs):
     at = _page(small_logs, "errors")
-    groups = at.dataframe(key="errors_groups").value
+    groups = as_shown(at.dataframe(key="errors_groups").value)
     assert list(groups.columns[:5]) == ["error", "count", "last_seen", "triage", "assignee"]
     rows = groups.set_index("error")
     assert rows.loc[NAME_ERROR, "count"] == 2 and rows.loc[NAME_ERROR, "state"] == "fixed"
@@ -104,7 +105,7 @@ def test_errors_page_lists_one_row_per_error(small_logs):
     assert "errors_flat" not in [d.key for d in at.dataframe]
     at.session_state["errors_view"] = "Every failure"
     at.run()
-    assert list(at.dataframe(key="errors_flat").value["log_id"]) == ["s2-a1", "s4-a1", "s1-a2", "s1-a1"]
+    assert list(as_shown(at.dataframe(key="errors_flat").value)["log_id"]) == ["s2-a1", "s4-a1", "s1-a2", "s1-a1"]
     assert "errors_groups" not in [d.key for d in at.dataframe]
 
 
@@ -117,7 +118,7 @@ def test_state_column_explains_every_state(small_logs):
 
 def test_selecting_an_error_opens_it_and_puts_it_in_the_url(small_logs):
     at = _page(small_logs, "errors")
-    fingerprint = at.dataframe(key="errors_groups").value["fingerprint"].iloc[0]
+    fingerprint = as_shown(at.dataframe(key="errors_groups").value)["fingerprint"].iloc[0]
     _select(at, "errors_groups")
     assert at.query_params["error"] in (fingerprint, [fingerprint])
     metrics = _metrics(at)
@@ -125,12 +126,12 @@ def test_selecting_an_error_opens_it_and_puts_it_in_the_url(small_logs):
     assert metrics["This week"] == "fixed"
     assert "First seen 2025-12-11 12:00 · last seen 2025-12-11 12:05" in [c.value for c in at.caption]
     assert at.code[0].value == NAME_ERROR
-    occurrences = at.dataframe(key="errors_groups_occurrences").value
+    occurrences = as_shown(at.dataframe(key="errors_groups_occurrences").value)
     assert list(occurrences["log_id"]) == ["s1-a2", "s1-a1"]  # newest first
     newest = next(e for e in at.expander if e.label.startswith("stderr of the newest occurrence"))
     assert "s1\\-a2" in newest.label and "Traceback (most recent call last)" in newest.code[0].value
     assert list(occurrences["fixed_by"]) == ["s1-a3", "s1-a3"]
-    sessions = at.dataframe(key="errors_groups_sessions").value
+    sessions = as_shown(at.dataframe(key="errors_groups_sessions").value)
     assert list(sessions["session_id"]) == ["S1"] and sessions["attempts"].iloc[0] == 3
     # a session's row opens its timeline
     _select(at, "errors_groups_sessions")
@@ -144,10 +145,10 @@ def test_error_url_opens_the_error_and_back_returns_to_the_list(small_logs, smal
     )
     at = _page(small_logs, "errors", error=fingerprint)
     assert _metrics(at)["Occurrences"] == "1"
-    assert list(at.dataframe(key="errors_groups_sessions").value["session_id"]) == ["S2"]
+    assert list(as_shown(at.dataframe(key="errors_groups_sessions").value)["session_id"]) == ["S2"]
     next(b for b in at.button if b.label == "All errors").click().run()
     assert "error" not in at.query_params
-    assert len(at.dataframe(key="errors_groups").value) == 3
+    assert len(as_shown(at.dataframe(key="errors_groups").value)) == 3
 
 
 def test_unknown_error_in_the_url_says_so(small_logs):
@@ -160,11 +161,11 @@ def test_unfixed_page_groups_unfixed_failures_only(small_logs):
     at = _page(small_logs, "unfixed")
     metrics = _metrics(at)
     assert (metrics["Unfixed failures"], metrics["Errors"], metrics["Sessions affected"]) == ("1", "1", "1")
-    groups = at.dataframe(key="unfixed_groups").value
+    groups = as_shown(at.dataframe(key="unfixed_groups").value)
     assert list(groups["error"]) == [CV2_ERROR] and list(groups["count"]) == [1]
     _select(at, "unfixed_groups")
     assert _metrics(at)["Unfixed failures"] == "1"
-    assert list(at.dataframe(key="unfixed_groups_occurrences").value["log_id"]) == ["s2-a1"]
+    assert list(as_shown(at.dataframe(key="unfixed_groups_occurrences").value)["log_id"]) == ["s2-a1"]
 
 
 def test_unfixed_error_can_show_its_fixed_failures_too(tmp_path, cache_dir, monkeypatch):
@@ -174,11 +175,11 @@ def test_unfixed_error_can_show_its_fixed_failures_too(tmp_path, cache_dir, monk
     write_record(logs, log_id="new", session_id="B", when=AS_OF - timedelta(hours=1))
     monkeypatch.setenv("FIXTRAIL_LOGS_DIR", str(logs))
     at = _page(logs, "unfixed")
-    assert list(at.dataframe(key="unfixed_groups").value["count"]) == [1]
+    assert list(as_shown(at.dataframe(key="unfixed_groups").value)["count"]) == [1]
     _select(at, "unfixed_groups")
-    assert list(at.dataframe(key="unfixed_groups_occurrences").value["log_id"]) == ["new"]
+    assert list(as_shown(at.dataframe(key="unfixed_groups_occurrences").value)["log_id"]) == ["new"]
     at.toggle(key="unfixed_groups_with_fixed").set_value(True).run()
-    assert list(at.dataframe(key="unfixed_groups_occurrences").value["log_id"]) == ["new", "old"]
+    assert list(as_shown(at.dataframe(key="unfixed_groups_occurrences").value)["log_id"]) == ["new", "old"]
 
 
 @pytest.mark.parametrize(
@@ -218,4 +219,36 @@ def test_states_per_model_say_when_no_model_was_logged(tmp_path, cache_dir, monk
     at.run()
     assert not at.exception
     table = next(frame for frame in at.dataframe if "ai_model" in frame.value.columns)
-    assert list(table.value["ai_model"]) == ["(none logged)"]
+    assert list(as_shown(table.value)["ai_model"]) == ["(none logged)"]
+
+
+def test_errors_ids_and_sessions_in_tables_are_links_that_keep_the_filters(small_logs):
+    at = _page(small_logs, "errors", model="model-a", triage="all")
+    groups = at.dataframe(key="errors_groups").value
+    first = urlsplit(groups["error"].iloc[0])
+    assert first.path == "/errors" and unquote(first.fragment) == NAME_ERROR  # the cell shows the error
+    query = parse_qs(first.query)
+    assert query["model"] == ["model-a"] and query["triage"] == ["all"]  # the list's own filter stays
+    fingerprint = query["error"][0]
+    assert groups["fingerprint"].iloc[0] == f"/errors?model=model-a&triage=all&error={fingerprint}"
+    config = at.dataframe(key="errors_groups").proto.columns
+    assert '"error": {"label": "Error"' in config and '"type_config": {"type": "link"' in config
+    at.query_params["error"] = fingerprint
+    at.run()
+    occurrence = at.dataframe(key="errors_groups_occurrences").value.iloc[0]
+    # an occurrence opens its session at that attempt, by its error line or its ids; the page's own
+    # parameters (triage, error) stay behind: only the sidebar's filters go along
+    assert occurrence["log_id"] == "/sessions?model=model-a&session=S1&attempt=s1-a2"
+    assert occurrence["session_id"] == "/sessions?model=model-a&session=S1"
+    assert occurrence["fixed_by"] == "/sessions?model=model-a&session=S1&attempt=s1-a3"
+    assert occurrence["error_line"].startswith("/sessions?model=model-a&session=S1&attempt=s1-a2#NameError")
+
+
+def test_the_unfixed_lists_errors_open_in_place(small_logs):
+    at = _page(small_logs, "unfixed", category="import_error")
+    link = at.dataframe(key="unfixed_groups").value["fingerprint"].iloc[0]
+    fingerprint = as_shown(at.dataframe(key="unfixed_groups").value)["fingerprint"].iloc[0]
+    assert link == f"/unfixed?category=import_error&error={fingerprint}"
+    at.query_params["error"] = fingerprint
+    at.run()
+    assert [t.value for t in at.title] == ["Unfixed failures"] and at.code[0].value == CV2_ERROR

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, url_filters
-from tests.conftest import AS_OF, write_record
+from tests.conftest import AS_OF, as_shown, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 DASHBOARD = Path(APP).parent
@@ -62,7 +62,7 @@ def test_empty_tables_say_what_did_not_happen(tmp_path, cache_dir, monkeypatch):
 
 def test_what_changed_row_opens_the_error(cv2_fix_tree, cache_dir, monkeypatch):
     at = _overview(cv2_fix_tree, monkeypatch)
-    new = at.dataframe(key="overview_new").value
+    new = as_shown(at.dataframe(key="overview_new").value)
     at.session_state["overview_new"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception

@@ -14,7 +14,7 @@ from dashboard.formatting import duration_text, gap_text
 from loaders.analysis.sessions import session_detail
 from loaders.analysis.timeline import attempt_waterfall, session_export
 from loaders.outputs.exports import safe_csv
-from tests.conftest import AS_OF, write_record
+from tests.conftest import AS_OF, as_shown, write_record
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py")
 
@@ -151,7 +151,7 @@ def test_sessions_list_shows_durations_in_words(small_logs):
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("app_pages/sessions.py")
     at.run()
-    shown = at.dataframe(key="sessions_table").value.set_index("session_id")
+    shown = as_shown(at.dataframe(key="sessions_table").value).set_index("session_id")
     assert shown.loc["S1", "duration_seconds"] == "9 min"
     assert '"label": "Duration"' in at.dataframe(key="sessions_table").proto.columns
 
@@ -176,9 +176,9 @@ def test_the_sessions_list_is_sent_a_page_at_a_time(tmp_path, cache_dir, monkeyp
     at.run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Sessions"] == f"{counts.sessions:,}"
-    first_page = at.dataframe(key="sessions_table").value
+    first_page = as_shown(at.dataframe(key="sessions_table").value)
     assert len(first_page) == 500
     at.number_input(key="sessions_page").set_value(2).run()
-    second_page = at.dataframe(key="sessions_table").value
+    second_page = as_shown(at.dataframe(key="sessions_table").value)
     assert len(second_page) == counts.sessions - 500
     assert not set(first_page["session_id"]) & set(second_page["session_id"])

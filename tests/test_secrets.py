@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pandas as pd
 import pytest
@@ -200,7 +201,8 @@ def test_the_webhook_body_holds_no_secret(planted_tree, tmp_path, monkeypatch, c
 
 
 def rendered(at: AppTest) -> bytes:
-    """Every element the run sent, as its protocol bytes (tables' Arrow data included)."""
+    """Every element the run sent, as its protocol bytes (tables' Arrow data included), followed by
+    the same bytes URL-decoded: a table's link cells carry their text in their address."""
     parts: list[bytes] = []
 
     def walk(node) -> None:
@@ -211,7 +213,8 @@ def rendered(at: AppTest) -> bytes:
             walk(child)
 
     walk(at._tree)
-    return b"".join(parts)
+    sent = b"".join(parts)
+    return sent + unquote_to_bytes(sent.replace(b"+", b" "))
 
 
 @pytest.mark.parametrize(

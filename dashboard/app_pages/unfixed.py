@@ -54,7 +54,9 @@ if grouped_tab.open:
     with grouped_tab:
         triage_panel.filter_bar("unfixed")
         st.caption("Counts, sessions and daily counts are of unfixed failures; fix rate and state are the error's own.")
-        issues.issue_list(groups, "unfixed_groups", "unfixed_errors", "Unfixed", "No unfixed failure in this range.")
+        issues.issue_list(
+            groups, "unfixed_groups", "unfixed_errors", "Unfixed", "No unfixed failure in this range.", page="unfixed"
+        )
 if flat_tab.open:
     with flat_tab:
         offset = row_page(unfixed, key="unfixed_page")

@@ -1,0 +1,116 @@
+"""Links in the dashboard's tables: every id, error and session is a link that opens it.
+
+A table's ``session_id``, ``log_id`` and ``fixed_by`` cells open the session (at that attempt; so does
+the error line of a row of one attempt), and its ``fingerprint`` and ``error`` cells open the error,
+each as an address of the app with the sidebar's filters kept. A cell shows its id or its text
+(Streamlit's LinkColumn reads it back out of the address); downloads keep the plain values. The page's
+history listener (dashboard.history) opens such a link in the same tab, so that Back returns to the
+list it came from; Ctrl, Cmd or Shift with the click opens a new tab as a browser does.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+import pandas as pd
+import streamlit as st
+from streamlit import config
+
+from dashboard import columns, url_filters
+
+ERRORS_PAGE_PATH = "errors"
+SESSIONS_PAGE_PATH = "sessions"
+ERROR_PARAM, SESSION_PARAM, ATTEMPT_PARAM = "error", "session", "attempt"
+# What a link cell shows, read out of its address (the first group, URL-decoded, by the browser).
+_SHOWN_PARAM = r"[?&]{}=([^&#]*)"
+_SHOWN_FRAGMENT = r"#(.+)$"
+
+
+def app_path(page: str) -> str:
+    """The address path of one of the app's pages (``errors``), under the server's base path."""
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}/{page}" if base else f"/{page}"
+
+
+def filter_params() -> dict[str, list[str]]:
+    """The sidebar's filters in the current address, to carry over to a linked page."""
+    return {key: st.query_params.get_all(key) for key in url_filters.DEFAULTS if key in st.query_params}
+
+
+def href(page: str, params: dict[str, str | list[str]], shown: str | None = None) -> str:
+    """The address of ``page`` with ``params`` (and ``shown`` after a ``#``, for the cell to show)."""
+    fragment = f"#{quote(shown, safe='')}" if shown else ""
+    return f"{app_path(page)}?{urlencode(params, doseq=True)}{fragment}"
+
+
+def session_href(session_id: str, attempt: str | None = None, shown: str | None = None) -> str:
+    """The Sessions page showing this session, opened at ``attempt`` when given."""
+    params: dict[str, str | list[str]] = {**filter_params(), SESSION_PARAM: session_id}
+    if attempt:
+        params[ATTEMPT_PARAM] = attempt
+    return href(SESSIONS_PAGE_PATH, params, shown)
+
+
+def error_href(fingerprint: str, here: str | None = None, shown: str | None = None) -> str:
+    """The Errors page opening this error; or ``here`` (the address path of the current page, whose list
+    opens errors in place, as the Unfixed page's does) with the page's own parameters kept."""
+    params: dict[str, str | list[str]] = {**filter_params(), ERROR_PARAM: fingerprint}
+    if here:
+        params = {**{key: st.query_params.get_all(key) for key in st.query_params}, ERROR_PARAM: fingerprint}
+    return href(here or ERRORS_PAGE_PATH, params, shown)
+
+
+def _link_column(name: str, shown: str) -> dict:
+    plain = columns.COLUMNS.get(name, {})
+    return st.column_config.LinkColumn(
+        plain.get("label") or name, width=plain.get("width"), help=plain.get("help"), display_text=shown
+    )
+
+
+def _texts(values: pd.Series) -> list[str | None]:
+    """The column's non-empty strings, None for anything else (a missing or wrong value)."""
+    return [value if isinstance(value, str) and value else None for value in values]
+
+
+def _column(values: list[str | None], index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype=object)
+
+
+def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """The frame with its id, error and session cells as links, and the column configuration that shows
+    them as their id or text. Errors open on the Errors page, or in place on the page whose address path
+    is ``errors_here``. Columns without what a link needs (a session beside an attempt id) stay plain."""
+    links: dict[str, pd.Series] = {}
+    config_of: dict[str, dict] = {}
+    sessions = _texts(frame["session_id"]) if "session_id" in frame.columns else None
+    if sessions is not None and any(sessions):
+        links["session_id"] = _column([session_href(sid) if sid else None for sid in sessions], frame.index)
+        config_of["session_id"] = _link_column("session_id", _SHOWN_PARAM.format(SESSION_PARAM))
+        for name in ("log_id", "fixed_by"):
+            if name in frame.columns:
+                pairs = zip(sessions, _texts(frame[name]), strict=True)
+                links[name] = _column(
+                    [session_href(sid, aid) if sid and aid else None for sid, aid in pairs], frame.index
+                )
+                config_of[name] = _link_column(name, _SHOWN_PARAM.format(ATTEMPT_PARAM))
+        if "log_id" in frame.columns and "fingerprint" not in frame.columns:  # a row of one attempt
+            for name in ("error_line", "last_error"):
+                if name in frame.columns:
+                    rows = zip(sessions, _texts(frame["log_id"]), _texts(frame[name]), strict=True)
+                    links[name] = _column(
+                        [session_href(sid, aid, text) if sid and aid and text else None for sid, aid, text in rows],
+                        frame.index,
+                    )
+                    config_of[name] = _link_column(name, _SHOWN_FRAGMENT)
+    if "fingerprint" in frame.columns:
+        prints = _texts(frame["fingerprint"])
+        links["fingerprint"] = _column([error_href(fp, errors_here) if fp else None for fp in prints], frame.index)
+        config_of["fingerprint"] = _link_column("fingerprint", _SHOWN_PARAM.format(ERROR_PARAM))
+        for name in ("error", "example_error", "latest_error"):
+            if name in frame.columns:
+                pairs = zip(prints, _texts(frame[name]), strict=True)
+                links[name] = _column(
+                    [error_href(fp, errors_here, text) if fp and text else None for fp, text in pairs], frame.index
+                )
+                config_of[name] = _link_column(name, _SHOWN_FRAGMENT)
+    return (frame.assign(**links) if links else frame), config_of
