@@ -75,30 +75,53 @@ def _close(list_key: str) -> None:
     st.session_state.pop(list_key, None)
 
 
+# A phone (a narrow window) gets the list with a narrow error column, so that the count and when it was
+# last seen fit beside it; a wide window gets the full one. Both are sent; the browser shows one.
+NARROW_SCREEN = "640px"
+_ONE_LAYOUT_SHOWN = f"""<style>
+@media (max-width: {NARROW_SCREEN}) {{ .st-key-issue_list_wide {{ display: none; }} }}
+@media not (max-width: {NARROW_SCREEN}) {{ .st-key-issue_list_narrow {{ display: none; }} }}
+</style>"""
+
+
 def issue_list(
     groups: pd.DataFrame, key: str, name: str, count_label: str, empty: str, page: str = links.ERRORS_PAGE_PATH
 ) -> None:
     """The errors, one row each; clicking an error (or selecting its row) opens it on ``page`` (the
-    address path of the page drawing the list) and puts it in the URL."""
+    address path of the page drawing the list) and puts it in the URL. A narrow screen gets the same list
+    with the error narrowed, so that its count and last seen show beside it."""
+    if groups.empty:
+        table(groups, key, empty=empty)
+        return
     # One scale for every row's sparkline, so that a taller bar means more failures.
     peak = max((int(max(days)) for days in groups["daily"] if len(days)), default=1)
-    event = table(
-        groups[GROUP_COLUMNS],
-        key,
-        {
-            "count": st.column_config.NumberColumn(count_label, format="%d"),
-            "daily": st.column_config.BarChartColumn(
-                "Daily, 7 days", y_min=0, y_max=max(peak, 1), help="Failures on each of the 7 days, oldest first"
-            ),
-        },
-        empty=empty,
-        errors_here=page,
-        on_select="rerun",
-        selection_mode="single-row",
-    )
-    if event is None:
-        return
-    row = selected_row(event)
+    config = {
+        "count": st.column_config.NumberColumn(count_label, format="%d"),
+        "daily": st.column_config.BarChartColumn(
+            "Daily, 7 days", y_min=0, y_max=max(peak, 1), help="Failures on each of the 7 days, oldest first"
+        ),
+    }
+    narrow = {  # about 330 pixels for the three, beside the row's selection box
+        **config,
+        "error": st.column_config.LinkColumn("Error", width=150, display_text=links.SHOWN_FRAGMENT),
+        "count": st.column_config.NumberColumn(count_label, format="%d", width=56),
+        "last_seen": st.column_config.DatetimeColumn("Last seen", format="MM-DD HH:mm", width=92),
+    }
+    st.html(_ONE_LAYOUT_SHOWN)
+    events = []
+    for layout, table_key, columns in (("wide", key, config), ("narrow", f"{key}_narrow", narrow)):
+        with st.container(key=f"issue_list_{layout}"):
+            events.append(
+                table(
+                    groups[GROUP_COLUMNS],
+                    table_key,
+                    columns,
+                    errors_here=page,
+                    on_select="rerun",
+                    selection_mode="single-row",
+                )
+            )
+    row = next((found for found in map(selected_row, events) if found is not None), None)
     if row is not None:
         st.query_params[ERROR_PARAM] = groups.iloc[row]["fingerprint"]
         st.rerun()

@@ -23,7 +23,7 @@ SESSIONS_PAGE_PATH = "sessions"
 ERROR_PARAM, SESSION_PARAM, ATTEMPT_PARAM = "error", "session", "attempt"
 # What a link cell shows, read out of its address (the first group, URL-decoded, by the browser).
 _SHOWN_PARAM = r"[?&]{}=([^&#]*)"
-_SHOWN_FRAGMENT = r"#(.+)$"
+SHOWN_FRAGMENT = r"#(.+)$"
 
 
 def app_path(page: str) -> str:
@@ -101,7 +101,7 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
                         [session_href(sid, aid, text) if sid and aid and text else None for sid, aid, text in rows],
                         frame.index,
                     )
-                    config_of[name] = _link_column(name, _SHOWN_FRAGMENT)
+                    config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     if "fingerprint" in frame.columns:
         prints = _texts(frame["fingerprint"])
         links["fingerprint"] = _column([error_href(fp, errors_here) if fp else None for fp in prints], frame.index)
@@ -112,5 +112,5 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
                 links[name] = _column(
                     [error_href(fp, errors_here, text) if fp and text else None for fp, text in pairs], frame.index
                 )
-                config_of[name] = _link_column(name, _SHOWN_FRAGMENT)
+                config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     return (frame.assign(**links) if links else frame), config_of

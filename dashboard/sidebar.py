@@ -105,11 +105,19 @@ def _window(index: LogIndex, flt: AttemptFilter) -> tuple[datetime, str | None, 
 SESSION_MODE_LABELS = {"auto": "Automatic", "linked": "As logged", "inferred": "Inferred"}
 
 
-def draw(logs_dir: str) -> PageContext:
+FILTERS_BOX = "sidebar_filters"
+# Kept in the page but not shown: a bound widget left out of a run would drop its URL parameter, and the
+# filters would be gone on the next page that uses them.
+_FILTERS_HIDDEN = f"<style>.st-key-{FILTERS_BOX} {{ display: none; }}</style>"
+
+
+def draw(logs_dir: str, page_uses_filters: bool = True) -> PageContext:
     """Draw the sidebar for the tree at ``logs_dir`` and store the PageContext for the pages.
 
     Every filter is bound to its URL query parameter (url_filters.FILTER_KEYS): a copied URL
-    reopens the same view, and the values survive a page switch and F5.
+    reopens the same view, and the values survive a page switch and F5. A page that does not use the
+    filters (``page_uses_filters`` false: Compare, Data health) gets a line saying so instead; the filters
+    are kept for the pages that do.
     """
     url_filters.accept_comma_lists()
     mode = (
@@ -133,7 +141,10 @@ def draw(logs_dir: str) -> PageContext:
     _reload_controls(index)
     _, newest, count = query(date_range, index)
     choices = query(filter_choices, index)
-    sidebar = st.sidebar
+    if not page_uses_filters:
+        st.html(_FILTERS_HIDDEN)
+        st.sidebar.caption("This page does not use the filters; the other pages keep them.")
+    sidebar = st.sidebar.container(key=FILTERS_BOX)
     sidebar.subheader("Filters")
     url_filters.quick_ranges(sidebar, newest.date() if newest else None)
     start = url_filters.date_field(sidebar, url_filters.START)

@@ -34,7 +34,12 @@ PAGES = [
     st.Page("app_pages/health.py", title="Data health", icon=":material/health_and_safety:"),
 ]
 
+# The pages that do not apply the sidebar's filters: Compare has its own cohorts; Data health is of the
+# whole tree.
+PAGES_WITHOUT_FILTERS = ("compare", "health")
+
 navigation = st.navigation(PAGES)
+uses_filters = navigation.url_path not in PAGES_WITHOUT_FILTERS
 try:
     # Resolved once here: every part of the dashboard names the tree by this one absolute path (or URL).
     logs_dir = source_location(resolve_logs_dir(sys.argv[1:]))
@@ -44,14 +49,14 @@ except (LogTreeError, ValueError) as exc:
     st.stop()
 
 try:
-    sidebar.draw(logs_dir)
+    sidebar.draw(logs_dir, uses_filters)
 except DomainConfigError as exc:
     st.error(f"Cannot use the domain configuration: {escape_markdown(exc)}")
     st.stop()
 except LogTreeError as exc:  # object storage unreachable: say so; the next rerun tries again
     st.error(f"Cannot read the logs: {escape_markdown(exc)}")
     st.stop()
-url_filters.draw_filter_bar()
+url_filters.draw_filter_bar(uses_filters)
 with st.sidebar:
     history.follow_back_and_forward()
 try:

@@ -138,9 +138,10 @@ def _clear_all() -> None:
         st.session_state[key] = default
 
 
-def draw_filter_bar() -> None:
-    """A row above the page: each active filter as a button that removes it, then "Clear filters"."""
-    active = active_filters()
+def draw_filter_bar(page_uses_filters: bool = True) -> None:
+    """A row above the page: each active filter as a button that removes it, then "Clear filters"
+    (nothing on a page that does not use the filters)."""
+    active = active_filters() if page_uses_filters else []
     if not active:
         return
     bar = st.container(horizontal=True, gap="small")

@@ -163,3 +163,44 @@ def test_an_error_and_a_session_open_by_clicking_their_text_and_back_returns(rec
         page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
         _settled(page)
         assert "error=" not in page.url and "triage=all" in page.url
+
+
+@pytest.mark.parametrize("width", [400, 1400])
+def test_the_issue_list_on_a_phone_shows_the_count_and_last_seen_beside_the_error(
+    recent_tree, cache_dir, browser, width, tmp_path
+):
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+        page.goto(f"{url}/errors")
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        page.locator("[data-testid='stDataFrame']").first.wait_for(state="attached", timeout=60_000)
+        _settled(page)
+        narrow = page.locator(".st-key-issue_list_narrow [data-testid='stDataFrame']")
+        wide = page.locator(".st-key-issue_list_wide [data-testid='stDataFrame']")
+        shown, hidden = (narrow, wide) if width < 640 else (wide, narrow)
+        assert shown.is_visible() and not hidden.is_visible()
+        box = shown.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width  # the list fits the screen
+        # the grid's accessible copy holds the cells drawn on screen: the count and last seen among them
+        page.wait_for_timeout(1000)
+        cells = shown.locator("[role='gridcell']").all_inner_texts()
+        page.screenshot(path=str(tmp_path / f"issue_list_{width}.png"), full_page=True)
+        assert "4" in cells and any(cell.count(":") >= 1 and "-" in cell for cell in cells), cells
+
+
+def test_pages_without_filters_hide_them_and_the_filters_come_back_on_the_next_page(recent_tree, cache_dir, browser):
+    with serve_dashboard(recent_tree, cache_dir) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/errors?model=model-a")
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        model = page.locator("[data-testid='stSidebar']").get_by_text("Model", exact=True)
+        model.wait_for(timeout=60_000)
+        page.locator("[data-testid='stSidebarNav']").get_by_text("Data health").click()
+        page.get_by_text("This page does not use the filters", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert not model.is_visible() and page.get_by_role("button", name="Clear filters").count() == 0
+        page.locator("[data-testid='stSidebarNav']").get_by_text("Errors", exact=True).click()
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert model.is_visible() and "model=model-a" in page.url
+        assert page.get_by_role("button", name="Model: model-a").count() == 1  # the filter bar shows it again

@@ -403,18 +403,40 @@ def test_recorded_changes_are_what_the_two_codes_say(recipe_tree, cache_dir):
     assert sum(bool(removed) for removed in changes["removed_imports"]) == 11  # cv2 -> skimage tries
 
 
-def test_library_advice_names_what_the_fixes_used_instead(recipe_tree, cache_dir):
+def test_a_missing_library_a_recipe_replaces_is_one_card_with_the_recipe(recipe_tree, cache_dir):
     from loaders.outputs.report_sections import report_sections
 
     index = LogIndex(recipe_tree, cache_dir)
     sections = report_sections(index)
     advice = sections["recommendations"]
-    library = [text for text in advice if text.startswith("LIBRARY ISSUE: cv2")]
-    assert len(library) == 1, advice
-    assert library[0].endswith("Fixes used skimage instead (11 fixes)."), library[0]
+    # one lesson, one card: the recipe says cv2 is not installed and what worked instead; no separate
+    # library card repeats it
+    about_cv2 = [text for text in advice if "could not be imported" in text or text.startswith("LIBRARY ISSUE")]
+    assert len(about_cv2) == 1, advice
+    assert about_cv2[0].startswith("FIX RECIPE (cv2 -> skimage"), about_cv2[0]
+    assert "Don't import cv2: it is not installed; use skimage instead" in about_cv2[0]
+    assert about_cv2[0].endswith("cv2 could not be imported in 11 failures."), about_cv2[0]
     # Fixes are counted by shape (loaders.analysis.fixes.fix_shapes): every fixed failure is in one strategy.
     fixed = metrics.summary(index).fixed_failures
     assert fixed > 11 and sum(strategy["fix_count"] for strategy in sections["fix_strategies"]) == fixed
+
+
+def test_a_missing_library_without_a_recipe_keeps_its_own_card(tmp_path, cache_dir):
+    """Two cv2 -> skimage fixes are below a recipe's minimum: the library's card says what fixes used."""
+    from loaders.outputs.report_sections import report_sections
+
+    logs = tmp_path / "logs"
+    for n in range(2):
+        t = AS_OF - timedelta(days=2, hours=n)
+        _fail(logs, f"cv{n}", f"CV{n}", t, CV2, "ModuleNotFoundError: No module named 'cv2'", "ModuleNotFoundError")
+        _fix(logs, f"cv{n}-ok", f"CV{n}", t + timedelta(minutes=2), SKIMAGE, f"cv{n}")
+    advice = report_sections(LogIndex(logs, cache_dir))["recommendations"]
+    library = [text for text in advice if text.startswith("LIBRARY ISSUE: cv2")]
+    assert library == [
+        "LIBRARY ISSUE: cv2 could not be imported in 2 failures. Tell the model it is not installed. "
+        "Fixes used skimage instead (2 fixes)."
+    ], advice
+    assert not any(text.startswith("FIX RECIPE (cv2") for text in advice)
 
 
 def test_a_fix_seen_once_is_still_a_lesson(tmp_path, cache_dir):

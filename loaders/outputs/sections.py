@@ -255,7 +255,8 @@ def recommendation_items(
     rules: pd.DataFrame | None = None,
 ) -> list[Advice]:
     """The recommendations (see ``recommendations``) with their level and an example each, in the
-    report's order: top categories, fix recipes, missing libraries, bridge input."""
+    report's order: top categories, fix recipes, missing libraries, bridge input. Each lesson is said
+    once: a missing library that a recipe replaces is named on the recipe's card."""
     advice = []
     for row in categories.head(3).itertuples():
         example = next((e for e in top if e.get("category") == row.category), None)
@@ -275,31 +276,37 @@ def recommendation_items(
                 first[0].get("session_id"),
             )
         )
-    if rules is not None:
-        for rule in rules[rules["fixes"] >= RECIPE_MIN_FIXES].head(3).to_dict("records"):
-            fingerprints = list(rule["fingerprints"] or [])
-            sessions = list(rule["example_sessions"] or [])
-            advice.append(
-                Advice(
-                    f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, '')}",
-                    "HIGH",
-                    fingerprints[0] if fingerprints else None,
-                    session_id=sessions[0] if sessions else None,
-                )
-            )
+    recipes = [] if rules is None else rules[rules["fixes"] >= RECIPE_MIN_FIXES].head(3).to_dict("records")
+    # A library that could not be imported, whose lesson a recipe already teaches (don't import cv2, use
+    # skimage), is said once: on the recipe's card.
+    import_failures = {lib["library"]: lib for lib in libraries["libraries_with_issues"] if lib["import_failures"]}
+    taught = {rule["old"] for rule in recipes if rule["kind"] in ("import", "drop_import")} & set(import_failures)
+    for rule in recipes:
+        fingerprints = list(rule["fingerprints"] or [])
+        sessions = list(rule["example_sessions"] or [])
+        missing = rule["kind"] in ("import", "drop_import") and rule["old"] in taught
+        # instead() says "it is not installed" when the error is the module's missing import
+        error = f"ModuleNotFoundError: No module named '{rule['old']}'" if missing else ""
+        text = f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, error)}"
+        if missing:
+            failures = import_failures[rule["old"]]["import_failures"]
+            text += f" {rule['old']} could not be imported in {failures} failures."
+        first_session = sessions[0] if sessions else None
+        advice.append(Advice(text, "HIGH", fingerprints[0] if fingerprints else None, session_id=first_session))
     replacements_of = _import_replacements(shapes)
-    for lib in libraries["libraries_with_issues"]:
-        if lib["import_failures"]:
-            replacements = replacements_of.get(lib["library"])
-            text = (
-                f"LIBRARY ISSUE: {lib['library']} could not be imported in {lib['import_failures']} failures. "
-                f"Tell the model it is not installed."
-            )
-            if replacements:
-                name, count = sorted(replacements.items(), key=_by_count)[0]
-                text += f" Fixes used {name} instead ({count} fixes)."
-            example = (lib["blamed_errors"] or [{}])[0]
-            advice.append(Advice(text, "HIGH", _fingerprint_of(example.get("error")), example.get("log_id")))
+    for name, lib in import_failures.items():
+        if name in taught:
+            continue
+        replacements = replacements_of.get(name)
+        text = (
+            f"LIBRARY ISSUE: {name} could not be imported in {lib['import_failures']} failures. "
+            f"Tell the model it is not installed."
+        )
+        if replacements:
+            replacement, count = sorted(replacements.items(), key=_by_count)[0]
+            text += f" Fixes used {replacement} instead ({count} fixes)."
+        example = (lib["blamed_errors"] or [{}])[0]
+        advice.append(Advice(text, "HIGH", _fingerprint_of(example.get("error")), example.get("log_id")))
     if bridge["stdin_parsing_errors"] > 5:  # its example is one of its own kind (not the newest of any kind)
         example = next((e for e in bridge["examples"] if e["category"] == STDIN_KIND), {})
         advice.append(
