@@ -6,7 +6,7 @@ LOGS ?= logs
 PORT ?= 8501
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format screenshots demo browser bench bench-large bench-s3 soak
+.PHONY: install run test lint format screenshots demo browser bench bench-large bench-scale bench-s3 soak
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench: install
 
 bench-large: install
 	$(BIN)/python -m bench.run --sessions 100000 --runs 1 --out bench/results/large.json
+
+# 20,000 to 1,000,000 sessions; the trees are generated once outside the clone (FIXTRAIL_BENCH_TREES,
+# else ../fixtrail-bench-trees: about 16 GB for the four) and reused.
+bench-scale: install
+	$(BIN)/python -m bench.scale --sizes 20000,100000,300000,1000000
 
 # S3 listing/fetching, Delta compaction and the Overview on a 1,000,000-row table (moto's S3 on 127.0.0.1).
 bench-s3: install

@@ -1,4 +1,5 @@
-"""The loop a user could write in five minutes: json.loads over every attempt file into pandas.
+"""The loop a user could write in five minutes: json.loads over every attempt file into pandas, and
+over every session file (what a load must read too: the session files link the attempts).
 
 Usage: python -m bench.baseline LOGS_DIR  (prints the load loop's seconds on stdout)
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -33,19 +35,26 @@ SLIM = (
 )
 
 
+def _objects(paths: Iterable[Path]) -> Iterator[tuple[Path, dict]]:
+    """Each file that parses as a JSON object, with its path."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            yield path, data
+
+
 def load(root: Path) -> pd.DataFrame:
-    """Every attempt file's slim columns in one frame, skipping files that do not parse."""
-    rows = []
-    for folder in ("failures", "successes"):
-        for path in root.glob(f"{folder}/*/*.json"):
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    data = json.load(handle)
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict):
-                rows.append({key: data.get(key) for key in SLIM})
-    return pd.DataFrame(rows, columns=list(SLIM))
+    """Every attempt file's slim columns in one frame, skipping files that do not parse; the session
+    files are read and parsed too (their attempt lists kept beside)."""
+    sessions = {path.stem: data.get("attempts") for path, data in _objects(root.glob("sessions/*.json"))}
+    attempts = _objects(path for folder in ("failures", "successes") for path in root.glob(f"{folder}/*/*.json"))
+    frame = pd.DataFrame([{key: data.get(key) for key in SLIM} for _, data in attempts], columns=list(SLIM))
+    frame.attrs["session_files"] = len(sessions)
+    return frame
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from loaders.analysis import metrics
@@ -432,9 +433,11 @@ def _settle(root: Path) -> None:
             os.utime(directory, (a_minute_ago, a_minute_ago))
 
 
-def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, index_of):
+def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, index_of, monkeypatch):
     _settle(small_tree)
+    _dormant_files_due(monkeypatch)  # the dormant files are read and stat-ed at every scan
     index = index_of(small_tree)
+    index.refresh()
     index.refresh()
     watched = index.source._watched
     kept, kept_dormant = watched.files, watched.dormant
@@ -444,14 +447,13 @@ def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, in
     assert (watched.files, watched.dormant) == (kept, kept_dormant)  # nothing changed: not queried again
     assert watched.files is kept and watched.dormant is kept_dormant
     _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), fixed_by="s3-a1")
-    watched.dormant_checked_at -= scan.DORMANT_CHECK_SECONDS  # the dormant files are due
     assert index.refresh().parsed == 1  # the rewrite is found through the kept list
     index.refresh()
     assert watched.dormant is not kept_dormant  # the index changed: queried again, and the fixed failure left it
     assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files + watched.dormant)
 
 
-def test_dormant_failures_are_checked_once_an_interval(small_tree, index_of):
+def test_dormant_failures_are_checked_once_an_interval(small_tree, index_of, monkeypatch):
     """A rewrite of an old session's last failure (no retry logged with it) shows within DORMANT_CHECK_SECONDS;
     one of a recent session's failure at the next scan."""
     write_record(small_tree, log_id="now-a1", session_id="NOW", when=datetime.now() - timedelta(seconds=30))
@@ -466,19 +468,50 @@ def test_dormant_failures_are_checked_once_an_interval(small_tree, index_of):
     assert index.refresh().parsed == 1  # the recent session's failure; the dormant one is not due
     fixed_by = index.cursor().execute("SELECT fixed_by FROM attempts WHERE log_id = 'now-a1'").fetchone()[0]
     assert fixed_by == "now-a2"
-    watched.dormant_checked_at -= scan.DORMANT_CHECK_SECONDS
+    watched.dormant_checked_at -= scan.DORMANT_CHECK_SECONDS  # due for this process, not for the index
+    assert index.refresh().parsed == 0
+    _dormant_files_due(monkeypatch)
     assert index.refresh().parsed == 1
     assert index.cursor().execute("SELECT ai_model FROM attempts WHERE log_id = 's2-a1'").fetchone()[0] == "rewritten"
     assert index.refresh().parsed == 0
 
 
-def test_a_new_process_checks_the_dormant_failures(small_tree, cache_dir):
+def _dormant_files_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the dormant files due at every scan from now on, for the process and the index."""
+    monkeypatch.setattr(scan, "DORMANT_CHECK_SECONDS", 0.0)
+
+
+def test_processes_of_one_index_check_the_dormant_failures_once_an_interval_together(
+    small_tree, cache_dir, monkeypatch
+):
+    """A CLI command is a new process each time: the dormant files are stat-ed when no process of the
+    index did in the last DORMANT_CHECK_SECONDS, not by every command (147,000 files at 1M sessions)."""
     _settle(small_tree)
-    with LogIndex(small_tree, cache_dir=cache_dir) as first:
+    with LogIndex(small_tree, cache_dir=cache_dir) as first:  # a first load checks every file
         first.refresh()
     _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), ai_model="rewritten")
-    with LogIndex(small_tree, cache_dir=cache_dir) as fresh:  # a CLI command's process scans once, dormant files too
-        assert fresh.refresh().parsed == 1
+    with LogIndex(small_tree, cache_dir=cache_dir) as fresh:  # within the interval: not stat-ed again
+        assert fresh.refresh().parsed == 0
+        assert fresh.source._watched.dormant == []  # not even read from the index
+    _dormant_files_due(monkeypatch)
+    with LogIndex(small_tree, cache_dir=cache_dir) as later:
+        assert later.refresh().parsed == 1  # the interval passed: this process stats them
+
+
+def test_the_time_of_the_last_dormant_check_is_read_with_care(tmp_path):
+    connection = duckdb.connect()
+    connection.execute("ATTACH ':memory:' AS idx")
+    connection.execute("CREATE TABLE idx.meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    finder = scan.ChangeFinder(tmp_path, connection)
+    assert finder._dormant_due_for_all()  # never checked
+    for value, due in (
+        (time.time(), False),
+        (time.time() - scan.DORMANT_CHECK_SECONDS - 1, True),
+        (time.time() + 3600, True),  # in the future: a clock set back
+        ("not a time", True),
+    ):
+        connection.execute(scan.SET_DORMANT_CHECKED_SQL, [str(value)])
+        assert finder._dormant_due_for_all() is due, value
 
 
 def test_spill_directories_of_processes_that_are_gone_are_removed(small_tree, cache_dir):

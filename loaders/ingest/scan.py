@@ -12,9 +12,9 @@ attempt files are parsed, the failures and session file of their sessions are ch
 (``rewritten_files_of``). Skipped files are checked too, to load them once they become valid.
 The last failures of sessions that are not recent are *dormant*: a writer rewrites one only when a
 retry is logged, and the retry's new file leads the scan to them (above); they are watched for
-writers that do otherwise, and stat-ed at most once every DORMANT_CHECK_SECONDS by a process that
-keeps its WatchedFiles (the dashboard, the API): at 100,000 sessions they are 14,700 files and 0.15 s
-of every scan, which a dashboard makes for each new browser session. A
+writers that do otherwise, and stat-ed at most once every DORMANT_CHECK_SECONDS by all the processes
+of an index together (the time is kept in the index; a dashboard or an API also keeps it itself): at
+1,000,000 sessions they are 147,000 files and 1.8 s of a scan, which each CLI command made. A
 directory modified within RACY_SECONDS of the scan is not trusted next time (its mtime may not move
 again for a change made within the same clock tick). ``full=True`` ignores all of this and stats
 every file.
@@ -152,6 +152,7 @@ class WatchedFiles:
     files: list[WatchedFile] = field(default_factory=list)  # stat-ed at every scan
     dormant: list[WatchedFile] = field(default_factory=list)  # see the module's docstring
     dormant_checked_at: float = float("-inf")  # time.monotonic() of the last scan that stat-ed them
+    with_dormant: bool = False  # the dormant files were read with the others
 
     def dormant_due(self) -> bool:
         """True when the dormant files were last stat-ed DORMANT_CHECK_SECONDS ago or more (or never)."""
@@ -193,6 +194,7 @@ class ChangeFinder:
             ]
             changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
         changes.directories.sort(key=lambda task: task.shards, reverse=True)  # the biggest first
+        self._dormant_checked_now()
         return changes
 
     def find(self, full: bool) -> ChangeSet:
@@ -225,7 +227,9 @@ class ChangeFinder:
             changes.sessions_listed |= state.folder == SESSION_FOLDER and not names_only
             changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
         changes.removed += [path for path, _ in stored.items() if os.path.dirname(path) in changes.gone_dirs]
-        if not full:
+        if full:
+            self._dormant_checked_now()
+        else:
             self._check_watched(recheck, changes)
         return changes
 
@@ -256,29 +260,54 @@ class ChangeFinder:
 
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
         """Files that writers rewrite in place, in directories whose mtime did not change; the dormant
-        ones only when due (see the module's docstring)."""
-        files, dormant = self._watched_files(rechecked_dirs)
-        if self.watched is None or self.watched.dormant_due():
+        ones only when due, for this process and for every process of this index (see the module's
+        docstring)."""
+        due = self.watched is None or (self.watched.dormant_due() and self._dormant_due_for_all())
+        files, dormant = self._watched_files(rechecked_dirs, with_dormant=due)
+        if due:
             files = files + dormant
-            if self.watched is not None:
-                self.watched.dormant_checked_at = time.monotonic()
+            self._dormant_checked_now()
         self._compare_stamps(files, changes)
 
-    def _watched_files(self, rechecked_dirs: list[str]) -> tuple[list[WatchedFile], list[WatchedFile]]:
-        """The watched files outside ``rechecked_dirs``: (stat-ed at every scan, dormant); see WatchedFiles."""
+    def _dormant_checked_now(self) -> None:
+        """Note that this scan stats the dormant files (or every file): for this process and the index."""
+        if self.watched is not None:
+            self.watched.dormant_checked_at = time.monotonic()
+        if self.connection is not None:  # None: a first load's listing in a worker
+            self.connection.execute(SET_DORMANT_CHECKED_SQL, [str(time.time())])
+
+    def _dormant_due_for_all(self) -> bool:
+        """True when no process of this index stat-ed the dormant files in the last DORMANT_CHECK_SECONDS
+        (a CLI command is a new process each time: without this, each one stat-ed them all; 147,000
+        files and 1.8 s of a warm summary at 1,000,000 sessions)."""
+        row = self.connection.execute(DORMANT_CHECKED_SQL).fetchone()
+        try:
+            checked = float(row[0]) if row else None
+        except ValueError:
+            checked = None
+        now = time.time()
+        return checked is None or not (0 <= now - checked < DORMANT_CHECK_SECONDS)  # a clock set back: due
+
+    def _watched_files(
+        self, rechecked_dirs: list[str], with_dormant: bool = True
+    ) -> tuple[list[WatchedFile], list[WatchedFile]]:
+        """The watched files outside ``rechecked_dirs``: (stat-ed at every scan, dormant: only
+        ``with_dormant``, else none); see WatchedFiles."""
         state = None
         if self.watched is not None and not rechecked_dirs:
             state = tuple(self.connection.execute(INDEX_STATE_SQL).fetchone())
-            if state == self.watched.state:
+            if state == self.watched.state and (self.watched.with_dormant or not with_dormant):
                 return self.watched.files, self.watched.dormant
         recent = datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS)
         parameters = {"dirs": rechecked_dirs, "recent": recent, "non_text_name": NON_TEXT_NAME}
         files: list[WatchedFile] = []
         dormant: list[WatchedFile] = []
-        for path, size, mtime, folder, is_dormant in self.connection.execute(WATCHED_FILES_SQL, parameters).fetchall():
+        sql = WATCHED_FILES_SQL if with_dormant else RECENT_WATCHED_FILES_SQL
+        for path, size, mtime, folder, is_dormant in self.connection.execute(sql, parameters).fetchall():
             (dormant if is_dormant else files).append((path, folder, (size, mtime)))
         if self.watched is not None:  # a None state (dirs rechecked) never matches
             self.watched.state, self.watched.files, self.watched.dormant = state, files, dormant
+            self.watched.with_dormant = with_dormant
         return files, dormant
 
     def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
@@ -329,23 +358,34 @@ class ChangeFinder:
 # never input).
 _NO_FIXED_BY = "folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '')"
 
-# Failures a writer may still rewrite (see the module's docstring), session files of recent
-# sessions, and skipped files; each outside the directories compared in full anyway.
+_RECENT_SESSIONS = "recent_sessions AS (SELECT DISTINCT session_id FROM idx.attempt_files WHERE timestamp > $recent)"
+# Session files of recent sessions and skipped files, outside the directories compared in full anyway.
+_WATCHED_OTHERS = """
+SELECT path, size, mtime_ns, 'sessions', false FROM idx.session_files
+WHERE session_id IN (SELECT session_id FROM recent_sessions) AND NOT list_contains($dirs, dir)
+UNION ALL
+SELECT path, size, mtime_ns, folder, false FROM idx.skipped_files
+WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
+"""
+# Failures a writer may still rewrite (see the module's docstring), flagged dormant or not, and the others.
 WATCHED_FILES_SQL = f"""
-WITH recent_sessions AS (SELECT session_id FROM idx.attempt_files WHERE timestamp > $recent),
+WITH {_RECENT_SESSIONS},
 failures AS (
     SELECT path, size, mtime_ns, folder, session_id NOT IN (SELECT session_id FROM recent_sessions) AS dormant
     FROM idx.attempt_files WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir)
 )
 SELECT * FROM failures
 WHERE NOT dormant OR path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
-UNION ALL
-SELECT path, size, mtime_ns, 'sessions', false FROM idx.session_files
-WHERE session_id IN (SELECT session_id FROM recent_sessions) AND NOT list_contains($dirs, dir)
-UNION ALL
-SELECT path, size, mtime_ns, folder, false FROM idx.skipped_files
-WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
-"""  # noqa: S608
+UNION ALL {_WATCHED_OTHERS}"""  # noqa: S608
+# The same without the dormant failures (not due): the failures of recent sessions only.
+RECENT_WATCHED_FILES_SQL = f"""
+WITH {_RECENT_SESSIONS}
+SELECT path, size, mtime_ns, folder, false FROM idx.attempt_files
+WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir) AND session_id IN (SELECT session_id FROM recent_sessions)
+UNION ALL {_WATCHED_OTHERS}"""  # noqa: S608
+# When any process of the index last stat-ed the dormant files (seconds since the epoch).
+DORMANT_CHECKED_SQL = "SELECT value FROM idx.meta WHERE key = 'dormant_checked_at'"
+SET_DORMANT_CHECKED_SQL = "INSERT OR REPLACE INTO idx.meta VALUES ('dormant_checked_at', ?)"
 
 REFUSED_DIRS_SQL = "SELECT dir FROM idx.skipped_files WHERE ends_with(reason, ?) AND ends_with(path, '/')"
 
