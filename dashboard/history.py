@@ -7,55 +7,64 @@ does not. A listener in the page reloads it on ``popstate``, so the screen follo
 
 It also opens the tables' links (dashboard.links) in the same tab: a table's link cell asks for a new
 tab (``window.open(url, "_blank")``); an address of this app is opened in place instead, so that Back
-returns to the list, unless Ctrl, Cmd or Shift was held or the middle button used, as a browser does.
+returns to the list, unless Ctrl, Cmd or Shift was held (a new tab, as a browser does).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-# Added once per browser tab (the flag on the page's window), from a same-origin frame of no height.
+# From a same-origin frame of no height; its state is kept on the page's window.
 _LISTENER = """<script>
 const page = window.parent;
 const where = () => page.location.pathname + page.location.search;
-if (!page.__fixtrailHistory) {
-  page.__fixtrailHistory = where();
-  // Remember each address the app moves to, so that Back can tell a new address from a move within the page.
-  for (const name of ["pushState", "replaceState"]) {
-    const original = page.history[name].bind(page.history);
-    page.history[name] = (...args) => {
-      const result = original(...args);
-      page.__fixtrailHistory = where();
-      return result;
-    };
-  }
-  page.addEventListener("popstate", () => {
-    if (where() !== page.__fixtrailHistory) page.location.reload();  // not for an #anchor in the page
-  });
-  // A table's link cell opens a new tab: this app's own addresses open in place instead.
-  let newTabAsked = false;
-  const remember = (event) => {
-    newTabAsked = event.ctrlKey || event.metaKey || event.shiftKey || event.button === 1;
-  };
-  page.document.addEventListener("pointerdown", remember, true);
-  page.document.addEventListener("keydown", remember, true);
-  const openTab = page.open.bind(page);
-  page.open = (url, target, features) => {
-    try {
-      const address = new URL(String(url), page.location.href);
-      if (target === "_blank" && !newTabAsked && address.origin === page.location.origin) {
-        // Followed as a link of the page itself: this frame may not navigate the page (its sandbox).
-        const link = page.document.createElement("a");
-        link.href = address.href;
-        page.document.body.appendChild(link);
-        link.click();
-        link.remove();
-        return null;
-      }
-    } catch (error) {}
-    return openTab(url, target, features);
+// Installed again by each frame Streamlit draws: the functions of a frame it replaced (the sidebar
+// above it changed) live in a realm that is gone, so they are taken out and the page's own put back.
+const previous = page.__fixtrailHistory;
+const native = previous ? previous.native : {
+  pushState: page.history.pushState, replaceState: page.history.replaceState, open: page.open,
+};
+if (previous) {
+  page.removeEventListener("popstate", previous.onPopState);
+  page.document.removeEventListener("pointerdown", previous.remember, true);
+  page.document.removeEventListener("keydown", previous.remember, true);
+}
+const state = {native, address: where()};
+// Remember each address the app moves to, so that Back can tell a new address from a move within the page.
+for (const name of ["pushState", "replaceState"]) {
+  page.history[name] = (...args) => {
+    const result = native[name].apply(page.history, args);
+    state.address = where();
+    return result;
   };
 }
+state.onPopState = () => {
+  if (where() !== state.address) page.location.reload();  // not for an #anchor in the page
+};
+page.addEventListener("popstate", state.onPopState);
+// A table's link cell opens a new tab: this app's own addresses open in place instead.
+let newTabAsked = false;
+state.remember = (event) => {
+  newTabAsked = event.ctrlKey || event.metaKey || event.shiftKey;
+};
+page.document.addEventListener("pointerdown", state.remember, true);
+page.document.addEventListener("keydown", state.remember, true);
+page.open = (url, target, features) => {
+  try {
+    const address = new page.URL(String(url), page.location.href);
+    if (target === "_blank" && !newTabAsked && address.origin === page.location.origin) {
+      // Followed as a link of the page itself: this frame may not navigate the page (its sandbox).
+      const link = page.document.createElement("a");
+      link.href = address.href;
+      page.document.body.appendChild(link);
+      link.click();
+      link.remove();
+      return null;
+    }
+  } catch (error) {}
+  return native.open.call(page, url, target, features);
+};
+page.__fixtrailHistory = state;
 </script>"""
 
 

@@ -72,7 +72,13 @@ def opened_error() -> str | None:
 def _close(list_key: str) -> None:
     if ERROR_PARAM in st.query_params:
         del st.query_params[ERROR_PARAM]
-    st.session_state.pop(list_key, None)
+    for key in (list_key, narrow_key(list_key)):  # a row selected in either layout would open it again
+        st.session_state.pop(key, None)
+
+
+def narrow_key(list_key: str) -> str:
+    """The key of the issue list's narrow-screen table."""
+    return f"{list_key}_narrow"
 
 
 # A phone (a narrow window) gets the list with a narrow error column, so that the count and when it was
@@ -109,7 +115,7 @@ def issue_list(
     }
     st.html(_ONE_LAYOUT_SHOWN)
     events = []
-    for layout, table_key, columns in (("wide", key, config), ("narrow", f"{key}_narrow", narrow)):
+    for layout, table_key, columns in (("wide", key, config), ("narrow", narrow_key(key), narrow)):
         with st.container(key=f"issue_list_{layout}"):
             events.append(
                 table(

@@ -6,17 +6,23 @@ each as an address of the app with the sidebar's filters kept. A cell shows its 
 (Streamlit's LinkColumn reads it back out of the address); downloads keep the plain values. The page's
 history listener (dashboard.history) opens such a link in the same tab, so that Back returns to the
 list it came from; Ctrl, Cmd or Shift with the click opens a new tab as a browser does.
+
+The grid sorts, searches and copies a link cell by its address, not by what it shows: an address is
+escaped as little as a browser allows (the text and the id it links by stay readable in it, and the id
+comes first, after the page), so that sorting by an id and searching for a word of an error still work;
+an error column sorts by its fingerprint. The dashboard's own downloads hold the plain values.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+import re
 
 import pandas as pd
 import streamlit as st
 from streamlit import config
 
 from dashboard import columns, url_filters
+from loaders.analysis.attempts import is_valid_id
 
 ERRORS_PAGE_PATH = "errors"
 SESSIONS_PAGE_PATH = "sessions"
@@ -37,27 +43,41 @@ def filter_params() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in url_filters.DEFAULTS if key in st.query_params}
 
 
-def href(page: str, params: dict[str, str | list[str]], shown: str | None = None) -> str:
-    """The address of ``page`` with ``params`` (and ``shown`` after a ``#``, for the cell to show)."""
-    fragment = f"#{quote(shown, safe='')}" if shown else ""
-    return f"{app_path(page)}?{urlencode(params, doseq=True)}{fragment}"
+# Escaped in an address: "%" and "+" (read back as an escape and a space), control characters, and in
+# a parameter's value what ends it. Spaces, other punctuation and letters stay as they are.
+_IN_FRAGMENT = re.compile(r"[%+\x00-\x1f\x7f]")
+_IN_VALUE = re.compile(r"[%+&#=\x00-\x1f\x7f]")
+
+
+def _escaped(text: str, pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda match: "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8")), text)
+
+
+def href(page: str, params: list[tuple[str, str]], shown: str | None = None) -> str:
+    """The address of ``page`` with ``params`` in this order (and ``shown`` after a ``#``, for the cell
+    to show)."""
+    query = "&".join(f"{_escaped(key, _IN_VALUE)}={_escaped(value, _IN_VALUE)}" for key, value in params)
+    fragment = f"#{_escaped(shown, _IN_FRAGMENT)}" if shown else ""
+    return f"{app_path(page)}?{query}{fragment}"
+
+
+def _pairs(params: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in params.items() for value in values]
 
 
 def session_href(session_id: str, attempt: str | None = None, shown: str | None = None) -> str:
-    """The Sessions page showing this session, opened at ``attempt`` when given."""
-    params: dict[str, str | list[str]] = {**filter_params(), SESSION_PARAM: session_id}
-    if attempt:
-        params[ATTEMPT_PARAM] = attempt
-    return href(SESSIONS_PAGE_PATH, params, shown)
+    """The Sessions page showing this session, opened at ``attempt`` when given (the attempt first: a
+    column of attempt ids sorts by them)."""
+    ids = [(ATTEMPT_PARAM, attempt), (SESSION_PARAM, session_id)] if attempt else [(SESSION_PARAM, session_id)]
+    return href(SESSIONS_PAGE_PATH, ids + _pairs(filter_params()), shown)
 
 
 def error_href(fingerprint: str, here: str | None = None, shown: str | None = None) -> str:
     """The Errors page opening this error; or ``here`` (the address path of the current page, whose list
     opens errors in place, as the Unfixed page's does) with the page's own parameters kept."""
-    params: dict[str, str | list[str]] = {**filter_params(), ERROR_PARAM: fingerprint}
-    if here:
-        params = {**{key: st.query_params.get_all(key) for key in st.query_params}, ERROR_PARAM: fingerprint}
-    return href(here or ERRORS_PAGE_PATH, params, shown)
+    kept = {key: st.query_params.get_all(key) for key in st.query_params} if here else filter_params()
+    kept.pop(ERROR_PARAM, None)
+    return href(here or ERRORS_PAGE_PATH, [(ERROR_PARAM, fingerprint), *_pairs(kept)], shown)
 
 
 def _link_column(name: str, shown: str) -> dict:
@@ -72,6 +92,11 @@ def _texts(values: pd.Series) -> list[str | None]:
     return [value if isinstance(value, str) and value else None for value in values]
 
 
+def _ids(values: pd.Series) -> list[str | None]:
+    """The column's ids that a page can open (loaders.analysis.attempts.is_valid_id), None for others."""
+    return [value if isinstance(value, str) and is_valid_id(value) else None for value in values]
+
+
 def _column(values: list[str | None], index: pd.Index) -> pd.Series:
     return pd.Series(values, index=index, dtype=object)
 
@@ -82,13 +107,13 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
     is ``errors_here``. Columns without what a link needs (a session beside an attempt id) stay plain."""
     links: dict[str, pd.Series] = {}
     config_of: dict[str, dict] = {}
-    sessions = _texts(frame["session_id"]) if "session_id" in frame.columns else None
+    sessions = _ids(frame["session_id"]) if "session_id" in frame.columns else None
     if sessions is not None and any(sessions):
         links["session_id"] = _column([session_href(sid) if sid else None for sid in sessions], frame.index)
         config_of["session_id"] = _link_column("session_id", _SHOWN_PARAM.format(SESSION_PARAM))
         for name in ("log_id", "fixed_by"):
             if name in frame.columns:
-                pairs = zip(sessions, _texts(frame[name]), strict=True)
+                pairs = zip(sessions, _ids(frame[name]), strict=True)
                 links[name] = _column(
                     [session_href(sid, aid) if sid and aid else None for sid, aid in pairs], frame.index
                 )
@@ -96,7 +121,7 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
         if "log_id" in frame.columns and "fingerprint" not in frame.columns:  # a row of one attempt
             for name in ("error_line", "last_error"):
                 if name in frame.columns:
-                    rows = zip(sessions, _texts(frame["log_id"]), _texts(frame[name]), strict=True)
+                    rows = zip(sessions, _ids(frame["log_id"]), _texts(frame[name]), strict=True)
                     links[name] = _column(
                         [session_href(sid, aid, text) if sid and aid and text else None for sid, aid, text in rows],
                         frame.index,

@@ -186,6 +186,13 @@ def test_the_issue_list_on_a_phone_shows_the_count_and_last_seen_beside_the_erro
         cells = shown.locator("[role='gridcell']").all_inner_texts()
         page.screenshot(path=str(tmp_path / f"issue_list_{width}.png"), full_page=True)
         assert "4" in cells and any(cell.count(":") >= 1 and "-" in cell for cell in cells), cells
+        # a row selected in this layout opens the error; "All errors" closes it
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+        page.get_by_role("button", name="All errors").wait_for(timeout=60_000)
+        page.get_by_role("button", name="All errors").click()
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        _settled(page)
+        assert "error=" not in page.url and page.get_by_role("button", name="All errors").count() == 0
 
 
 def test_pages_without_filters_hide_them_and_the_filters_come_back_on_the_next_page(recent_tree, cache_dir, browser):
@@ -204,3 +211,11 @@ def test_pages_without_filters_hide_them_and_the_filters_come_back_on_the_next_p
         _settled(page)
         assert model.is_visible() and "model=model-a" in page.url
         assert page.get_by_role("button", name="Model: model-a").count() == 1  # the filter bar shows it again
+        # the page's listener was drawn anew on the way (the sidebar changed above it): links still open
+        # in the same tab, and Back still returns
+        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]').first, 0, 60)
+        page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
+        assert len(page.context.pages) == 1 and "error=" in page.url
+        page.go_back()
+        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+        assert "error=" not in page.url

@@ -230,7 +230,7 @@ def test_errors_ids_and_sessions_in_tables_are_links_that_keep_the_filters(small
     query = parse_qs(first.query)
     assert query["model"] == ["model-a"] and query["triage"] == ["all"]  # the list's own filter stays
     fingerprint = query["error"][0]
-    assert groups["fingerprint"].iloc[0] == f"/errors?model=model-a&triage=all&error={fingerprint}"
+    assert groups["fingerprint"].iloc[0] == f"/errors?error={fingerprint}&model=model-a&triage=all"
     config = at.dataframe(key="errors_groups").proto.columns
     assert '"error": {"label": "Error"' in config and '"type_config": {"type": "link"' in config
     at.query_params["error"] = fingerprint
@@ -238,17 +238,17 @@ def test_errors_ids_and_sessions_in_tables_are_links_that_keep_the_filters(small
     occurrence = at.dataframe(key="errors_groups_occurrences").value.iloc[0]
     # an occurrence opens its session at that attempt, by its error line or its ids; the page's own
     # parameters (triage, error) stay behind: only the sidebar's filters go along
-    assert occurrence["log_id"] == "/sessions?model=model-a&session=S1&attempt=s1-a2"
-    assert occurrence["session_id"] == "/sessions?model=model-a&session=S1"
-    assert occurrence["fixed_by"] == "/sessions?model=model-a&session=S1&attempt=s1-a3"
-    assert occurrence["error_line"].startswith("/sessions?model=model-a&session=S1&attempt=s1-a2#NameError")
+    assert occurrence["log_id"] == "/sessions?attempt=s1-a2&session=S1&model=model-a"
+    assert occurrence["session_id"] == "/sessions?session=S1&model=model-a"
+    assert occurrence["fixed_by"] == "/sessions?attempt=s1-a3&session=S1&model=model-a"
+    assert occurrence["error_line"] == "/sessions?attempt=s1-a2&session=S1&model=model-a#" + NAME_ERROR
 
 
 def test_the_unfixed_lists_errors_open_in_place(small_logs):
     at = _page(small_logs, "unfixed", category="import_error")
     link = at.dataframe(key="unfixed_groups").value["fingerprint"].iloc[0]
     fingerprint = as_shown(at.dataframe(key="unfixed_groups").value)["fingerprint"].iloc[0]
-    assert link == f"/unfixed?category=import_error&error={fingerprint}"
+    assert link == f"/unfixed?error={fingerprint}&category=import_error"
     at.query_params["error"] = fingerprint
     at.run()
     assert [t.value for t in at.title] == ["Unfixed failures"] and at.code[0].value == CV2_ERROR
