@@ -49,7 +49,7 @@ def _objects(paths: Iterable[Path]) -> Iterator[tuple[Path, dict]]:
 
 def load(root: Path) -> pd.DataFrame:
     """Every attempt file's slim columns in one frame, skipping files that do not parse; the session
-    files are read and parsed too (their attempt lists kept beside)."""
+    files are read and parsed too (their count kept in ``attrs``)."""
     sessions = {path.stem: data.get("attempts") for path, data in _objects(root.glob("sessions/*.json"))}
     attempts = _objects(path for folder in ("failures", "successes") for path in root.glob(f"{folder}/*/*.json"))
     frame = pd.DataFrame([{key: data.get(key) for key in SLIM} for _, data in attempts], columns=list(SLIM))

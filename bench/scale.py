@@ -33,6 +33,7 @@ from loaders.demo.trees import RETRY_HEAVY_SHAPE, generate_tree
 
 MIB = 1024 * 1024
 NEW_FILES = 500
+NEW_FILES_DIR = "bench-new-files"
 TREE_STAMP = "fixtrail-bench-tree.json"
 # (figure, field, label, target: (limit, what the limit is: "s", "MiB", or "x floor"/"x cold"))
 ROWS: tuple[tuple[str, str, str, tuple[float, str] | None], ...] = (
@@ -97,15 +98,18 @@ def _script(module: str, logs: Path) -> dict:
 
 def _new_files(logs: Path, work: Path, cli: list[str], env: dict[str, str]) -> dict:
     """The summary after NEW_FILES new attempt files, in a directory of their own taken out afterwards."""
-    scratch, folder = work / "new", logs / "failures" / "bench-new-files"
+    scratch = work / "new"
     generate_tree(scratch, sessions=NEW_FILES, days=1, seed=10_001, shape=RETRY_HEAVY_SHAPE)
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(scratch.glob("*es/*/*.json"))[:NEW_FILES]:
-        shutil.move(path, folder / path.name)
+    folders = [logs / folder / NEW_FILES_DIR for folder in ("failures", "successes")]
+    for path in sorted(scratch.glob("*es/*/*.json"))[:NEW_FILES]:  # each into its own folder's directory
+        target = logs / path.parent.parent.name / NEW_FILES_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target / path.name)
     try:
         return timed_process([*cli, "summary"], env)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
         timed_process([*cli, "summary"], env)  # the index forgets them again
 
 

@@ -12,10 +12,15 @@ returns to the list, unless Ctrl, Cmd or Shift was held (a new tab, as a browser
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
+
+from dashboard import links
 
 # From a same-origin frame of no height; its state is kept on the page's window.
 _LISTENER = """<script>
+const APP_PATH = __APP_PATH__;  // the app's own addresses: only these open in place
 const page = window.parent;
 const where = () => page.location.pathname + page.location.search;
 // Installed again by each frame Streamlit draws: the functions of a frame it replaced (the sidebar
@@ -52,7 +57,8 @@ page.document.addEventListener("keydown", state.remember, true);
 page.open = (url, target, features) => {
   try {
     const address = new page.URL(String(url), page.location.href);
-    if (target === "_blank" && !newTabAsked && address.origin === page.location.origin) {
+    const ours = address.origin === page.location.origin && address.pathname.startsWith(APP_PATH);
+    if (target === "_blank" && !newTabAsked && ours) {
       // Followed as a link of the page itself: this frame may not navigate the page (its sandbox).
       const link = page.document.createElement("a");
       link.href = address.href;
@@ -68,6 +74,9 @@ page.__fixtrailHistory = state;
 </script>"""
 
 
-def follow_back_and_forward() -> None:
-    """Make Back and Forward show the address they land on (see the module's docstring)."""
-    st.iframe(_LISTENER, height=1)  # HTML in a same-origin frame: its script reaches the page
+def install_navigation() -> None:
+    """Make Back and Forward show the address they land on, and the tables' links open in the same tab
+    (see the module's docstring). Drawn first in the sidebar, before anything that may stop a run: a
+    run that left it out would take the listener's frame away."""
+    script = _LISTENER.replace("__APP_PATH__", json.dumps(links.app_path("")))
+    st.iframe(script, height=1)  # HTML in a same-origin frame: its script reaches the page

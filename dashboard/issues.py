@@ -84,9 +84,12 @@ def narrow_key(list_key: str) -> str:
 # A phone (a narrow window) gets the list with a narrow error column, so that the count and when it was
 # last seen fit beside it; a wide window gets the full one. Both are sent; the browser shows one.
 NARROW_SCREEN = "640px"
-_ONE_LAYOUT_SHOWN = f"""<style>
-@media (max-width: {NARROW_SCREEN}) {{ .st-key-issue_list_wide {{ display: none; }} }}
-@media not (max-width: {NARROW_SCREEN}) {{ .st-key-issue_list_narrow {{ display: none; }} }}
+
+
+def _one_layout_shown(key: str) -> str:
+    return f"""<style>
+@media (max-width: {NARROW_SCREEN}) {{ .st-key-{key}_wide_layout {{ display: none; }} }}
+@media not all and (max-width: {NARROW_SCREEN}) {{ .st-key-{key}_narrow_layout {{ display: none; }} }}
 </style>"""
 
 
@@ -113,10 +116,10 @@ def issue_list(
         "count": st.column_config.NumberColumn(count_label, format="%d", width=56),
         "last_seen": st.column_config.DatetimeColumn("Last seen", format="MM-DD HH:mm", width=92),
     }
-    st.html(_ONE_LAYOUT_SHOWN)
+    st.html(_one_layout_shown(key))
     events = []
     for layout, table_key, columns in (("wide", key, config), ("narrow", narrow_key(key), narrow)):
-        with st.container(key=f"issue_list_{layout}"):
+        with st.container(key=f"{key}_{layout}_layout"):
             events.append(
                 table(
                     groups[GROUP_COLUMNS],

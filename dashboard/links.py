@@ -22,7 +22,7 @@ import streamlit as st
 from streamlit import config
 
 from dashboard import columns, url_filters
-from loaders.analysis.attempts import is_valid_id
+from loaders.text.patterns import log_pattern
 
 ERRORS_PAGE_PATH = "errors"
 SESSIONS_PAGE_PATH = "sessions"
@@ -44,9 +44,10 @@ def filter_params() -> dict[str, list[str]]:
 
 
 # Escaped in an address: "%" and "+" (read back as an escape and a space), control characters, and in
-# a parameter's value what ends it. Spaces, other punctuation and letters stay as they are.
-_IN_FRAGMENT = re.compile(r"[%+\x00-\x1f\x7f]")
-_IN_VALUE = re.compile(r"[%+&#=\x00-\x1f\x7f]")
+# a parameter's value what ends it and spaces (a browser drops them at the end of an address). Other
+# punctuation and letters, and the spaces of a text after "#", stay as they are.
+_IN_FRAGMENT = log_pattern("links._IN_FRAGMENT", r"[%+\x00-\x1f\x7f\u2028\u2029]|\s$")
+_IN_VALUE = log_pattern("links._IN_VALUE", r"[%+&#=\s\x00-\x1f\x7f]")
 
 
 def _escaped(text: str, pattern: re.Pattern[str]) -> str:
@@ -92,40 +93,41 @@ def _texts(values: pd.Series) -> list[str | None]:
     return [value if isinstance(value, str) and value else None for value in values]
 
 
-def _ids(values: pd.Series) -> list[str | None]:
-    """The column's ids that a page can open (loaders.analysis.attempts.is_valid_id), None for others."""
-    return [value if isinstance(value, str) and is_valid_id(value) else None for value in values]
-
-
 def _column(values: list[str | None], index: pd.Index) -> pd.Series:
     return pd.Series(values, index=index, dtype=object)
+
+
+def _attempt_href(session_id: str | None, attempt: str | None, text: str | None = None) -> str | None:
+    """An attempt (shown by its id, or by ``text``): its session at the attempt; without its session, the
+    Sessions page (the list)."""
+    if not (text or attempt):
+        return None
+    if session_id and attempt:
+        return session_href(session_id, attempt, text)
+    return href(SESSIONS_PAGE_PATH, [(ATTEMPT_PARAM, attempt or ""), *_pairs(filter_params())], text)
 
 
 def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.DataFrame, dict]:
     """The frame with its id, error and session cells as links, and the column configuration that shows
     them as their id or text. Errors open on the Errors page, or in place on the page whose address path
-    is ``errors_here``. Columns without what a link needs (a session beside an attempt id) stay plain."""
+    is ``errors_here``. A cell is never left blank: an id a page cannot open links to the page saying so
+    (as its row does), and an attempt without its session links to the Sessions page."""
     links: dict[str, pd.Series] = {}
     config_of: dict[str, dict] = {}
-    sessions = _ids(frame["session_id"]) if "session_id" in frame.columns else None
+    sessions = _texts(frame["session_id"]) if "session_id" in frame.columns else None
     if sessions is not None and any(sessions):
         links["session_id"] = _column([session_href(sid) if sid else None for sid in sessions], frame.index)
         config_of["session_id"] = _link_column("session_id", _SHOWN_PARAM.format(SESSION_PARAM))
         for name in ("log_id", "fixed_by"):
             if name in frame.columns:
-                pairs = zip(sessions, _ids(frame[name]), strict=True)
-                links[name] = _column(
-                    [session_href(sid, aid) if sid and aid else None for sid, aid in pairs], frame.index
-                )
+                pairs = zip(sessions, _texts(frame[name]), strict=True)
+                links[name] = _column([_attempt_href(sid, aid) for sid, aid in pairs], frame.index)
                 config_of[name] = _link_column(name, _SHOWN_PARAM.format(ATTEMPT_PARAM))
         if "log_id" in frame.columns and "fingerprint" not in frame.columns:  # a row of one attempt
             for name in ("error_line", "last_error"):
                 if name in frame.columns:
-                    rows = zip(sessions, _ids(frame["log_id"]), _texts(frame[name]), strict=True)
-                    links[name] = _column(
-                        [session_href(sid, aid, text) if sid and aid and text else None for sid, aid, text in rows],
-                        frame.index,
-                    )
+                    rows = zip(sessions, _texts(frame["log_id"]), _texts(frame[name]), strict=True)
+                    links[name] = _column([_attempt_href(sid, aid, text) for sid, aid, text in rows], frame.index)
                     config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     if "fingerprint" in frame.columns:
         prints = _texts(frame["fingerprint"])

@@ -40,6 +40,8 @@ PAGES_WITHOUT_FILTERS = ("compare", "health")
 
 navigation = st.navigation(PAGES)
 uses_filters = navigation.url_path not in PAGES_WITHOUT_FILTERS
+with st.sidebar:
+    history.install_navigation()  # first: whatever stops the run below leaves it in place
 try:
     # Resolved once here: every part of the dashboard names the tree by this one absolute path (or URL).
     logs_dir = source_location(resolve_logs_dir(sys.argv[1:]))
@@ -57,8 +59,6 @@ except LogTreeError as exc:  # object storage unreachable: say so; the next reru
     st.error(f"Cannot read the logs: {escape_markdown(exc)}")
     st.stop()
 url_filters.draw_filter_bar(uses_filters)
-with st.sidebar:
-    history.follow_back_and_forward()
 try:
     navigation.run()
     warm_up.warm_soon(sidebar.current())  # the other pages' results, in the background (dashboard.serve)

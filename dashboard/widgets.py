@@ -53,7 +53,7 @@ def keep_value(key: str, default: Any) -> None:
 def open_session(session_id: str, attempt: str | None = None) -> None:
     """Go to the Sessions page showing this session's timeline (shareable as ?session=ID), opened at
     ``attempt`` (a log_id: ``&attempt=ID``) when given."""
-    params = {"session": session_id, **({"attempt": attempt} if attempt else {})}
+    params = {links.SESSION_PARAM: session_id, **({links.ATTEMPT_PARAM: attempt} if attempt else {})}
     st.switch_page(SESSIONS_PAGE, query_params=params)
 
 

@@ -501,7 +501,7 @@ def test_processes_of_one_index_check_the_dormant_failures_once_an_interval_toge
 def test_the_time_of_the_last_dormant_check_is_read_with_care(tmp_path):
     connection = duckdb.connect()
     connection.execute("ATTACH ':memory:' AS idx")
-    connection.execute("CREATE TABLE idx.meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    connection.execute("CREATE TABLE idx.source_marks (scope VARCHAR PRIMARY KEY, mark VARCHAR)")
     finder = scan.ChangeFinder(tmp_path, connection)
     assert finder._dormant_due_for_all()  # never checked
     for value, due in (
@@ -510,8 +510,38 @@ def test_the_time_of_the_last_dormant_check_is_read_with_care(tmp_path):
         (time.time() + 3600, True),  # in the future: a clock set back
         ("not a time", True),
     ):
-        connection.execute(scan.SET_DORMANT_CHECKED_SQL, [str(value)])
+        mark = [scan.DORMANT_CHECK_MARK, str(value)]
+        connection.execute("INSERT OR REPLACE INTO idx.source_marks VALUES (?, ?)", mark)
         assert finder._dormant_due_for_all() is due, value
+
+
+def test_a_refresh_that_fails_after_its_scan_does_not_count_as_a_dormant_check(small_tree, cache_dir, monkeypatch):
+    """The time of the check is written with the scan's changes: a refresh that fails writes neither."""
+    _settle(small_tree)
+    path = index_path_for(LogIndex(small_tree, cache_dir).root, cache_dir.resolve())
+
+    def checked_at() -> float:
+        with duckdb.connect(str(path), read_only=True) as connection:
+            sql = "SELECT mark FROM source_marks WHERE scope = ?"
+            return float(connection.execute(sql, [scan.DORMANT_CHECK_MARK]).fetchone()[0])
+
+    with LogIndex(small_tree, cache_dir=cache_dir) as first:  # a first load checks every file
+        first.refresh()
+    loaded = checked_at()
+    _dormant_files_due(monkeypatch)
+    _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), ai_model="rewritten")
+
+    def fail(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    with LogIndex(small_tree, cache_dir=cache_dir) as failing, monkeypatch.context() as patch:
+        patch.setattr(type(failing), "_insert_parsed", fail)
+        with pytest.raises(OSError):
+            failing.refresh()
+    assert checked_at() == loaded
+    with LogIndex(small_tree, cache_dir=cache_dir) as next_one:
+        assert next_one.refresh().parsed == 1
+    assert checked_at() > loaded
 
 
 def test_spill_directories_of_processes_that_are_gone_are_removed(small_tree, cache_dir):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import dashboard.links  # registers its patterns
 import dashboard.markdown  # noqa: F401  (registers its patterns)
 import loaders.outputs.exports
 import loaders.text.code_text
@@ -35,7 +36,7 @@ if name.startswith("writer:"):
     from backend import script_logger
     pattern = getattr(script_logger, name.removeprefix("writer:"))
 else:
-    import dashboard.markdown, loaders.text.code_text, loaders.text.error_text, loaders.outputs.exports
+    import dashboard.links, dashboard.markdown, loaders.text.code_text, loaders.text.error_text, loaders.outputs.exports
     from loaders.text.patterns import LOG_TEXT_PATTERNS
     pattern = next(p.pattern for p in LOG_TEXT_PATTERNS if p.name == name)
 if bound != "None":

@@ -209,18 +209,20 @@ def best_rule_by_fingerprint(rules: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return best
 
 
-def instead(rule: dict[str, Any], error: str) -> str:
-    """What to do instead, in the words the model is told, from a rule of fix_rules (``error``: the key line)."""
+def instead(rule: dict[str, Any], error: str, not_installed: bool = False) -> str:
+    """What to do instead, in the words the model is told, from a rule of fix_rules (``error``: the key
+    line). An import the rule drops is said to be not installed when ``error`` says so, or when
+    ``not_installed`` (the module could not be imported in the failures)."""
     if rule["fixes"] == 1:  # a lesson from one fix: said as such, with where it was seen
         sessions = list(rule.get("example_sessions") or [])
         fixes = f"seen once{f', in session {sessions[0]}' if sessions else ''}: low confidence"
     else:
         fixes = f"{rule['fixes']} fixes, {rule['success_rate']:.0f}% of tries worked"
     if rule["kind"] == "import":
-        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        reason = ": it is not installed" if not_installed or missing_module(error) == rule["old"] else ""
         return f"Don't import {rule['old']}{reason}; use {rule['new']} instead ({fixes})."
     if rule["kind"] == "drop_import":
-        reason = ": it is not installed" if missing_module(error) == rule["old"] else ""
+        reason = ": it is not installed" if not_installed or missing_module(error) == rule["old"] else ""
         return f"Don't import {rule['old']}{reason} ({fixes} removed it)."
     if rule["kind"] == "subscript":
         return f"Write {rule['new']} instead of {rule['old']} ({fixes})."

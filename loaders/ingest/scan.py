@@ -194,7 +194,7 @@ class ChangeFinder:
             ]
             changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
         changes.directories.sort(key=lambda task: task.shards, reverse=True)  # the biggest first
-        self._dormant_checked_now()
+        self._dormant_checked_now(changes)
         return changes
 
     def find(self, full: bool) -> ChangeSet:
@@ -228,7 +228,7 @@ class ChangeFinder:
             changes.dir_stamps.append((state.path, _trusted_mtime(state, now_ns)))
         changes.removed += [path for path, _ in stored.items() if os.path.dirname(path) in changes.gone_dirs]
         if full:
-            self._dormant_checked_now()
+            self._dormant_checked_now(changes)
         else:
             self._check_watched(recheck, changes)
         return changes
@@ -266,15 +266,15 @@ class ChangeFinder:
         files, dormant = self._watched_files(rechecked_dirs, with_dormant=due)
         if due:
             files = files + dormant
-            self._dormant_checked_now()
+            self._dormant_checked_now(changes)
         self._compare_stamps(files, changes)
 
-    def _dormant_checked_now(self) -> None:
-        """Note that this scan stats the dormant files (or every file): for this process and the index."""
+    def _dormant_checked_now(self, changes: ChangeSet) -> None:
+        """Note that this scan stats the dormant files (or every file): in this process, and in the index
+        as a source mark, written with the scan's changes (a refresh that fails leaves it as it was)."""
         if self.watched is not None:
             self.watched.dormant_checked_at = time.monotonic()
-        if self.connection is not None:  # None: a first load's listing in a worker
-            self.connection.execute(SET_DORMANT_CHECKED_SQL, [str(time.time())])
+        changes.marks.append((DORMANT_CHECK_MARK, str(time.time())))
 
     def _dormant_due_for_all(self) -> bool:
         """True when no process of this index stat-ed the dormant files in the last DORMANT_CHECK_SECONDS
@@ -383,9 +383,9 @@ WITH {_RECENT_SESSIONS}
 SELECT path, size, mtime_ns, folder, false FROM idx.attempt_files
 WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir) AND session_id IN (SELECT session_id FROM recent_sessions)
 UNION ALL {_WATCHED_OTHERS}"""  # noqa: S608
-# When any process of the index last stat-ed the dormant files (seconds since the epoch).
-DORMANT_CHECKED_SQL = "SELECT value FROM idx.meta WHERE key = 'dormant_checked_at'"
-SET_DORMANT_CHECKED_SQL = "INSERT OR REPLACE INTO idx.meta VALUES ('dormant_checked_at', ?)"
+# When any process of the index last stat-ed the dormant files (seconds since the epoch): a source mark.
+DORMANT_CHECK_MARK = "dormant files checked at"
+DORMANT_CHECKED_SQL = f"SELECT mark FROM idx.source_marks WHERE scope = '{DORMANT_CHECK_MARK}'"  # noqa: S608
 
 REFUSED_DIRS_SQL = "SELECT dir FROM idx.skipped_files WHERE ends_with(reason, ?) AND ends_with(path, '/')"
 

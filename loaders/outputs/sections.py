@@ -281,14 +281,14 @@ def recommendation_items(
     # skimage), is said once: on the recipe's card.
     import_failures = {lib["library"]: lib for lib in libraries["libraries_with_issues"] if lib["import_failures"]}
     taught = {rule["old"] for rule in recipes if rule["kind"] in ("import", "drop_import")} & set(import_failures)
+    said: set[str] = set()
     for rule in recipes:
         fingerprints = list(rule["fingerprints"] or [])
         sessions = list(rule["example_sessions"] or [])
         missing = rule["kind"] in ("import", "drop_import") and rule["old"] in taught
-        # instead() says "it is not installed" when the error is the module's missing import
-        error = f"ModuleNotFoundError: No module named '{rule['old']}'" if missing else ""
-        text = f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, error)}"
-        if missing:
+        text = f"FIX RECIPE ({rule['text']}): tell the model: {instead(rule, '', not_installed=missing)}"
+        if missing and rule["old"] not in said:  # the count once, on the first recipe replacing it
+            said.add(rule["old"])
             failures = import_failures[rule["old"]]["import_failures"]
             text += f" {rule['old']} could not be imported in {failures} failures."
         first_session = sessions[0] if sessions else None
