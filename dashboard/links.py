@@ -107,11 +107,21 @@ def _attempt_href(session_id: str | None, attempt: str | None, text: str | None 
     return href(SESSIONS_PAGE_PATH, [(ATTEMPT_PARAM, attempt or ""), *_pairs(filter_params())], text)
 
 
+def _error_text_href(fingerprint: str | None, here: str | None, text: str | None) -> str | None:
+    """An error's text: its error; without a fingerprint, the list it is on."""
+    if not text:
+        return None
+    if fingerprint:
+        return error_href(fingerprint, here, text)
+    return href(here or ERRORS_PAGE_PATH, _pairs(filter_params()), text)
+
+
 def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.DataFrame, dict]:
     """The frame with its id, error and session cells as links, and the column configuration that shows
     them as their id or text. Errors open on the Errors page, or in place on the page whose address path
     is ``errors_here``. A cell is never left blank: an id a page cannot open links to the page saying so
-    (as its row does), and an attempt without its session links to the Sessions page."""
+    (as its row does), an attempt without its session links to the Sessions page, an error without
+    its fingerprint to the list."""
     links: dict[str, pd.Series] = {}
     config_of: dict[str, dict] = {}
     sessions = _texts(frame["session_id"]) if "session_id" in frame.columns else None
@@ -136,8 +146,6 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
         for name in ("error", "example_error", "latest_error"):
             if name in frame.columns:
                 pairs = zip(prints, _texts(frame[name]), strict=True)
-                links[name] = _column(
-                    [error_href(fp, errors_here, text) if fp and text else None for fp, text in pairs], frame.index
-                )
+                links[name] = _column([_error_text_href(fp, errors_here, text) for fp, text in pairs], frame.index)
                 config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     return (frame.assign(**links) if links else frame), config_of

@@ -62,7 +62,8 @@ def test_no_cell_is_left_blank_and_every_link_stays_in_the_app():
     shown = [shown_by_the_browser(a, config["log_id"]["type_config"]["display_text"]) for a in linked["log_id"]]
     assert shown == ["a/b", "fine", "also"]  # the last without its session: the Sessions page
     assert linked["log_id"].iloc[2] == "/sessions?attempt=also"
-    errors = pd.DataFrame({"fingerprint": ["//evil.example", "javascript:alert(1)"], "error": ["x", "y"]})
+    errors = pd.DataFrame({"fingerprint": ["//evil.example", "javascript:alert(1)", None], "error": ["x", "y", "z"]})
+    assert links.with_links(errors)[0]["error"].iloc[2] == "/errors?#z"  # no fingerprint: the list, text shown
     for address in [*linked.stack().tolist(), *links.with_links(errors)[0].stack().tolist()]:
         if address is None:
             continue
