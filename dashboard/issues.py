@@ -10,7 +10,7 @@ from dashboard import charts, links, triage_panel
 from dashboard.data import query
 from dashboard.markdown import escape_markdown
 from dashboard.sidebar import current
-from dashboard.widgets import altair_chart, downloads, selected_row, session_table, table
+from dashboard.widgets import altair_chart, downloads, drawn_table, selected_row, session_table, shown_table, table
 from loaders.analysis.attempts import attempt_record
 from loaders.analysis.errors import error_groups, error_occurrences, error_sessions
 from loaders.analysis.states import state_help
@@ -117,19 +117,11 @@ def issue_list(
         "last_seen": st.column_config.DatetimeColumn("Last seen", format="MM-DD HH:mm", width=92),
     }
     st.html(_one_layout_shown(key))
+    prepared = shown_table(groups[GROUP_COLUMNS], errors_here=page)  # once for both layouts
     events = []
     for layout, table_key, columns in (("wide", key, config), ("narrow", narrow_key(key), narrow)):
         with st.container(key=f"{key}_{layout}_layout"):
-            events.append(
-                table(
-                    groups[GROUP_COLUMNS],
-                    table_key,
-                    columns,
-                    errors_here=page,
-                    on_select="rerun",
-                    selection_mode="single-row",
-                )
-            )
+            events.append(drawn_table(prepared, table_key, columns, on_select="rerun", selection_mode="single-row"))
     row = next((found for found in map(selected_row, events) if found is not None), None)
     if row is not None:
         st.query_params[ERROR_PARAM] = groups.iloc[row]["fingerprint"]

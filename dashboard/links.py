@@ -16,6 +16,7 @@ an error column sorts by its fingerprint. The dashboard's own downloads hold the
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -66,21 +67,6 @@ def _pairs(params: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(key, value) for key, values in params.items() for value in values]
 
 
-def session_href(session_id: str, attempt: str | None = None, shown: str | None = None) -> str:
-    """The Sessions page showing this session, opened at ``attempt`` when given (the attempt first: a
-    column of attempt ids sorts by them)."""
-    ids = [(ATTEMPT_PARAM, attempt), (SESSION_PARAM, session_id)] if attempt else [(SESSION_PARAM, session_id)]
-    return href(SESSIONS_PAGE_PATH, ids + _pairs(filter_params()), shown)
-
-
-def error_href(fingerprint: str, here: str | None = None, shown: str | None = None) -> str:
-    """The Errors page opening this error; or ``here`` (the address path of the current page, whose list
-    opens errors in place, as the Unfixed page's does) with the page's own parameters kept."""
-    kept = {key: st.query_params.get_all(key) for key in st.query_params} if here else filter_params()
-    kept.pop(ERROR_PARAM, None)
-    return href(here or ERRORS_PAGE_PATH, [(ERROR_PARAM, fingerprint), *_pairs(kept)], shown)
-
-
 def _link_column(name: str, shown: str) -> dict:
     plain = columns.COLUMNS.get(name, {})
     return st.column_config.LinkColumn(
@@ -97,23 +83,43 @@ def _column(values: list[str | None], index: pd.Index) -> pd.Series:
     return pd.Series(values, index=index, dtype=object)
 
 
-def _attempt_href(session_id: str | None, attempt: str | None, text: str | None = None) -> str | None:
-    """An attempt (shown by its id, or by ``text``): its session at the attempt; without its session, the
-    Sessions page (the list)."""
-    if not (text or attempt):
-        return None
-    if session_id and attempt:
-        return session_href(session_id, attempt, text)
-    return href(SESSIONS_PAGE_PATH, [(ATTEMPT_PARAM, attempt or ""), *_pairs(filter_params())], text)
+@dataclass(frozen=True)
+class _Addresses:
+    """The addresses of one table's links, with what they carry read once from the current address."""
 
+    filters: list[tuple[str, str]]  # the sidebar's filters: carried to every linked page
+    errors_page: str  # where errors open
+    error_params: list[tuple[str, str]]  # what an error's link carries: the page's own when it opens in place
 
-def _error_text_href(fingerprint: str | None, here: str | None, text: str | None) -> str | None:
-    """An error's text: its error; without a fingerprint, the list it is on."""
-    if not text:
-        return None
-    if fingerprint:
-        return error_href(fingerprint, here, text)
-    return href(here or ERRORS_PAGE_PATH, _pairs(filter_params()), text)
+    @classmethod
+    def of_this_page(cls, errors_here: str | None) -> _Addresses:
+        """Errors open on the Errors page, or in place on the page at the address path ``errors_here``."""
+        filters = _pairs(filter_params())
+        if not errors_here:
+            return cls(filters, ERRORS_PAGE_PATH, filters)
+        own = {key: st.query_params.get_all(key) for key in st.query_params if key != ERROR_PARAM}
+        return cls(filters, errors_here, _pairs(own))
+
+    def session(self, session_id: str, attempt: str | None = None, shown: str | None = None) -> str:
+        """The Sessions page showing this session, opened at ``attempt`` when given (the attempt first: a
+        column of attempt ids sorts by them)."""
+        ids = [(ATTEMPT_PARAM, attempt), (SESSION_PARAM, session_id)] if attempt else [(SESSION_PARAM, session_id)]
+        return href(SESSIONS_PAGE_PATH, ids + self.filters, shown)
+
+    def attempt(self, session_id: str | None, attempt: str | None, text: str | None = None) -> str | None:
+        """An attempt (shown by its id, or by ``text``): its session at the attempt; without its session,
+        the Sessions page (the list)."""
+        if not (text or attempt):
+            return None
+        if session_id and attempt:
+            return self.session(session_id, attempt, text)
+        return href(SESSIONS_PAGE_PATH, [(ATTEMPT_PARAM, attempt or ""), *self.filters], text)
+
+    def error(self, fingerprint: str | None, text: str | None = None) -> str | None:
+        """An error (shown by its fingerprint, or by ``text``); without a fingerprint, the list it is on."""
+        if fingerprint:
+            return href(self.errors_page, [(ERROR_PARAM, fingerprint), *self.error_params], text)
+        return href(self.errors_page, self.filters, text) if text else None
 
 
 def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.DataFrame, dict]:
@@ -124,28 +130,29 @@ def with_links(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.
     its fingerprint to the list."""
     links: dict[str, pd.Series] = {}
     config_of: dict[str, dict] = {}
+    addresses = _Addresses.of_this_page(errors_here)
     sessions = _texts(frame["session_id"]) if "session_id" in frame.columns else None
     if sessions is not None and any(sessions):
-        links["session_id"] = _column([session_href(sid) if sid else None for sid in sessions], frame.index)
+        links["session_id"] = _column([addresses.session(sid) if sid else None for sid in sessions], frame.index)
         config_of["session_id"] = _link_column("session_id", _SHOWN_PARAM.format(SESSION_PARAM))
         for name in ("log_id", "fixed_by"):
             if name in frame.columns:
                 pairs = zip(sessions, _texts(frame[name]), strict=True)
-                links[name] = _column([_attempt_href(sid, aid) for sid, aid in pairs], frame.index)
+                links[name] = _column([addresses.attempt(sid, aid) for sid, aid in pairs], frame.index)
                 config_of[name] = _link_column(name, _SHOWN_PARAM.format(ATTEMPT_PARAM))
         if "log_id" in frame.columns and "fingerprint" not in frame.columns:  # a row of one attempt
             for name in ("error_line", "last_error"):
                 if name in frame.columns:
                     rows = zip(sessions, _texts(frame["log_id"]), _texts(frame[name]), strict=True)
-                    links[name] = _column([_attempt_href(sid, aid, text) for sid, aid, text in rows], frame.index)
+                    links[name] = _column([addresses.attempt(sid, aid, text) for sid, aid, text in rows], frame.index)
                     config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     if "fingerprint" in frame.columns:
         prints = _texts(frame["fingerprint"])
-        links["fingerprint"] = _column([error_href(fp, errors_here) if fp else None for fp in prints], frame.index)
+        links["fingerprint"] = _column([addresses.error(fp) for fp in prints], frame.index)
         config_of["fingerprint"] = _link_column("fingerprint", _SHOWN_PARAM.format(ERROR_PARAM))
         for name in ("error", "example_error", "latest_error"):
             if name in frame.columns:
                 pairs = zip(prints, _texts(frame[name]), strict=True)
-                links[name] = _column([_error_text_href(fp, errors_here, text) for fp, text in pairs], frame.index)
+                links[name] = _column([addresses.error(fp, text) if text else None for fp, text in pairs], frame.index)
                 config_of[name] = _link_column(name, SHOWN_FRAGMENT)
     return (frame.assign(**links) if links else frame), config_of

@@ -95,17 +95,35 @@ def table(
 ) -> Any:
     """A table with the dashboard's column headers and formats (dashboard.columns), its ids, errors and
     sessions as links (dashboard.links: errors open on the Errors page, or in place on the page at the
-    address path ``errors_here``); an empty frame shows ``empty`` (or
-    what the filters explain) instead. Returns st.dataframe's result, or None."""
+    address path ``errors_here``); an empty frame shows ``empty`` (or what the filters explain) instead.
+    Returns st.dataframe's result, or None."""
     if frame.empty:
         st.info(empty_message(empty))
         return None
+    return drawn_table(shown_table(frame, errors_here), key, column_config, height, **selection)
+
+
+def shown_table(frame: pd.DataFrame, errors_here: str | None = None) -> tuple[pd.DataFrame, dict, list[str]]:
+    """What ``table`` draws of a frame: the frame as shown (durations in words, links), the links' column
+    configuration, and the frame's columns; made once for a frame drawn in more than one layout."""
     shown, link_config = links.with_links(columns.readable(frame), errors_here)
+    return shown, link_config, list(frame.columns)
+
+
+def drawn_table(
+    prepared: tuple[pd.DataFrame, dict, list[str]],
+    key: str,
+    column_config: dict | None = None,
+    height: int | None = None,
+    **selection: Any,
+) -> Any:
+    """Draw a frame made ready by ``shown_table`` (not empty); returns st.dataframe's result."""
+    shown, link_config, names = prepared
     return st.dataframe(
         shown,
         key=key,
         hide_index=True,
-        column_config=columns.column_config(list(frame.columns), {**link_config, **(column_config or {})}),
+        column_config=columns.column_config(names, {**link_config, **(column_config or {})}),
         width="stretch",
         height=height or "auto",
         placeholder=columns.MISSING,

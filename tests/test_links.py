@@ -73,13 +73,14 @@ def test_no_cell_is_left_blank_and_every_link_stays_in_the_app():
 def test_the_unfixed_list_keeps_its_own_odd_parameters_in_place(monkeypatch):
     monkeypatch.setattr(links, "filter_params", lambda: {})
     monkeypatch.setattr(links.st, "query_params", _Params({"q": ["a&b#c"], "error": ["old"]}))
-    address = links.error_href("0123456789ab", here="unfixed", shown="E: 100%")
+    frame = pd.DataFrame({"fingerprint": ["0123456789ab"], "error": ["E: 100%"]})
+    address = links.with_links(frame, errors_here="unfixed")[0]["error"].iloc[0]
     assert address == "/unfixed?error=0123456789ab&q=a%26b%23c#E: 100%25"
     assert opened_by_the_browser(address) == {"error": ["0123456789ab"], "q": ["a&b#c"]}
 
 
 class _Params(dict):
-    """The part of st.query_params error_href reads."""
+    """The part of st.query_params the links read."""
 
     def get_all(self, key: str) -> list[str]:
         return list(self.get(key, []))
