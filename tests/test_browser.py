@@ -6,7 +6,6 @@ import contextlib
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.chromium import BROWSER_MARKS, launched_chromium
 from tests.conftest import AS_OF, write_record, write_session_file
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = {
     "Overview": "",
     "Errors": "errors",
@@ -35,10 +34,7 @@ IDLE = (
     "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @contextlib.contextmanager
@@ -90,24 +86,8 @@ def dashboard_url(small_tree, cache_dir):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        yield context.new_page()
-        browser.close()
+    with launched_chromium() as browser:
+        yield browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
 
 
 def test_overview_row_opens_session_and_csv_downloads(dashboard_url, page, request, tmp_path):

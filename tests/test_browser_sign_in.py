@@ -16,18 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.chromium import BROWSER_MARKS, launched_chromium
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path("/tmp/signin_shots")  # a copy for people to look at
 ALLOWED = {"email": "ana@example.com", "email_verified": True, "name": "Ana Lima"}
 OUTSIDER = {"email": "mallory@evil-example.com", "email_verified": True, "name": "Mallory"}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @contextlib.contextmanager
@@ -105,24 +102,8 @@ def streamlit_server(options: list[str], port: int, **extra_env: str) -> Iterato
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
 
 
 class Frames:

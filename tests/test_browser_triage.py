@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from loaders.annotations.triage import read_triage
+from tests.chromium import BROWSER_MARKS, launched_chromium
 from tests.conftest import write_record
-from tests.test_browser import CHROMIUM, IDLE, serve_dashboard
+from tests.test_browser import IDLE, serve_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ERROR = {
@@ -25,10 +26,7 @@ KEY_ERROR = {
     "stderr": "Traceback (most recent call last):\nKeyError: 'band'\n",
 }
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _cli(logs: Path, *args: str) -> subprocess.CompletedProcess:
@@ -51,27 +49,18 @@ def recent_tree(tmp_path) -> Path:
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _settled(page) -> None:
     page.wait_for_function(IDLE, timeout=60_000)
+
+
+def _list_shown(page) -> None:
+    """Wait until the Errors page shows its list (its caption) and its run has ended."""
+    page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
+    _settled(page)
 
 
 def test_resolve_then_a_new_failure_brings_it_back_as_regressed(recent_tree, cache_dir, browser, tmp_path, request):
@@ -114,15 +103,13 @@ def test_back_after_opening_an_error_returns_to_the_list_and_its_filters(recent_
     with serve_dashboard(recent_tree, cache_dir) as url:
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{url}/errors?status=failed&triage=all")
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
         page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's selection box
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         assert "error=" in page.url and "status=failed" in page.url
         page.go_back()
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         assert "error=" not in page.url and "status=failed" in page.url and "triage=all" in page.url
         assert page.get_by_text("Triage:", exact=False).count() == 0
         page.go_forward()
@@ -143,8 +130,7 @@ def test_an_error_and_a_session_open_by_clicking_their_text_and_back_returns(rec
     with serve_dashboard(recent_tree, cache_dir) as url:
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{url}/errors?status=failed&triage=all")
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         _click_link_cell(page, page.locator('[data-testid="stDataFrame"]').first, 0, 60)  # the error's text
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         _settled(page)
@@ -161,8 +147,7 @@ def test_an_error_and_a_session_open_by_clicking_their_text_and_back_returns(rec
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         assert "error=" in page.url
         page.go_back()
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         assert "error=" not in page.url and "triage=all" in page.url
 
 
@@ -194,8 +179,7 @@ def test_the_issue_list_on_a_phone_shows_the_count_and_last_seen_beside_the_erro
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
         page.get_by_role("button", name="All errors").wait_for(timeout=60_000)
         page.get_by_role("button", name="All errors").click()
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         assert "error=" not in page.url and page.get_by_role("button", name="All errors").count() == 0
 
 
@@ -211,8 +195,7 @@ def test_pages_without_filters_hide_them_and_the_filters_come_back_on_the_next_p
         _settled(page)
         assert not model.is_visible() and page.get_by_role("button", name="Clear filters").count() == 0
         page.locator("[data-testid='stSidebarNav']").get_by_text("Errors", exact=True).click()
-        page.get_by_text("errors: failures with the same key line", exact=False).wait_for(timeout=60_000)
-        _settled(page)
+        _list_shown(page)
         assert model.is_visible() and "model=model-a" in page.url
         assert page.get_by_role("button", name="Model: model-a").count() == 1  # the filter bar shows it again
         # the page's listener was drawn anew on the way (the sidebar changed above it): links still open
