@@ -13,6 +13,9 @@ seconds, peak RSS, from the kernel):
   report     `--json recommendations`: right after the cold load, then warm (median of --runs)
   warm       `--json summary` again, nothing changed (median of --runs)
   new files  `--json summary` after 500 new attempt files (moved in, then taken out again untimed)
+  serve      the dashboard and the API on the index the cold load built (bench/scale_serve.py): the
+             dashboard's warm-up, every page drawn in Chromium (first and repeat visits), its memory;
+             the API's /summary at 8 requests in flight and its list routes' p99 (``--no-serve``: not)
 The table gives each figure at each size with its target's PASS/MISS, then the growth: the slope of
 log(figure) over log(sessions) between the smallest and the largest size (1 grows in proportion to
 the tree, 0 stays flat).
@@ -25,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -47,6 +51,13 @@ ROWS: tuple[tuple[str, str, str, tuple[float, str] | None], ...] = (
     ("warm", "rss_mb", "warm: CLI summary, peak RSS", None),
     ("report_warm", "wall", "report: warm", (1.0, "s")),
     ("new_files", "wall", f"{NEW_FILES} new files: CLI summary", (1.0, "s")),
+    ("serve", "warm_up", "dashboard: started on the index, warmed up", None),
+    ("serve", "steady_mib", "dashboard: server RSS, steady", (600.0, "MiB")),
+    ("serve", "peak_mib", "dashboard: server RSS, peak", (1024.0, "MiB")),
+    ("serve", "first_max", "dashboard: slowest page, first visit", (3.0, "s")),
+    ("serve", "repeat_max", "dashboard: slowest page, repeat visit", (1.5, "s")),
+    ("serve", "summary_rps", "api: /summary, 8 in flight", (300.0, "requests/s at least")),
+    ("serve", "list_p99", "api: slowest route's p99, 1 in flight", (0.2, "s")),
 )
 
 
@@ -68,7 +79,7 @@ def tree_of(trees: Path, sessions: int) -> tuple[Path, dict]:
     return folder / "logs", facts
 
 
-def measure_size(logs: Path, runs: int) -> dict:
+def measure_size(logs: Path, runs: int, serve: bool = True) -> dict:
     """Every figure of one tree (see the module's docstring)."""
     work = Path(tempfile.mkdtemp(prefix="fixtrail-scale-"))
     cache = work / "cache"
@@ -84,6 +95,8 @@ def measure_size(logs: Path, runs: int) -> dict:
         figures["warm"] = median_of(runs, lambda _: timed_process([*cli, "summary"], env))
         figures["report_warm"] = median_of(runs, lambda _: timed_process([*cli, "recommendations"], env))
         figures["new_files"] = _new_files(logs, work, cli, env)
+        if serve:
+            figures["serve"] = _serve(logs, env, runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for figure in figures.values():
@@ -94,6 +107,15 @@ def measure_size(logs: Path, runs: int) -> dict:
 def _script(module: str, logs: Path) -> dict:
     run = timed_process([PYTHON, "-m", module, str(logs)])
     return {"wall": run["wall"], "cpu": run["cpu"], "rss_mb": run["rss_mb"]}
+
+
+def _serve(logs: Path, env: dict[str, str], runs: int) -> dict:
+    """The dashboard's and the API's figures on the index built above (bench/scale_serve.py)."""
+    command = [PYTHON, "-m", "bench.scale_serve", str(logs), str(runs)]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"bench.scale_serve failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _new_files(logs: Path, work: Path, cli: list[str], env: dict[str, str]) -> dict:
@@ -119,6 +141,8 @@ def verdict(figures: dict, figure: str, field: str, target: tuple[float, str] | 
         return ""
     limit, unit = target
     value = figures[figure][field]
+    if unit.endswith("at least"):
+        return "PASS" if value >= limit else "MISS"
     if unit == "x floor":
         limit *= figures["floor"]["wall"]
     elif unit == "x cold":
@@ -130,8 +154,10 @@ def _value(figures: dict, figure: str, field: str) -> str:
     if figure not in figures:
         return "–"
     value = figures[figure][field]
-    if field == "rss_mb":
+    if field in ("rss_mb", "steady_mib", "peak_mib"):
         return f"{value:,.0f} MiB"
+    if field == "summary_rps":
+        return f"{value:,.0f}/s"
     cpu = figures[figure].get("cpu")
     return f"{value:.2f} s" + (f" ({cpu:.1f} CPU s)" if cpu is not None else "")
 
@@ -143,13 +169,21 @@ def slope(sizes: list[int], values: list[float]) -> str:
     return f"{math.log(values[-1] / values[0]) / math.log(sizes[-1] / sizes[0]):.2f}"
 
 
+def _limit_text(target: tuple[float, str]) -> str:
+    """A target as the table says it: "≤ 1 s", "≥ 300 requests/s"."""
+    limit, unit = target
+    if unit.endswith("at least"):
+        return f"≥ {limit:g} {unit.removesuffix(' at least')}"
+    return f"≤ {limit:g} {unit}"
+
+
 def print_table(results: dict[int, dict]) -> None:
     """The growth table: each figure at each size, its PASS/MISS, and its slope."""
     sizes = sorted(results)
     print("\n| figure | target | " + " | ".join(f"{n:,} sessions" for n in sizes) + " | slope |")
     print("|---|---|" + "---:|" * len(sizes) + "---:|")
     for figure, field, label, target in ROWS:
-        limit = "" if target is None else f"≤ {target[0]:g} {target[1]}"
+        limit = "" if target is None else _limit_text(target)
         cells = []
         for n in sizes:
             mark = verdict(results[n], figure, field, target)
@@ -165,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="20000,100000,300000,1000000")
     parser.add_argument("--trees", type=Path, default=default_trees())
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-serve", action="store_true", help="leave out the dashboard's and the API's figures")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
     args = parser.parse_args(argv)
     compile_project()
@@ -174,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for sessions in sorted(int(size) for size in args.sizes.split(",")):
         logs, facts = tree_of(args.trees, sessions)
         print(f"tree {logs}: {facts}", flush=True)
-        results[sessions] = {"tree": facts, **measure_size(logs, args.runs)}
+        results[sessions] = {"tree": facts, **measure_size(logs, args.runs, serve=not args.no_serve)}
         print(f"{sessions}: {json.dumps(results[sessions])}", flush=True)
     print_table(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -71,3 +71,15 @@ def test_the_floor_passes_over_what_it_cannot_parse_and_refuses_a_missing_tree(t
     assert missing.returncode == 1
     assert "usage: python -m bench.floor LOGS_DIR" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_scale_table_judges_minimums_and_maximums() -> None:
+    from bench.scale import _limit_text, verdict
+
+    figures = {"serve": {"summary_rps": 250.0, "list_p99": 0.1}, "floor": {"wall": 2.0}, "cold": {"wall": 4.0}}
+    assert verdict(figures, "serve", "summary_rps", (300.0, "requests/s at least")) == "MISS"
+    assert verdict(figures, "serve", "list_p99", (0.2, "s")) == "PASS"
+    assert verdict(figures, "cold", "wall", (2.5, "x floor")) == "PASS"  # 4.0 <= 2.5 x 2.0
+    assert verdict(figures, "new_files", "wall", (1.0, "s")) == ""  # not measured
+    assert _limit_text((300.0, "requests/s at least")) == "≥ 300 requests/s"
+    assert _limit_text((1.5, "s")) == "≤ 1.5 s"

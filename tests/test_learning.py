@@ -123,7 +123,15 @@ def test_transition_changes_are_recorded_once(recipe_tree, cache_dir):
     index.refresh(full=True)
     with index.index_file() as connection:
         assert connection.execute("SELECT count(*) FROM idx.transition_changes").fetchone()[0] == 18
+        failure = connection.execute("SELECT min(failure_path) FROM idx.transition_changes").fetchone()[0]
     assert _rule(fix_rules(index), "cv2 -> skimage")["fixes"] == 9
+    # Removing a failure's file drops the changes recorded from it or to it.
+    Path(failure).unlink()
+    index.refresh()
+    with index.index_file() as connection:
+        sql = "SELECT count(*) FROM idx.transition_changes WHERE ? IN (failure_path, next_path)"
+        assert connection.execute(sql, [failure]).fetchone()[0] == 0
+        assert connection.execute("SELECT count(*) FROM idx.transition_changes").fetchone()[0] >= 17
 
 
 def test_ai_context_says_what_to_do_instead(recipe_tree, cache_dir):

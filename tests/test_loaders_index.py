@@ -238,7 +238,7 @@ def test_worker_processes_parse_exactly_as_this_process_does(small_tree, tmp_pat
 
 
 def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
-    from loaders.store.facts import LOGGED_FACTS_SELECT
+    from loaders.store.facts import COUNTED_ATTEMPTS_SELECT, LOGGED_FACTS_SELECT
 
     index = index_of(small_tree)
     # New attempts in an existing session, a session moved, a file removed, a duplicate log_id.
@@ -250,7 +250,11 @@ def test_incremental_facts_equal_a_full_recompute(small_tree, index_of):
     with index.index_file() as connection:
         incremental = connection.execute("SELECT * FROM idx.attempt_facts ORDER BY path").fetchall()
         full = connection.execute(f"SELECT * FROM ({LOGGED_FACTS_SELECT.format(scope='')}) ORDER BY path").fetchall()
+        counted = connection.execute("SELECT * FROM idx.counted_attempts ORDER BY path").fetchall()
+        counted_again = connection.execute(f"SELECT * FROM ({COUNTED_ATTEMPTS_SELECT}) ORDER BY path").fetchall()
     assert incremental == full
+    assert counted == counted_again  # the stored attempts queries read, row for row
+    assert len(counted) == len(full)
     assert metrics.summary(index, as_of=AS_OF).total_failures == 5
 
 
@@ -293,8 +297,9 @@ def test_a_new_process_copies_the_index_and_sees_what_changed_since(small_tree, 
     on_file.close()
 
 
-def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tmp_path):
+def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tmp_path, monkeypatch):
     """A first load lets workers list and parse whole directories (folder roots split in shards)."""
+    from loaders.ingest import parsing
     from loaders.ingest.parsing import WorkerPool, parse_batches
     from loaders.ingest.scan import ChangeFinder
     from loaders.ingest.tree import list_candidates
@@ -315,12 +320,21 @@ def test_first_load_directory_tasks_in_workers_equal_this_process(small_tree, tm
     local = list(parse_batches([], directories=tasks))
     with WorkerPool(2) as pool:
         remote = list(parse_batches([], pool=pool, directories=tasks))
+    # A directory's files come a few at a time (a worker never holds a whole directory's rows).
+    monkeypatch.setattr(parsing, "DIRECTORY_BATCH_FILES", 1)
+    small_tasks = ChangeFinder(small_tree, None).first_load(workers=2).directories
+    done: list[tuple[int, int]] = []
+    with WorkerPool(2) as pool:
+        in_batches = list(parse_batches([], lambda *step: done.append(step), pool, small_tasks))
+    assert len(in_batches) > len(small_tasks) and max(b.files for b in in_batches) == 1
+    assert done[-1] == (len(small_tasks), len(small_tasks))  # progress counts tasks, each once
+    assert len(list(parse_batches([], directories=small_tasks))) == len(in_batches)
 
     def rows(batches, part):
         return sorted(json.dumps(row, sort_keys=True) for b in batches for row in json.loads(getattr(b, part)))
 
     for part in ("attempts", "sessions", "skipped"):
-        assert rows(remote, part) == rows(local, part)
+        assert rows(remote, part) == rows(local, part) == rows(in_batches, part)
     skipped = {json.loads(row)["path"].rsplit("/", 1)[-1]: json.loads(row)["reason"] for row in rows(remote, "skipped")}
     assert skipped == {
         "broken.json": skipped["broken.json"],
@@ -365,7 +379,7 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     assert metrics.summary(compressed, as_of=AS_OF) == expected
     # One compressed part per CPU (at most 4), copied side by side; ``attempts`` is their union.
     parts = loaders.store.memory_copy.copy_parts()
-    assert _compressed_parts(compressed) == {f"compressed_copy_{parts}_{n}" for n in range(parts)}
+    assert _compressed_parts(compressed) == {f"compressed_copy_memory_{parts}_{n}" for n in range(parts)}
     counts = "SELECT count(*), count(DISTINCT path) FROM attempts"
     attempts = plain.cursor().execute(counts).fetchone()[0]
     assert compressed.cursor().execute(counts).fetchone() == (attempts, attempts)  # parts disjoint, none lost
@@ -379,7 +393,41 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
 
 
-def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_dir, monkeypatch):
+def test_a_copy_of_a_large_tree_lives_in_files_that_go_with_it(small_tree, cache_dir, monkeypatch):
+    """From FILE_COPY_FROM_ATTEMPTS attempts on, the copy's parts are database files in the process's
+    spill directory and DuckDB's memory is bounded: the same answers; below it again, the files go."""
+    import loaders.store.memory_copy as memory_copy
+
+    expected = metrics.summary(LogIndex(small_tree, cache_dir), as_of=AS_OF)
+    monkeypatch.setattr(memory_copy, "COMPRESS_FROM_ATTEMPTS", 1)
+    monkeypatch.setattr(memory_copy, "FILE_COPY_FROM_ATTEMPTS", 1)
+    index = LogIndex(small_tree, cache_dir)
+    assert metrics.summary(index, as_of=AS_OF) == expected
+    parts = memory_copy.copy_parts()
+    assert _compressed_parts(index) == {f"compressed_copy_file_{parts}_{n}" for n in range(parts)}
+    sql = "SELECT path FROM duckdb_databases() WHERE starts_with(database_name, 'compressed_copy_file_')"
+    files = [Path(path) for (path,) in index.cursor().execute(sql).fetchall()]
+    spill = index.cursor().execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert files and all(path.exists() and path.parent == Path(spill) for path in files)
+    limit = index.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "384.0 MiB"  # FILE_COPY_MEMORY_LIMIT
+    write_record(small_tree, log_id="late", session_id="LATE")
+    index.refresh()  # copied again into the same files
+    assert metrics.summary(index, as_of=AS_OF).total_failures == expected.total_failures + 1
+    assert all(path.exists() for path in files)
+
+    monkeypatch.setattr(memory_copy, "FILE_COPY_FROM_ATTEMPTS", 10**9)
+    write_record(small_tree, log_id="later", session_id="LATER")
+    index.refresh()
+    assert _compressed_parts(index) == {f"compressed_copy_memory_{parts}_{n}" for n in range(parts)}
+    assert not any(path.exists() for path in files)  # the files went with their copy
+    limit = index.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit != "384.0 MiB"
+    assert metrics.summary(index, as_of=AS_OF).total_failures == expected.total_failures + 2
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_dir, monkeypatch, kind):
     """The dashboard's pattern on a big tree: sessions query the compressed copy in parts while
     refreshes after new files make it again; no query fails or counts a row twice, and the last
     numbers are exact. The first load is a large change (copied in twice as many parts), the
@@ -389,11 +437,13 @@ def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_
     import loaders.store.refresh
 
     monkeypatch.setattr(loaders.store.memory_copy, "COMPRESS_FROM_ATTEMPTS", 1)
+    if kind == "file":
+        monkeypatch.setattr(loaders.store.memory_copy, "FILE_COPY_FROM_ATTEMPTS", 1)
     monkeypatch.setattr(loaders.store.refresh, "BOUNDED_CHANGE_FILES", 5)  # the tree's 7 attempts make a large change
     index = LogIndex(small_tree, cache_dir)
     index.refresh()
     parts = loaders.store.memory_copy.copy_parts()
-    assert _compressed_parts(index) == {f"compressed_copy_{2 * parts}_{n}" for n in range(2 * parts)}
+    assert _compressed_parts(index) == {f"compressed_copy_{kind}_{2 * parts}_{n}" for n in range(2 * parts)}
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -422,7 +472,7 @@ def test_a_copy_in_parts_is_made_again_while_readers_query_it(small_tree, cache_
             reader.join(timeout=60)
     assert not errors, errors
     assert metrics.summary(index, as_of=AS_OF).total_failures == 4 + 8
-    assert _compressed_parts(index) == {f"compressed_copy_{2 * parts}_{n}" for n in range(2 * parts)}
+    assert _compressed_parts(index) == {f"compressed_copy_{kind}_{2 * parts}_{n}" for n in range(2 * parts)}
 
 
 def _settle(root: Path) -> None:
@@ -440,17 +490,39 @@ def test_watched_files_are_read_again_only_once_the_index_changed(small_tree, in
     index.refresh()
     index.refresh()
     watched = index.source._watched
-    kept, kept_dormant = watched.files, watched.dormant
-    # S2's unfixed last failure, in a session that logged nothing for years: dormant
-    assert any(path.endswith("s2-a1.json") for path, _, _ in kept_dormant)
+    kept = watched.files
+    # S2's unfixed last failure, in a session that logged nothing for years: dormant, stat-ed in slices
+    assert any(path.endswith("s2-a1.json") for path, _, _ in watched.dormant)
     index.refresh()
-    assert (watched.files, watched.dormant) == (kept, kept_dormant)  # nothing changed: not queried again
-    assert watched.files is kept and watched.dormant is kept_dormant
+    assert watched.files is kept  # nothing changed: not queried again
     _rewrite_in_place(next(small_tree.glob("failures/*/s2-a1.json")), fixed_by="s3-a1")
-    assert index.refresh().parsed == 1  # the rewrite is found through the kept list
+    assert index.refresh().parsed == 1  # the rewrite is found through the dormant slice
     index.refresh()
-    assert watched.dormant is not kept_dormant  # the index changed: queried again, and the fixed failure left it
-    assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files + watched.dormant)
+    assert not any(path.endswith("s2-a1.json") for path, _, _ in watched.files + watched.dormant)  # fixed now
+
+
+def test_dormant_failures_are_checked_a_slice_at_a_time_and_every_one_in_turn(small_tree, index_of, monkeypatch):
+    """Each due check stats the next DORMANT_SLICE_FILES dormant failures where the last one stopped, so
+    its cost does not grow with the tree; a rewrite of any of them is found within one sweep."""
+    for number in range(5):
+        write_record(small_tree, log_id=f"old-{number}", session_id=f"OLD{number}", when=datetime(2024, 1, 1))
+    _settle(small_tree)
+    _dormant_files_due(monkeypatch)
+    monkeypatch.setattr(scan, "DORMANT_SLICE_FILES", 2)
+    index = index_of(small_tree)
+    index.refresh()
+    watched = index.source._watched
+    dormant = set()
+    for _ in range(4):
+        index.refresh()
+        assert len(watched.dormant) <= 2
+        dormant |= {path for path, _, _ in watched.dormant}
+    old = {str(path) for path in small_tree.glob("failures/*/old-*.json")}
+    assert len(old) == 5 and old <= dormant  # every dormant failure was stat-ed in turn
+    last_seen = sorted(dormant)[-1]
+    _rewrite_in_place(Path(last_seen), ai_model="rewritten")
+    found = [index.refresh().parsed for _ in range(4)]
+    assert found.count(1) == 1  # found once, within one sweep of the slices
 
 
 def test_dormant_failures_are_checked_once_an_interval(small_tree, index_of, monkeypatch):

@@ -89,8 +89,8 @@ SELECT coalesce(error_line, 'Unknown error') AS error,
        max(timestamp) AS last_seen,
        count(DISTINCT session_id) AS sessions,
        list(DISTINCT ai_model ORDER BY ai_model) FILTER (WHERE ai_model IS NOT NULL) AS models,
-       (list(session_id ORDER BY timestamp DESC))[1:3] AS example_sessions,
-       (list(log_id ORDER BY timestamp DESC))[1:3] AS example_log_ids
+       arg_max(session_id, timestamp, 3) AS example_sessions,
+       arg_max(log_id, timestamp, 3) AS example_log_ids
 FROM attempts
 WHERE status = 'failed' AND {where}
 GROUP BY 1
@@ -128,7 +128,7 @@ SELECT fingerprint,
        avg(epoch(fixed_at) - epoch(timestamp)) FILTER (WHERE fixed_at IS NOT NULL) AS mean_seconds_to_fix,
        avg(attempts_to_fix) AS mean_attempts_to_fix,
        list(DISTINCT ai_model ORDER BY ai_model) FILTER (WHERE ai_model IS NOT NULL) AS models,
-       (list(session_id ORDER BY timestamp DESC))[1:3] AS example_sessions
+       arg_max(session_id, timestamp, 3) AS example_sessions
 FROM failures
 GROUP BY fingerprint
 ORDER BY count DESC, last_seen DESC
@@ -168,9 +168,9 @@ per_library AS (
                AS import_failures,
            arg_max(error_line, timestamp) FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library))
                AS latest_error,
-           list({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}} ORDER BY timestamp DESC, log_id)
+           arg_max({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, timestamp, 3)
                FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library)) AS blamed,
-           list({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}} ORDER BY timestamp DESC, log_id)
+           arg_max({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, timestamp, 3)
                FILTER (WHERE status = 'failed') AS using_failures
     FROM uses
     GROUP BY library
@@ -263,7 +263,7 @@ SELECT f.error_key AS fingerprint,
        count(*) FILTER (WHERE f.is_fixed) AS fixed,
        count(*) FILTER (WHERE f.is_fixed) * 100.0 / count(*) AS fix_rate,
        any_value(f.error_signature) AS signature,
-       (list(f.session_id ORDER BY f.timestamp DESC) FILTER (WHERE f.counted))[1:3] AS example_sessions
+       arg_max(f.session_id, f.timestamp, 3) FILTER (WHERE f.counted) AS example_sessions
 FROM failures f JOIN sparklines s USING (error_key)
 GROUP BY f.error_key
 HAVING count(*) FILTER (WHERE f.counted) > 0

@@ -52,11 +52,12 @@ def session_outcomes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFrame:
     return index.frame(SESSION_OUTCOMES_SQL.format(where=where) + " ORDER BY c.started_at, c.session_id", params)
 
 
+# The same counts as over session_outcomes, from one row per session (its first attempt's).
 FIRST_TRY_COUNTS_SQL = """
-WITH outcomes AS ({outcomes})
-SELECT count(*), count(*) FILTER (WHERE first_try_success), avg(attempts_to_success)
-FROM outcomes
-WHERE (CAST(? AS TIMESTAMP) IS NULL OR started_at > ?) AND (CAST(? AS TIMESTAMP) IS NULL OR started_at <= ?)
+SELECT count(*), count(*) FILTER (WHERE status = 'success'), avg(first_success_no)
+FROM attempts
+WHERE attempt_no = 1 AND {where}
+  AND (CAST(? AS TIMESTAMP) IS NULL OR timestamp > ?) AND (CAST(? AS TIMESTAMP) IS NULL OR timestamp <= ?)
 """
 
 
@@ -80,7 +81,7 @@ def first_try_counts(
 ) -> FirstTryCounts:
     """First-try counts of the sessions whose first attempt matches ``flt`` and started in (after, until]."""
     where, params = flt.where()
-    sql = FIRST_TRY_COUNTS_SQL.format(outcomes=SESSION_OUTCOMES_SQL.format(where=where))
+    sql = FIRST_TRY_COUNTS_SQL.format(where=where)
     sessions, first, mean = index.cursor().execute(sql, [*params, after, after, until, until]).fetchone()
     return FirstTryCounts(int(sessions), int(first), None if mean is None else float(mean))
 
@@ -90,12 +91,9 @@ def first_try_counts(
 # dates ({undated}, for the 7-day windows).
 FIRST_TRY_WINDOWS_SQL = """
 WITH per_session AS (
-    SELECT bool_or(attempt_no = 1 AND ({where})) AS in_cohort,
-           bool_or(attempt_no = 1 AND ({undated})) AS in_undated,
-           min(timestamp) FILTER (WHERE attempt_no = 1) AS started_at,
-           bool_or(attempt_no = 1 AND status = 'success') AS first_try_success,
-           min(attempt_no) FILTER (WHERE status = 'success') AS attempts_to_success
-    FROM attempts GROUP BY session_id
+    SELECT ({where}) AS in_cohort, ({undated}) AS in_undated, timestamp AS started_at,
+           status = 'success' AS first_try_success, first_success_no AS attempts_to_success
+    FROM attempts WHERE attempt_no = 1
 )
 SELECT count(*) FILTER (WHERE in_cohort),
        count(*) FILTER (WHERE in_cohort AND first_try_success),

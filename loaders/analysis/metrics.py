@@ -23,9 +23,13 @@ SELECT count(*) FILTER (WHERE status = 'failed') AS total_failures,
        count(*) FILTER (WHERE status = 'success') AS total_successes,
        count(*) FILTER (WHERE status = 'failed' AND NOT is_fixed) AS unfixed_failures,
        count(*) FILTER (WHERE status = 'failed' AND is_fixed) AS fixed_failures,
-       count(DISTINCT session_id) AS sessions
+       {sessions} AS sessions
 FROM attempts WHERE {where}
 """
+# Sessions among the filtered attempts. Unfiltered, each session has exactly one first attempt: counting
+# those is a scan, counting distinct ids a hash of every id (0.2 s of a 0.5 s summary at 1,000,000).
+SESSIONS_OF_ALL = "count(*) FILTER (WHERE attempt_no = 1)"
+SESSIONS_OF_SOME = "count(DISTINCT session_id)"
 
 WINDOW_SQL = """
 SELECT count(*) AS attempts, count(*) FILTER (WHERE status = 'success') AS successes
@@ -188,7 +192,9 @@ def summary(index: LogIndex, flt: AttemptFilter = ALL, as_of: datetime | Window 
     as_of = window.end
     where, params = flt.where()
     cursor = index.cursor()
-    failures, successes, unfixed, fixed, sessions = cursor.execute(TOTALS_SQL.format(where=where), params).fetchone()
+    failures, successes, unfixed, fixed, sessions = cursor.execute(
+        TOTALS_SQL.format(where=where, sessions=SESSIONS_OF_ALL if where == "TRUE" else SESSIONS_OF_SOME), params
+    ).fetchone()
     recent, recent_ok = window_counts(index, flt, as_of)
     previous, previous_ok = window_counts(index, flt, as_of - timedelta(days=WINDOW_DAYS))
     skipped = cursor.execute(SKIPPED_COUNT_SQL).fetchone()[0]

@@ -49,7 +49,7 @@ grouped AS (
            count(*) FILTER (WHERE NOT is_fixed) AS unfixed,
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
-           (list(session_id ORDER BY timestamp DESC))[1:3] AS example_sessions
+           arg_max(session_id, timestamp, 3) AS example_sessions
     FROM marked
     GROUP BY {group}
 )

@@ -3,8 +3,9 @@
 Started by ``loaders.ingest.parsing.WorkerPool`` as ``python -m loaders.ingest.parse_worker``; a fresh interpreter
 rather than a multiprocessing child, so that the caller's ``__main__`` is never re-imported and no
 thread state is forked. Protocol: each stdin line is a JSON array of [path, folder] pairs, or a JSON
-object describing a directory task (``DirectoryTask.to_message``); for each, one frame on stdout
-(``ParsedBatch.to_frame``). A ``ChangesTask`` message (fix recipes) is answered with its changes
+object describing a directory task (``DirectoryTask.to_message``); for each, frames on stdout
+(``ParsedBatch.to_frame``): one for a chunk, one per DIRECTORY_BATCH_FILES files for a directory,
+each but the last marked ``more``. A ``ChangesTask`` message (fix recipes) is answered with its changes
 (``ChangesTask.answer``).
 """
 
@@ -45,11 +46,12 @@ def _serve() -> int:
             out.flush()
             continue
         if isinstance(message, dict):
-            batch = parse_directory(DirectoryTask.from_message(message))
+            batches = parse_directory(DirectoryTask.from_message(message))
         else:
-            batch = parse_chunk([(FileStamp(path, -1, -1), folder) for path, folder in message])
-        out.write(batch.to_frame())
-        out.flush()
+            batches = iter([parse_chunk([(FileStamp(path, -1, -1), folder) for path, folder in message])])
+        for batch in batches:
+            out.write(batch.to_frame())
+            out.flush()
     return 0
 
 

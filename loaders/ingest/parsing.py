@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,6 +32,7 @@ from loaders.ingest.tree import SESSION_FOLDER, list_candidates
 
 PARALLEL_THRESHOLD = 3000
 CHUNK_SIZE = 2000
+DIRECTORY_BATCH_FILES = 5000
 STOP_POLL_SECONDS = 0.05  # how often WorkerPool.changes asks whether it should stop while it waits
 _STOPPED = object()  # what _next_result returns when asked to stop while waiting
 
@@ -48,10 +49,11 @@ class ParsedBatch:
     skipped_count: int = 0
     # Attempt rows as an Arrow table instead of JSON (read from a Delta table); never sent by a worker.
     attempt_table: Any = None
+    more: bool = False  # more batches of the same task follow (a directory task's files, DIRECTORY_BATCH_FILES a batch)
 
     def to_frame(self) -> bytes:
         """The batch as one length-prefixed frame (how a worker sends it)."""
-        counts = f"{self.files} {self.skipped_count}".encode()
+        counts = f"{self.files} {self.skipped_count} {int(self.more)}".encode()
         parts = [counts, self.attempts, self.sessions, self.skipped, orjson.dumps(self.session_ids)]
         return b"".join(len(part).to_bytes(8, "big") + part for part in parts)
 
@@ -59,8 +61,8 @@ class ParsedBatch:
     def read_frame(cls, stream: BinaryIO) -> ParsedBatch:
         """Read one frame written by ``to_frame``; raises EOFError when the stream ends early."""
         parts = [_read_part(stream) for _ in range(5)]
-        files, skipped_count = map(int, parts[0].split())
-        return cls(files, parts[1], parts[2], parts[3], orjson.loads(parts[4]), skipped_count)
+        files, skipped_count, more = map(int, parts[0].split())
+        return cls(files, parts[1], parts[2], parts[3], orjson.loads(parts[4]), skipped_count, more=bool(more))
 
 
 def _read_part(stream: BinaryIO) -> bytes:
@@ -88,15 +90,24 @@ class DirectoryTask:
     root: str
     shard: int = 0
     shards: int = 1
+    batch_files: int = field(default_factory=lambda: DIRECTORY_BATCH_FILES)  # files a batch (parse_directory)
 
     def to_message(self) -> dict:
         """The task as the JSON object a worker reads."""
-        return {"dir": self.path, "folder": self.folder, "root": self.root, "shard": self.shard, "shards": self.shards}
+        return {
+            "dir": self.path,
+            "folder": self.folder,
+            "root": self.root,
+            "shard": self.shard,
+            "shards": self.shards,
+            "batch_files": self.batch_files,
+        }
 
     @classmethod
     def from_message(cls, message: dict) -> DirectoryTask:
         """The task a ``to_message`` object describes."""
-        return cls(message["dir"], message["folder"], message["root"], message["shard"], message["shards"])
+        names = ("dir", "folder", "root", "shard", "shards", "batch_files")
+        return cls(*(message[name] for name in names))
 
 
 def parse_chunk(
@@ -131,12 +142,19 @@ def batch_of_rows(
     )
 
 
-def parse_directory(task: DirectoryTask) -> ParsedBatch:
-    """List one directory task and parse its files into one ParsedBatch."""
+def parse_directory(task: DirectoryTask) -> Iterator[ParsedBatch]:
+    """List one directory task and parse its files, ``batch_files`` a batch; every batch but the
+    last says ``more``. A worker holds one batch's rows at a time, not a directory's: a shard of the
+    sessions folder of 1,000,000 sessions is 500,000 files, and as one batch took a worker to 1.6 GiB."""
     listed = list_candidates(task.path, Path(task.root), task.shard, task.shards)
-    chunk = [(stamp, task.folder) for stamp, reason in listed if reason is None]
+    files = [(stamp, task.folder) for stamp, reason in listed if reason is None]
     rejected = [(stamp, task.folder, reason) for stamp, reason in listed if reason is not None]
-    return parse_chunk(chunk, rejected)
+    size = max(1, task.batch_files)
+    starts = range(0, len(files), size) if files else range(1)
+    for number, start in enumerate(starts):
+        batch = parse_chunk(files[start : start + size], rejected if number == 0 else None)
+        batch.more = number < len(starts) - 1
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -256,6 +274,8 @@ class WorkerPool:
             except queue.Empty:
                 if stopped and stopped():
                     return _STOPPED
+        if isinstance(item, ParsedBatch) and item.more:
+            return item
         self._submitted -= 1
         if isinstance(item, BaseException):
             raise RuntimeError("a parse worker failed") from item
@@ -273,8 +293,10 @@ class WorkerPool:
                 proc.stdin.flush()
                 if isinstance(task, ChangesTask):
                     self._results.put(orjson.loads(_read_part(proc.stdout)))
-                else:
-                    self._results.put(ParsedBatch.read_frame(proc.stdout))
+                    continue
+                while (batch := ParsedBatch.read_frame(proc.stdout)).more:
+                    self._results.put(batch)  # a part of the task's answer: not counted as its end
+                self._results.put(batch)
             except BaseException as exc:  # reported to the consumer, which raises it
                 self._results.put(exc)
 
@@ -334,7 +356,7 @@ def parse_batches(
     parallel = workers > 1 and (pool is not None or len(items) >= PARALLEL_THRESHOLD)
     if not parallel:
         tasks: list[Task] = [*directories, items] if items else list(directories)
-        batches: Iterator[ParsedBatch] = (_parse_task(task) for task in tasks)
+        batches: Iterator[ParsedBatch] = itertools.chain.from_iterable(_parse_task(task) for task in tasks)
     else:
         own_pool = pool is None
         pool = pool or WorkerPool(workers)
@@ -342,14 +364,16 @@ def parse_batches(
         for task in tasks:
             pool.submit(task)
         batches = _closing(pool, pool.results()) if own_pool else pool.results()
-    for done, batch in enumerate(batches, start=1):
-        if progress:
+    done = 0
+    for batch in batches:
+        done += not batch.more  # a task is done with its last batch
+        if progress and not batch.more:
             progress(done, len(tasks))
         yield batch
 
 
-def _parse_task(task: Task) -> ParsedBatch:
-    return parse_directory(task) if isinstance(task, DirectoryTask) else parse_chunk(task)
+def _parse_task(task: Task) -> Iterator[ParsedBatch]:
+    return parse_directory(task) if isinstance(task, DirectoryTask) else iter([parse_chunk(task)])
 
 
 def _closing(pool: WorkerPool, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:

@@ -12,9 +12,13 @@ attempt files are parsed, the failures and session file of their sessions are ch
 (``rewritten_files_of``). Skipped files are checked too, to load them once they become valid.
 The last failures of sessions that are not recent are *dormant*: a writer rewrites one only when a
 retry is logged, and the retry's new file leads the scan to them (above); they are watched for
-writers that do otherwise, and stat-ed at most once every DORMANT_CHECK_SECONDS by all the processes
-of an index together (the time is kept in the index; a dashboard or an API also keeps it itself): at
-1,000,000 sessions they are 147,000 files and 1.8 s of a scan, which each CLI command made. A
+writers that do otherwise: at most once every DORMANT_CHECK_SECONDS, by all the processes of an index
+together (the time is kept in the index; a dashboard or an API also keeps it itself), the next
+DORMANT_SLICE_FILES of them in path order are stat-ed, and the next check goes on where it stopped
+(kept in the index too). At 1,000,000 sessions they are 147,000 files: stat-ing them all took 1.8 s
+of a scan, which each CLI command made; a slice costs the same at every size, and a rewrite of a
+dormant failure is found within a sweep (DORMANT_CHECK_SECONDS times the slices: 7.5 minutes of
+steady use at 1,000,000 sessions). A
 directory modified within RACY_SECONDS of the scan is not trusted next time (its mtime may not move
 again for a change made within the same clock tick). ``full=True`` ignores all of this and stats
 every file.
@@ -47,6 +51,7 @@ from loaders.ingest.tree import (
 RACY_SECONDS = 2.0
 RECENT_SESSION_SECONDS = 600
 DORMANT_CHECK_SECONDS = 30.0
+DORMANT_SLICE_FILES = 10_000
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,8 @@ class WatchedFiles:
 
     state: tuple[str | None, str | None] | None = None  # the index's (generation, version) they were read at
     files: list[WatchedFile] = field(default_factory=list)  # stat-ed at every scan
-    dormant: list[WatchedFile] = field(default_factory=list)  # see the module's docstring
-    dormant_checked_at: float = float("-inf")  # time.monotonic() of the last scan that stat-ed them
-    with_dormant: bool = False  # the dormant files were read with the others
+    dormant: list[WatchedFile] = field(default_factory=list)  # the slice of dormant files stat-ed last
+    dormant_checked_at: float = float("-inf")  # time.monotonic() of the last scan that stat-ed a slice
 
     def dormant_due(self) -> bool:
         """True when the dormant files were last stat-ed DORMANT_CHECK_SECONDS ago or more (or never)."""
@@ -259,28 +263,30 @@ class ChangeFinder:
         changes.removed += [path for path in stored if os.path.dirname(path) == state.path and path not in listed]
 
     def _check_watched(self, rechecked_dirs: list[str], changes: ChangeSet) -> None:
-        """Files that writers rewrite in place, in directories whose mtime did not change; the dormant
-        ones only when due, for this process and for every process of this index (see the module's
-        docstring)."""
+        """Files that writers rewrite in place, in directories whose mtime did not change; the next
+        slice of dormant ones only when due, for this process and for every process of this index
+        (see the module's docstring)."""
         due = self.watched is None or (self.watched.dormant_due() and self._dormant_due_for_all())
-        files, dormant = self._watched_files(rechecked_dirs, with_dormant=due)
+        files = self._watched_files(rechecked_dirs)
         if due:
+            dormant, checked_up_to = self._dormant_slice(rechecked_dirs)
             files = files + dormant
-            self._dormant_checked_now(changes)
+            self._dormant_checked_now(changes, checked_up_to)
         self._compare_stamps(files, changes)
 
-    def _dormant_checked_now(self, changes: ChangeSet) -> None:
-        """Note that this scan stats the dormant files (or every file): in this process, and in the index
-        as a source mark, written with the scan's changes (a refresh that fails leaves it as it was)."""
+    def _dormant_checked_now(self, changes: ChangeSet, checked_up_to: str = "") -> None:
+        """Note that this scan stats a slice of the dormant files, up to the path ``checked_up_to`` ("":
+        the last slice, or every file): in this process, and in the index as source marks, written with
+        the scan's changes (a refresh that fails leaves them as they were)."""
         if self.watched is not None:
             self.watched.dormant_checked_at = time.monotonic()
-        changes.marks.append((DORMANT_CHECK_MARK, str(time.time())))
+        changes.marks += [(DORMANT_CHECK_MARK, str(time.time())), (DORMANT_UP_TO_MARK, checked_up_to)]
 
     def _dormant_due_for_all(self) -> bool:
         """True when no process of this index stat-ed the dormant files in the last DORMANT_CHECK_SECONDS
         (a CLI command is a new process each time: without this, each one stat-ed them all; 147,000
         files and 1.8 s of a warm summary at 1,000,000 sessions)."""
-        row = self.connection.execute(DORMANT_CHECKED_SQL).fetchone()
+        row = self.connection.execute(MARK_SQL, [DORMANT_CHECK_MARK]).fetchone()
         try:
             checked = float(row[0]) if row else None
         except ValueError:
@@ -288,27 +294,38 @@ class ChangeFinder:
         now = time.time()
         return checked is None or not (0 <= now - checked < DORMANT_CHECK_SECONDS)  # a clock set back: due
 
-    def _watched_files(
-        self, rechecked_dirs: list[str], with_dormant: bool = True
-    ) -> tuple[list[WatchedFile], list[WatchedFile]]:
-        """The watched files outside ``rechecked_dirs``: (stat-ed at every scan, dormant: only
-        ``with_dormant``, else none); see WatchedFiles."""
+    def _dormant_slice(self, rechecked_dirs: list[str]) -> tuple[list[WatchedFile], str]:
+        """The next DORMANT_SLICE_FILES dormant failures outside ``rechecked_dirs`` after the path the
+        last check stopped at, and the path to go on from next time ("" once the sweep is through)."""
+        row = self.connection.execute(MARK_SQL, [DORMANT_UP_TO_MARK]).fetchone()
+        parameters = {
+            "dirs": rechecked_dirs,
+            "recent": datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS),
+            "after": row[0] if row and row[0] else "",
+            "slice": DORMANT_SLICE_FILES,
+        }
+        rows = self.connection.execute(DORMANT_SLICE_SQL, parameters).fetchall()
+        dormant = [(path, "failures", (size, mtime)) for path, size, mtime in rows]
+        if self.watched is not None:
+            self.watched.dormant = dormant
+        return dormant, (rows[-1][0] if len(rows) == DORMANT_SLICE_FILES else "")
+
+    def _watched_files(self, rechecked_dirs: list[str]) -> list[WatchedFile]:
+        """The watched files outside ``rechecked_dirs`` stat-ed at every scan (see WatchedFiles)."""
         state = None
         if self.watched is not None and not rechecked_dirs:
             state = tuple(self.connection.execute(INDEX_STATE_SQL).fetchone())
-            if state == self.watched.state and (self.watched.with_dormant or not with_dormant):
-                return self.watched.files, self.watched.dormant
+            if state == self.watched.state:
+                return self.watched.files
         recent = datetime.now() - timedelta(seconds=RECENT_SESSION_SECONDS)
         parameters = {"dirs": rechecked_dirs, "recent": recent, "non_text_name": NON_TEXT_NAME}
-        files: list[WatchedFile] = []
-        dormant: list[WatchedFile] = []
-        sql = WATCHED_FILES_SQL if with_dormant else RECENT_WATCHED_FILES_SQL
-        for path, size, mtime, folder, is_dormant in self.connection.execute(sql, parameters).fetchall():
-            (dormant if is_dormant else files).append((path, folder, (size, mtime)))
+        files = [
+            (path, folder, (size, mtime))
+            for path, size, mtime, folder in self.connection.execute(WATCHED_FILES_SQL, parameters).fetchall()
+        ]
         if self.watched is not None:  # a None state (dirs rechecked) never matches
-            self.watched.state, self.watched.files, self.watched.dormant = state, files, dormant
-            self.watched.with_dormant = with_dormant
-        return files, dormant
+            self.watched.state, self.watched.files = state, files
+        return files
 
     def _compare_stamps(self, files: list[tuple[str, str, tuple[int, int] | None]], changes: ChangeSet) -> None:
         """Stat each (path, folder, stored stamp); add the new or changed ones to ``changes``, the gone ones too.
@@ -359,33 +376,33 @@ class ChangeFinder:
 _NO_FIXED_BY = "folder = 'failures' AND (fixed_by IS NULL OR trim(fixed_by) = '')"
 
 _RECENT_SESSIONS = "recent_sessions AS (SELECT DISTINCT session_id FROM idx.attempt_files WHERE timestamp > $recent)"
-# Session files of recent sessions and skipped files, outside the directories compared in full anyway.
-_WATCHED_OTHERS = """
-SELECT path, size, mtime_ns, 'sessions', false FROM idx.session_files
+# The failures of recent sessions, their session files and skipped files, outside the directories
+# compared in full anyway: stat-ed at every scan.
+WATCHED_FILES_SQL = f"""
+WITH {_RECENT_SESSIONS}
+SELECT path, size, mtime_ns, folder FROM idx.attempt_files
+WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir) AND session_id IN (SELECT session_id FROM recent_sessions)
+UNION ALL
+SELECT path, size, mtime_ns, 'sessions' FROM idx.session_files
 WHERE session_id IN (SELECT session_id FROM recent_sessions) AND NOT list_contains($dirs, dir)
 UNION ALL
-SELECT path, size, mtime_ns, folder, false FROM idx.skipped_files
+SELECT path, size, mtime_ns, folder FROM idx.skipped_files
 WHERE NOT list_contains($dirs, dir) AND NOT starts_with(reason, $non_text_name)
-"""
-# Failures a writer may still rewrite (see the module's docstring), flagged dormant or not, and the others.
-WATCHED_FILES_SQL = f"""
-WITH {_RECENT_SESSIONS},
-failures AS (
-    SELECT path, size, mtime_ns, folder, session_id NOT IN (SELECT session_id FROM recent_sessions) AS dormant
-    FROM idx.attempt_files WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir)
-)
-SELECT * FROM failures
-WHERE NOT dormant OR path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
-UNION ALL {_WATCHED_OTHERS}"""  # noqa: S608
-# The same without the dormant failures (not due): the failures of recent sessions only.
-RECENT_WATCHED_FILES_SQL = f"""
+"""  # noqa: S608
+# The next slice of dormant failures (the last of sessions that are not recent) in path order.
+DORMANT_SLICE_SQL = f"""
 WITH {_RECENT_SESSIONS}
-SELECT path, size, mtime_ns, folder, false FROM idx.attempt_files
-WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir) AND session_id IN (SELECT session_id FROM recent_sessions)
-UNION ALL {_WATCHED_OTHERS}"""  # noqa: S608
-# When any process of the index last stat-ed the dormant files (seconds since the epoch): a source mark.
+SELECT path, size, mtime_ns FROM idx.attempt_files
+WHERE {_NO_FIXED_BY} AND NOT list_contains($dirs, dir) AND path > $after
+  AND session_id NOT IN (SELECT session_id FROM recent_sessions)
+  AND path NOT IN (SELECT path FROM idx.attempt_facts WHERE attempt_no < session_attempts)
+ORDER BY path LIMIT $slice
+"""  # noqa: S608
+# When any process of the index last stat-ed a slice of the dormant files (seconds since the epoch),
+# and the path it stopped at: source marks.
 DORMANT_CHECK_MARK = "dormant files checked at"
-DORMANT_CHECKED_SQL = f"SELECT mark FROM idx.source_marks WHERE scope = '{DORMANT_CHECK_MARK}'"  # noqa: S608
+DORMANT_UP_TO_MARK = "dormant files checked up to"
+MARK_SQL = "SELECT mark FROM idx.source_marks WHERE scope = ?"
 
 REFUSED_DIRS_SQL = "SELECT dir FROM idx.skipped_files WHERE ends_with(reason, ?) AND ends_with(path, '/')"
 

@@ -1,8 +1,11 @@
-"""This process's in-memory copy of the index (the dashboard's and the API's): plain or compressed, in parts."""
+"""This process's copy of the index (the dashboard's and the API's): in memory, plain or compressed, in
+parts; or, for a large tree, in files of this process's own that DuckDB's buffer manager pages in."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +26,13 @@ from loaders.store.schema import EXPOSED_VIEWS
 PLAIN_COPY = "memory.copied"
 COMPRESSED_COPY = "compressed_copy"
 COMPRESS_FROM_ATTEMPTS = 100_000
+# From FILE_COPY_FROM_ATTEMPTS attempts on (about 220,000 sessions) each part is a database file in
+# this process's spill directory (the connection's temp_directory, removed with the process), not in
+# memory: the copy's blocks are then read as queries need them and dropped again, and DuckDB holds at
+# most FILE_COPY_MEMORY_LIMIT. An in-memory copy grew with the tree: 1.1 GiB at 300,000 sessions,
+# about 3.8 GiB at 1,000,000.
+FILE_COPY_FROM_ATTEMPTS = 500_000
+FILE_COPY_MEMORY_LIMIT = "384MiB"
 logger = logging.getLogger("fixtrail.index")
 
 
@@ -30,12 +40,13 @@ def copy_tables(connection: duckdb.DuckDBPyConnection, inferred: bool, parts: in
     """Copy ``attempts`` (joined to its session facts), ``session_files`` and ``skipped_files`` into memory,
     and point the views of those names at the copy (see PLAIN_COPY, COMPRESSED_COPY); a compressed
     copy is made in ``parts`` parts, copy_parts() at once."""
-    compress = connection.execute("SELECT count(*) FROM idx.attempt_files").fetchone()[0] >= COMPRESS_FROM_ATTEMPTS
+    attempts = connection.execute("SELECT count(*) FROM idx.attempt_files").fetchone()[0]
+    compress = attempts >= COMPRESS_FROM_ATTEMPTS
     # One thread copies a table in about 60% of the time two take (45 ms against 70 for 45,000 attempts).
     connection.execute("SET threads = 1")
     try:
         if compress:
-            targets = _copy_compressed(connection, inferred, parts)
+            targets = _copy_compressed(connection, inferred, parts, in_files=attempts >= FILE_COPY_FROM_ATTEMPTS)
         else:
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS {PLAIN_COPY}")
             _copy_part(connection, PLAIN_COPY, inferred, None)
@@ -63,17 +74,28 @@ def copy_parts() -> int:
     return min(worker_count(), 4)
 
 
-def _copy_compressed(connection: duckdb.DuckDBPyConnection, inferred: bool, parts: int) -> list[str]:
-    """Copy the tables in ``parts`` parts into as many compressed in-memory databases, each in a
-    thread, and compress them; their names."""
+def _copy_compressed(
+    connection: duckdb.DuckDBPyConnection, inferred: bool, parts: int, in_files: bool = False
+) -> list[str]:
+    """Copy the tables in ``parts`` parts into as many compressed databases (in memory, or ``in_files``
+    of this process's spill directory: see FILE_COPY_FROM_ATTEMPTS), each in a thread, and compress
+    them; their names."""
     # The number of parts in the names: a copy in other parts never replaces the tables the views read.
-    targets = [f"{COMPRESSED_COPY}_{parts}_{number}" for number in range(parts)]
+    kind = "file" if in_files else "memory"
+    targets = [f"{COMPRESSED_COPY}_{kind}_{parts}_{number}" for number in range(parts)]
     cursors = [connection.cursor() for _ in targets]  # made here: one connection object, one thread at a time
+    directory = connection.execute("SELECT current_setting('temp_directory')").fetchone()[0] if in_files else None
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        connection.execute(f"SET memory_limit = '{FILE_COPY_MEMORY_LIMIT}'")
 
     def copy_part(number: int) -> None:
         with cursors[number] as cursor:
             target = targets[number]
-            cursor.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {target} (COMPRESS)")
+            if directory:
+                cursor.execute(f"ATTACH IF NOT EXISTS ? AS {target}", [os.path.join(directory, f"{target}.duckdb")])
+            else:
+                cursor.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {target} (COMPRESS)")
             _copy_part(cursor, target, inferred, (number, parts) if parts > 1 else None)
             try:
                 cursor.execute(f"CHECKPOINT {target}")
@@ -91,11 +113,28 @@ def _drop_other_copies(connection: duckdb.DuckDBPyConnection, kept: list[str]) -
     if PLAIN_COPY not in kept:
         connection.execute(f"DROP SCHEMA IF EXISTS {PLAIN_COPY} CASCADE")
     attached = connection.execute(
-        "SELECT database_name FROM duckdb_databases() WHERE starts_with(database_name, ?)", [COMPRESSED_COPY]
+        "SELECT database_name, path FROM duckdb_databases() WHERE starts_with(database_name, ?)", [COMPRESSED_COPY]
     ).fetchall()
-    for (name,) in attached:
+    for name, path in attached:
         if name not in kept:
             connection.execute(f"DETACH DATABASE IF EXISTS {name}")
+            for suffix in ("", ".wal"):
+                if path and path != ":memory:":
+                    with contextlib.suppress(OSError):
+                        os.remove(path + suffix)
+    restore_memory_limit(connection)
+
+
+def restore_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's memory limit back to its steady value: FILE_COPY_MEMORY_LIMIT while a copy in files
+    serves queries, else DuckDB's default."""
+    in_files = connection.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE starts_with(database_name, ?)", [f"{COMPRESSED_COPY}_file_"]
+    ).fetchone()[0]
+    if in_files:
+        connection.execute(f"SET memory_limit = '{FILE_COPY_MEMORY_LIMIT}'")
+    else:
+        connection.execute("RESET memory_limit")
 
 
 class EarlyCopy:

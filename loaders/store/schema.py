@@ -5,7 +5,7 @@ from __future__ import annotations
 from loaders.ingest.records import ATTEMPT_COLUMNS, SESSION_COLUMNS, SKIPPED_COLUMNS
 
 # Bump whenever a stored column or its derivation changes: older indexes are then rebuilt.
-SCHEMA_VERSION = "24"
+SCHEMA_VERSION = "25"
 
 
 def _table_sql(name: str, columns: tuple[tuple[str, str], ...], extra: str = "") -> str:
@@ -31,7 +31,11 @@ CREATE_TABLES_SQL = (
         name VARCHAR, args VARCHAR, state VARCHAR, payload VARCHAR, used_at BIGINT, PRIMARY KEY (name, args))""",
 )
 
-# Changes recorded for attempts whose file is gone or changed no longer describe anything.
+# Changes recorded for attempts whose file is gone or changed no longer describe anything: after a
+# small change, those of its replaced or removed paths (``?``); after a large one, all such.
+PRUNE_CHANGED_TRANSITIONS_SQL = (
+    "DELETE FROM idx.transition_changes WHERE list_contains(?, failure_path) OR list_contains(?, next_path)"
+)
 PRUNE_TRANSITIONS_SQL = """
 DELETE FROM idx.transition_changes t
 WHERE NOT EXISTS (SELECT 1 FROM idx.attempt_files a WHERE a.path = t.failure_path AND a.mtime_ns = t.failure_mtime)
