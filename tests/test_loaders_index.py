@@ -631,3 +631,61 @@ def test_spill_directories_of_processes_that_are_gone_are_removed(small_tree, ca
         (directory / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
     LogIndex(small_tree, cache_dir)
     assert not stale.exists() and live.exists()
+
+
+def _plain_json(path: Path) -> bool:
+    """True when the file holds a JSON object Python's json module reads (a record a test may rewrite)."""
+    try:
+        return isinstance(json.loads(path.read_text()), dict)
+    except (ValueError, OSError, RecursionError):
+        return False
+
+
+def _kept_equals_rebuilt(index: LogIndex, tree: Path, fresh_cache: Path) -> None:
+    """The facts and counted attempts a refresh kept up to date equal those of a whole recompute, row for
+    row, and the index answers as one built anew from the tree."""
+    from loaders.store.facts import COUNTED_ATTEMPTS_SELECT, LOGGED_FACTS_SELECT
+
+    with index.index_file() as connection:
+        for table, select in (("attempt_facts", LOGGED_FACTS_SELECT.format(scope="")), ("counted_attempts", None)):
+            kept = connection.execute(f"SELECT * FROM idx.{table} ORDER BY path").fetchall()  # noqa: S608
+            whole = connection.execute(f"SELECT * FROM ({select or COUNTED_ATTEMPTS_SELECT}) ORDER BY path").fetchall()  # noqa: S608
+            assert kept == whole, table
+    rebuilt = LogIndex(tree, fresh_cache)
+    assert metrics.summary(index, as_of=AS_OF) == metrics.summary(rebuilt, as_of=AS_OF)
+    order = "SELECT * EXCLUDE (mtime_ns) FROM attempts ORDER BY path"
+    assert index.cursor().execute(order).fetchall() == rebuilt.cursor().execute(order).fetchall()
+
+
+@pytest.mark.parametrize("tree_kind", ["demo", "hostile", "foreign writer"])
+def test_counted_attempts_kept_by_small_changes_equal_a_rebuild(tree_kind, demo_tree, small_tree, tmp_path, index_of):
+    """Same answers whichever way the index was built: after retries logged, failures rewritten in place by
+    a writer (fixed_by), an attempt moved to another session, a copy of a log_id in another session and
+    files removed, each refresh a small change, the kept tables equal a recompute and a new index."""
+    from tests.test_faults import _hostile_tree
+
+    if tree_kind == "demo":
+        tree = tmp_path / "demo"
+        shutil.copytree(demo_tree[0], tree)
+    else:
+        tree = small_tree
+        if tree_kind == "hostile":
+            _hostile_tree(tree)
+    index = index_of(tree)
+    failed = "SELECT path FROM attempts WHERE status = 'failed' AND session_id IS NOT NULL ORDER BY path"
+    loaded = [Path(path) for (path,) in index.cursor().execute(failed).fetchall() if _plain_json(Path(path))]
+    first, second, third = loaded[0], loaded[1], loaded[-1]
+    one = json.loads(first.read_text())
+    steps = [
+        lambda: write_record(tree, log_id="retry-1", session_id=one.get("session_id"), status="success", when=AS_OF),
+        lambda: _rewrite_in_place(second, fixed_by="retry-1"),
+        lambda: _rewrite_in_place(third, session_id=one.get("session_id")),
+        lambda: write_record(tree, log_id=one["log_id"], session_id="copy-elsewhere", when=AS_OF - timedelta(hours=3)),
+        lambda: first.unlink(),
+        lambda: next(tree.glob("successes/*/*.json")).unlink(),
+    ]
+    for number, step in enumerate(steps):
+        step()
+        report = index.refresh(full=True)
+        assert report.changed, number
+        _kept_equals_rebuilt(index, tree, tmp_path / f"fresh-{number}")

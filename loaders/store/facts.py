@@ -72,11 +72,15 @@ keyed AS (
 LOGGED_FACTS_SQL = "CREATE OR REPLACE TABLE idx.attempt_facts AS" + LOGGED_FACTS_SELECT.format(scope="")
 
 # After a small change only the sessions it touched are computed again: those of the files that
-# changed (before and after), widened to the sessions that share a log_id with them (copies).
-AFFECTED_SESSIONS_SQL = (
-    "CREATE OR REPLACE TEMP TABLE affected_sessions AS "
-    "SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"
-)
+# changed (before and after), widened to the sessions that share a log_id with them (copies). The
+# files replaced or removed are widened before their rows go: a copy left alone counts copies again.
+AFFECTED_SESSIONS_SQL = """
+CREATE OR REPLACE TEMP TABLE affected_sessions AS
+SELECT DISTINCT b.session_id
+FROM idx.attempt_files a JOIN idx.attempt_files b USING (log_id)
+WHERE list_contains(?, a.path)
+UNION SELECT session_id FROM idx.attempt_files WHERE list_contains(?, path)
+"""
 MORE_AFFECTED_SESSIONS_SQL = (
     "INSERT INTO affected_sessions SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"
 )

@@ -223,7 +223,7 @@ class IndexRefresh:
                 and len(old_paths) + len(changes.stale) < 5000
             )
             if incremental:
-                con.execute(AFFECTED_SESSIONS_SQL, [old_paths])
+                con.execute(AFFECTED_SESSIONS_SQL, [old_paths, old_paths])
             if changes.replace_all:
                 for table in DATA_TABLES:
                     con.execute(f"DELETE FROM idx.{table}")  # noqa: S608 (this module's constants)
