@@ -648,8 +648,8 @@ def _kept_equals_rebuilt(index: LogIndex, tree: Path, fresh_cache: Path) -> None
 
     with index.index_file() as connection:
         for table, select in (("attempt_facts", LOGGED_FACTS_SELECT.format(scope="")), ("counted_attempts", None)):
-            kept = connection.execute(f"SELECT * FROM idx.{table} ORDER BY path").fetchall()  # noqa: S608
-            whole = connection.execute(f"SELECT * FROM ({select or COUNTED_ATTEMPTS_SELECT}) ORDER BY path").fetchall()  # noqa: S608
+            kept = connection.execute(f"SELECT * FROM idx.{table} ORDER BY path").fetchall()
+            whole = connection.execute(f"SELECT * FROM ({select or COUNTED_ATTEMPTS_SELECT}) ORDER BY path").fetchall()
             assert kept == whole, table
     rebuilt = LogIndex(tree, fresh_cache)
     assert metrics.summary(index, as_of=AS_OF) == metrics.summary(rebuilt, as_of=AS_OF)
