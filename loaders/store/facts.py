@@ -81,6 +81,7 @@ FROM idx.attempt_files a JOIN idx.attempt_files b USING (log_id)
 WHERE list_contains(?, a.path)
 UNION SELECT session_id FROM idx.attempt_files WHERE list_contains(?, path)
 """
+NO_AFFECTED_SESSIONS_SQL = "CREATE OR REPLACE TEMP TABLE affected_sessions (session_id VARCHAR)"
 MORE_AFFECTED_SESSIONS_SQL = (
     "INSERT INTO affected_sessions SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"
 )

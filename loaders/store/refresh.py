@@ -26,6 +26,7 @@ from loaders.store.facts import (
     EMPTY_INFERRED_FACTS_SQL,
     LOGGED_FACTS_SQL,
     MORE_AFFECTED_SESSIONS_SQL,
+    NO_AFFECTED_SESSIONS_SQL,
     UNLINKED_SHARE_SQL,
     UPDATE_COUNTED_ATTEMPTS_SQL,
     UPDATE_LOGGED_FACTS_SQL,
@@ -222,8 +223,10 @@ class IndexRefresh:
                 and self._facts_exist()
                 and len(old_paths) + len(changes.stale) < 5000
             )
-            if incremental:
+            if incremental and old_paths:
                 con.execute(AFFECTED_SESSIONS_SQL, [old_paths, old_paths])
+            elif incremental:  # nothing replaced or removed: no scan of every path for none
+                con.execute(NO_AFFECTED_SESSIONS_SQL)
             if changes.replace_all:
                 for table in DATA_TABLES:
                     con.execute(f"DELETE FROM idx.{table}")  # noqa: S608 (this module's constants)
@@ -250,7 +253,8 @@ class IndexRefresh:
                 con.execute(COUNTED_ATTEMPTS_SQL)
             con.execute(EMPTY_INFERRED_FACTS_SQL)
             if incremental:
-                con.execute(PRUNE_CHANGED_TRANSITIONS_SQL, [old_paths, old_paths])
+                if old_paths:
+                    con.execute(PRUNE_CHANGED_TRANSITIONS_SQL, [old_paths, old_paths])
             elif changes.changed:
                 con.execute(PRUNE_TRANSITIONS_SQL)
             if changes.gone_dirs or changes.dir_stamps:
