@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -424,6 +425,13 @@ def test_a_copy_of_a_large_tree_lives_in_files_that_go_with_it(small_tree, cache
     limit = index.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit != "384.0 MiB"
     assert metrics.summary(index, as_of=AS_OF).total_failures == expected.total_failures + 2
+    monkeypatch.setattr(memory_copy, "FILE_COPY_FROM_ATTEMPTS", 1)
+    write_record(small_tree, log_id="last", session_id="LAST")
+    index.refresh()
+    assert any(Path(spill).glob("compressed_copy_file_*.duckdb"))
+    del index
+    gc.collect()
+    assert not Path(spill).exists()  # the index's spill directory and its copy's files go with it
 
 
 @pytest.mark.parametrize("kind", ["memory", "file"])

@@ -89,8 +89,8 @@ SELECT coalesce(error_line, 'Unknown error') AS error,
        max(timestamp) AS last_seen,
        count(DISTINCT session_id) AS sessions,
        list(DISTINCT ai_model ORDER BY ai_model) FILTER (WHERE ai_model IS NOT NULL) AS models,
-       arg_max(session_id, timestamp, 3) AS example_sessions,
-       arg_max(log_id, timestamp, 3) AS example_log_ids
+       arg_min(session_id, (-epoch_us(timestamp), log_id), 3) AS example_sessions,
+       arg_min(log_id, (-epoch_us(timestamp), log_id), 3) AS example_log_ids
 FROM attempts
 WHERE status = 'failed' AND {where}
 GROUP BY 1
@@ -128,7 +128,7 @@ SELECT fingerprint,
        avg(epoch(fixed_at) - epoch(timestamp)) FILTER (WHERE fixed_at IS NOT NULL) AS mean_seconds_to_fix,
        avg(attempts_to_fix) AS mean_attempts_to_fix,
        list(DISTINCT ai_model ORDER BY ai_model) FILTER (WHERE ai_model IS NOT NULL) AS models,
-       arg_max(session_id, timestamp, 3) AS example_sessions
+       arg_min(session_id, (-epoch_us(timestamp), log_id), 3) AS example_sessions
 FROM failures
 GROUP BY fingerprint
 ORDER BY count DESC, last_seen DESC
@@ -147,6 +147,8 @@ def error_fingerprints(index: LogIndex, flt: AttemptFilter = ALL, limit: int = 5
     return index.frame(FINGERPRINTS_SQL.format(where=where), [*params, limit])
 
 
+# Examples are the newest three (ties by log_id) as arg_min(x, (-epoch_us(timestamp), log_id), 3): a list
+# of every failure sorted and cut to three held them all (at 1,000,000 sessions, out of memory).
 LIBRARY_ISSUES_SQL = """
 WITH filtered AS (SELECT * FROM attempts a WHERE {where}),
 uses AS (
@@ -168,9 +170,9 @@ per_library AS (
                AS import_failures,
            arg_max(error_line, timestamp) FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library))
                AS latest_error,
-           arg_max({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, timestamp, 3)
+           arg_min({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, (-epoch_us(timestamp), log_id), 3)
                FILTER (WHERE status = 'failed' AND list_contains(blamed_libraries, library)) AS blamed,
-           arg_max({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, timestamp, 3)
+           arg_min({{'log_id': log_id, 'error': error_line, 'fixed': is_fixed}}, (-epoch_us(timestamp), log_id), 3)
                FILTER (WHERE status = 'failed') AS using_failures
     FROM uses
     GROUP BY library
@@ -263,7 +265,7 @@ SELECT f.error_key AS fingerprint,
        count(*) FILTER (WHERE f.is_fixed) AS fixed,
        count(*) FILTER (WHERE f.is_fixed) * 100.0 / count(*) AS fix_rate,
        any_value(f.error_signature) AS signature,
-       arg_max(f.session_id, f.timestamp, 3) FILTER (WHERE f.counted) AS example_sessions
+       arg_min(f.session_id, (-epoch_us(f.timestamp), f.log_id), 3) FILTER (WHERE f.counted) AS example_sessions
 FROM failures f JOIN sparklines s USING (error_key)
 GROUP BY f.error_key
 HAVING count(*) FILTER (WHERE f.counted) > 0

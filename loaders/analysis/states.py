@@ -49,7 +49,7 @@ grouped AS (
            count(*) FILTER (WHERE NOT is_fixed) AS unfixed,
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
-           arg_max(session_id, timestamp, 3) AS example_sessions
+           arg_min(session_id, (-epoch_us(timestamp), log_id), 3) AS example_sessions
     FROM marked
     GROUP BY {group}
 )

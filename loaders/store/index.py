@@ -24,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +99,10 @@ class LogIndex(IndexRefresh):
         remove_stale_spill_directories(self.path)
         spill = f"{self.path}{SPILL_SUFFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._connection = quiet_connection(config={"preserve_insertion_order": False, "temp_directory": spill})
+        # The spill directory holds the files of a large tree's copy too (loaders.store.memory_copy):
+        # it goes when this index is collected or the process exits (a killed process's goes when the
+        # next one opens the index: remove_stale_spill_directories).
+        weakref.finalize(self, _close_and_remove, self._connection, spill)
         self.version = -1
         self._generation: str | None = None
         self.loaded_at: str | None = None
@@ -212,9 +218,10 @@ class LogIndex(IndexRefresh):
     def index_file(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The index file attached as ``idx`` (read-write, under the lock) for the ``with`` block.
 
-        For the few things kept out of the in-memory copy and computed on demand (fix recipes).
+        For the few things kept out of the copy and computed on demand (fix recipes); with the memory
+        of a refresh (REFRESH_MEMORY_LIMIT) in a process that has a copy.
         """
-        with self._thread_lock:
+        with self._thread_lock, self._refresh_memory():
             opened_here = not self._attached
             if opened_here:
                 self._open_file()
@@ -292,6 +299,13 @@ class LogIndex(IndexRefresh):
 
     def _set_meta(self, key: str, value: str) -> None:
         self._connection.execute("INSERT OR REPLACE INTO idx.meta VALUES (?, ?)", [key, value])
+
+
+def _close_and_remove(connection: duckdb.DuckDBPyConnection, directory: str) -> None:
+    """Close an index's connection and remove its spill directory (its copy's files with it)."""
+    with contextlib.suppress(duckdb.Error):
+        connection.close()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def open_index(

@@ -27,19 +27,21 @@ PLAIN_COPY = "memory.copied"
 COMPRESSED_COPY = "compressed_copy"
 COMPRESS_FROM_ATTEMPTS = 100_000
 # From FILE_COPY_FROM_ATTEMPTS attempts on (about 220,000 sessions) each part is a database file in
-# this process's spill directory (the connection's temp_directory, removed with the process), not in
-# memory: the copy's blocks are then read as queries need them and dropped again, and DuckDB holds at
-# most FILE_COPY_MEMORY_LIMIT. An in-memory copy grew with the tree: 1.1 GiB at 300,000 sessions,
-# about 3.8 GiB at 1,000,000.
+# the index's spill directory (the connection's temp_directory, removed with the index: see LogIndex),
+# not in memory: the copy's blocks are then read as queries need them and dropped again, and between
+# refreshes DuckDB holds at most FILE_COPY_MEMORY_LIMIT. An in-memory copy grew with the tree: 1.1 GiB
+# at 300,000 sessions, about 3.8 GiB at 1,000,000. A refresh (its reads, facts and the copy itself)
+# has REFRESH_MEMORY_LIMIT, DuckDB spilling what does not fit.
 FILE_COPY_FROM_ATTEMPTS = 500_000
 FILE_COPY_MEMORY_LIMIT = "384MiB"
+REFRESH_MEMORY_LIMIT = "1GiB"
 logger = logging.getLogger("fixtrail.index")
 
 
 def copy_tables(connection: duckdb.DuckDBPyConnection, inferred: bool, parts: int) -> None:
-    """Copy ``attempts`` (joined to its session facts), ``session_files`` and ``skipped_files`` into memory,
-    and point the views of those names at the copy (see PLAIN_COPY, COMPRESSED_COPY); a compressed
-    copy is made in ``parts`` parts, copy_parts() at once."""
+    """Copy ``attempts`` (with its session facts), ``session_files`` and ``skipped_files`` into this
+    process's copy, and point the views of those names at it (see PLAIN_COPY, COMPRESSED_COPY,
+    FILE_COPY_FROM_ATTEMPTS); a compressed copy is made in ``parts`` parts, copy_parts() at once."""
     attempts = connection.execute("SELECT count(*) FROM idx.attempt_files").fetchone()[0]
     compress = attempts >= COMPRESS_FROM_ATTEMPTS
     # One thread copies a table in about 60% of the time two take (45 ms against 70 for 45,000 attempts).
@@ -87,7 +89,6 @@ def _copy_compressed(
     directory = connection.execute("SELECT current_setting('temp_directory')").fetchone()[0] if in_files else None
     if directory:
         os.makedirs(directory, exist_ok=True)
-        connection.execute(f"SET memory_limit = '{FILE_COPY_MEMORY_LIMIT}'")
 
     def copy_part(number: int) -> None:
         with cursors[number] as cursor:
@@ -109,7 +110,7 @@ def _copy_compressed(
 
 def _drop_other_copies(connection: duckdb.DuckDBPyConnection, kept: list[str]) -> None:
     """Free the copies of the other kind or number of parts (the tree grew past, or fell below,
-    COMPRESS_FROM_ATTEMPTS; the CPUs changed)."""
+    COMPRESS_FROM_ATTEMPTS or FILE_COPY_FROM_ATTEMPTS; the CPUs changed), and delete their files."""
     if PLAIN_COPY not in kept:
         connection.execute(f"DROP SCHEMA IF EXISTS {PLAIN_COPY} CASCADE")
     attached = connection.execute(
@@ -122,12 +123,15 @@ def _drop_other_copies(connection: duckdb.DuckDBPyConnection, kept: list[str]) -
                 if path and path != ":memory:":
                     with contextlib.suppress(OSError):
                         os.remove(path + suffix)
-    restore_memory_limit(connection)
 
 
-def restore_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB's memory limit back to its steady value: FILE_COPY_MEMORY_LIMIT while a copy in files
-    serves queries, else DuckDB's default."""
+def restore_memory_limit(connection: duckdb.DuckDBPyConnection, refreshing: bool = False) -> None:
+    """DuckDB's memory limit back to its steady value: REFRESH_MEMORY_LIMIT while a process that
+    serves queries from a copy ``refreshing``; else FILE_COPY_MEMORY_LIMIT while a copy in files
+    serves queries, or DuckDB's default."""
+    if refreshing:
+        connection.execute(f"SET memory_limit = '{REFRESH_MEMORY_LIMIT}'")
+        return
     in_files = connection.execute(
         "SELECT count(*) FROM duckdb_databases() WHERE starts_with(database_name, ?)", [f"{COMPRESSED_COPY}_file_"]
     ).fetchone()[0]
@@ -138,7 +142,7 @@ def restore_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 class EarlyCopy:
-    """The in-memory copy of the state the index file holds, made in a thread while the tree is scanned.
+    """This process's copy of the state the index file holds, made in a thread while the tree is scanned.
 
     A process's first refresh on an unchanged tree (a dashboard or an API server starting) then
     costs the longer of the scan and the copy rather than their sum. ``wait()`` returns the

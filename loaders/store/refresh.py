@@ -46,7 +46,7 @@ from loaders.store.schema import (
 Progress = Callable[[int, int], None]
 CHECKPOINT_AFTER_FILES = 2000
 JSON_OBJECT_FLOOR = 16 << 20  # DuckDB's default largest JSON object (see LogIndex._insert_json_files)
-BOUNDED_CHANGE_FILES = 20_000  # from this many files on, an in-memory index bounds its memory while it applies them
+BOUNDED_CHANGE_FILES = 20_000  # from this many files on, an index bounds its memory while it applies them
 APPLY_MEMORY_HEADROOM = 192 << 20  # DuckDB's memory while it does: what it held before, this, and the reader's
 
 
@@ -65,7 +65,7 @@ class RefreshReport:
 
 
 def is_large_change(changes: ChangeSet) -> bool:
-    """A change that an in-memory index applies with its memory bounded (a first load, or many files)."""
+    """A change that an index applies with its memory bounded (a first load, or many files)."""
     return bool(changes.directories) or len(changes.stale) + len(changes.removed) >= BOUNDED_CHANGE_FILES
 
 
@@ -74,7 +74,7 @@ class IndexRefresh:
 
     def _refresh(self, progress: Progress | None, full: bool) -> RefreshReport:
         started = time.perf_counter()
-        with self._thread_lock:
+        with self._thread_lock, self._refresh_memory():
             # A first load parses every file: start the workers now, their start-up overlaps opening the index.
             first_load = self.source.parallel_first_load and not self._attached and not self.path.exists()
             pool = WorkerPool() if worker_count() > 1 and first_load else None
@@ -139,16 +139,30 @@ class IndexRefresh:
         return changes, parsed, skipped
 
     @contextlib.contextmanager
+    def _refresh_memory(self) -> Iterator[None]:
+        """While a process that serves queries from a copy (``in_memory``) refreshes, DuckDB's memory is
+        REFRESH_MEMORY_LIMIT, and its steady limit again afterwards (see loaders.store.memory_copy)."""
+        if not self.in_memory:
+            yield
+            return
+        restore_memory_limit(self._connection, refreshing=True)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(duckdb.Error):  # never in the way of the error that ended the block
+                restore_memory_limit(self._connection)
+
+    @contextlib.contextmanager
     def _memory_bounded(self, changes: ChangeSet, early_copy: EarlyCopy | None) -> Iterator[None]:
-        """Bound DuckDB's memory while a large change (a first load) is applied.
+        """Bound DuckDB's memory while a large change (a first load, or BOUNDED_CHANGE_FILES files) is applied.
 
         The blocks already written to the index file are then dropped from memory instead of kept
         (and an operator that needs more spills to the index's temporary directory). At 100,000
         sessions a first load's insert and session facts took a bare process to 470-520 MiB (a
         dashboard building its index to 630); bounded, to 385 MiB, in the same time. A CLI's
         first load at 300,000 sessions peaked at 1.7 GiB unbounded, 0.66 GiB bounded, in the same
-        time. A process that has a copy to serve queries from is not bounded (the bound holds for
-        every query of the process: theirs would be squeezed).
+        time. A process that has a copy to serve queries from is not bounded so (the bound holds for
+        every query of the process: theirs would be squeezed): it has REFRESH_MEMORY_LIMIT.
         An early copy (whose tables count against the bound) is waited for first: a change this
         large is copied again anyway.
         """
@@ -165,7 +179,7 @@ class IndexRefresh:
         finally:
             self._memory_bound = None
             with contextlib.suppress(duckdb.Error):  # never in the way of the error that ended the block
-                restore_memory_limit(self._connection)
+                restore_memory_limit(self._connection, refreshing=self.in_memory)
 
     def _bound_memory(self, reading: int = 0) -> None:
         """Set the bound of _memory_bounded, with room for the JSON reader's buffers for objects of
@@ -372,8 +386,8 @@ class IndexRefresh:
         )
 
     def _expose_tables(self, lean: bool = False) -> None:
-        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: in-memory tables
-        (``in_memory``, the joins done once here) or views over the index file.
+        """Make ``attempts``, ``session_files`` and ``skipped_files`` queryable: this process's copy
+        (``in_memory``: see loaders.store.memory_copy) or views over the index file.
 
         ``lean`` (the process's first copy follows a large change: a dashboard or an API server
         building its index) copies in twice as many parts, as many at once as otherwise: at
