@@ -74,13 +74,15 @@ LOGGED_FACTS_SQL = "CREATE OR REPLACE TABLE idx.attempt_facts AS" + LOGGED_FACTS
 # After a small change only the sessions it touched are computed again: those of the files that
 # changed (before and after), widened to the sessions that share a log_id with them (copies). The
 # files replaced or removed are widened before their rows go: a copy left alone counts copies again.
-AFFECTED_SESSIONS_SQL = """
-CREATE OR REPLACE TEMP TABLE affected_sessions AS
+_SESSIONS_OF_PATHS = """
 SELECT DISTINCT b.session_id
 FROM idx.attempt_files a JOIN idx.attempt_files b USING (log_id)
 WHERE list_contains(?, a.path)
 UNION SELECT session_id FROM idx.attempt_files WHERE list_contains(?, path)
 """
+AFFECTED_SESSIONS_SQL = "CREATE OR REPLACE TEMP TABLE affected_sessions AS" + _SESSIONS_OF_PATHS
+# The same for the files a follow-up scan found rewritten or gone (a source's rewritten_files_of).
+MORE_AFFECTED_BY_OLD_PATHS_SQL = "INSERT INTO affected_sessions" + _SESSIONS_OF_PATHS
 NO_AFFECTED_SESSIONS_SQL = "CREATE OR REPLACE TEMP TABLE affected_sessions (session_id VARCHAR)"
 MORE_AFFECTED_SESSIONS_SQL = (
     "INSERT INTO affected_sessions SELECT DISTINCT session_id FROM idx.attempt_files WHERE list_contains(?, path)"

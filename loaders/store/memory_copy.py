@@ -130,15 +130,19 @@ def restore_memory_limit(connection: duckdb.DuckDBPyConnection, refreshing: bool
     serves queries from a copy ``refreshing``; else FILE_COPY_MEMORY_LIMIT while a copy in files
     serves queries, or DuckDB's default."""
     if refreshing:
-        connection.execute(f"SET memory_limit = '{REFRESH_MEMORY_LIMIT}'")
-        return
-    in_files = connection.execute(
-        "SELECT count(*) FROM duckdb_databases() WHERE starts_with(database_name, ?)", [f"{COMPRESSED_COPY}_file_"]
-    ).fetchone()[0]
-    if in_files:
-        connection.execute(f"SET memory_limit = '{FILE_COPY_MEMORY_LIMIT}'")
+        limit = REFRESH_MEMORY_LIMIT
     else:
+        in_files = connection.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE starts_with(database_name, ?)", [f"{COMPRESSED_COPY}_file_"]
+        ).fetchone()[0]
+        limit = FILE_COPY_MEMORY_LIMIT if in_files else None
+    if limit is None:
         connection.execute("RESET memory_limit")
+        return
+    try:
+        connection.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.OutOfMemoryException as exc:  # a query holds more just now: the limit stays as it was
+        logger.info("DuckDB's memory limit was left as it was: %s", exc)
 
 
 class EarlyCopy:

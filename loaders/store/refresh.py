@@ -25,6 +25,7 @@ from loaders.store.facts import (
     COUNTED_ATTEMPTS_SQL,
     EMPTY_INFERRED_FACTS_SQL,
     LOGGED_FACTS_SQL,
+    MORE_AFFECTED_BY_OLD_PATHS_SQL,
     MORE_AFFECTED_SESSIONS_SQL,
     NO_AFFECTED_SESSIONS_SQL,
     UNLINKED_SHARE_SQL,
@@ -253,8 +254,11 @@ class IndexRefresh:
             if not changes.every_file_checked:
                 follow_up = self.source.rewritten_files_of(con, sorted(session_ids), not changes.sessions_listed)
                 if follow_up.changed:
-                    old_paths += follow_up.replaced + follow_up.removed
-                    self._delete_paths(follow_up.replaced + follow_up.removed)
+                    gone = follow_up.replaced + follow_up.removed
+                    if incremental and gone:  # before their rows go, as the change's own (AFFECTED_SESSIONS_SQL)
+                        con.execute(MORE_AFFECTED_BY_OLD_PATHS_SQL, [gone, gone])
+                    old_paths += gone
+                    self._delete_paths(gone)
                     items = [(stamp, folder) for stamp, folder, _ in follow_up.stale]
                     more, more_skipped, _ = self._insert_parsed(items, None)
                     parsed, skipped = parsed + more, skipped + more_skipped
