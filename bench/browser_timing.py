@@ -283,6 +283,14 @@ def sidebar_filters(page: Any, base: str, models: list[str], runs: int) -> dict:
     return {"models": models[:runs], "drawn": drawn, "script_done": script}
 
 
+def browser_page(playwright: Any) -> tuple[Any, Any]:
+    """Chromium (the system's) started by ``playwright``, and a page 1400 x 1000 px in it."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+    )
+    return browser, browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+
 def measure(logs: str, runs: int) -> dict:
     """Every browser figure (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
@@ -290,10 +298,7 @@ def measure(logs: str, runs: int) -> dict:
     models = models_of(logs)
     port = free_port()  # one port throughout: the browser's cache is per origin
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        browser, page = browser_page(playwright)
         first = first_visits(page, logs, port)
         with dashboard(logs, port) as server:
             base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench import api_timing
-from bench.browser_timing import CHROMIUM, PAGES, dashboard, leave, memory_mib, visit
+from bench.browser_timing import PAGES, browser_page, dashboard, leave, memory_mib, visit
 
 API_REQUESTS = 200
 API_BUDGET_SECONDS = 10.0
@@ -33,10 +33,7 @@ def dashboard_figures(logs: str, runs: int) -> dict[str, Any]:
     port = api_timing.free_port()
     base = f"http://127.0.0.1:{port}"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        browser, page = browser_page(playwright)
         started = time.perf_counter()
         with dashboard(logs, port) as server:
             warm_up = time.perf_counter() - started

@@ -33,7 +33,7 @@ def main() -> int:
 def _serve() -> int:
     import orjson
 
-    from loaders.ingest.parsing import ChangesTask, DirectoryTask, parse_chunk, parse_directory
+    from loaders.ingest.parsing import ChangesTask, DirectoryTask, parse_task
     from loaders.ingest.records import FileStamp
 
     out = sys.stdout.buffer
@@ -46,10 +46,10 @@ def _serve() -> int:
             out.flush()
             continue
         if isinstance(message, dict):
-            batches = parse_directory(DirectoryTask.from_message(message))
+            task = DirectoryTask.from_message(message)
         else:
-            batches = iter([parse_chunk([(FileStamp(path, -1, -1), folder) for path, folder in message])])
-        for batch in batches:
+            task = [(FileStamp(path, -1, -1), folder) for path, folder in message]
+        for batch in parse_task(task):
             out.write(batch.to_frame())
             out.flush()
     return 0

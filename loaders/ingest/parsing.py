@@ -356,7 +356,7 @@ def parse_batches(
     parallel = workers > 1 and (pool is not None or len(items) >= PARALLEL_THRESHOLD)
     if not parallel:
         tasks: list[Task] = [*directories, items] if items else list(directories)
-        batches: Iterator[ParsedBatch] = itertools.chain.from_iterable(_parse_task(task) for task in tasks)
+        batches: Iterator[ParsedBatch] = itertools.chain.from_iterable(parse_task(task) for task in tasks)
     else:
         own_pool = pool is None
         pool = pool or WorkerPool(workers)
@@ -372,7 +372,8 @@ def parse_batches(
         yield batch
 
 
-def _parse_task(task: Task) -> Iterator[ParsedBatch]:
+def parse_task(task: Task) -> Iterator[ParsedBatch]:
+    """The batches of one task: a directory's (parse_directory), or a chunk's one batch."""
     return parse_directory(task) if isinstance(task, DirectoryTask) else iter([parse_chunk(task)])
 
 
