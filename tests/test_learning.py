@@ -323,11 +323,39 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
     monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 1)
     monkeypatch.setattr(transitions, "CHANGES_PER_TASK", 3)  # several pieces, answered in any order
+    monkeypatch.setattr(transitions, "MIN_PIECE", 1)
     in_workers = transition_changes(LogIndex(recipe_tree, tmp_path / "workers"))
     assert len(here) == len(in_workers) == 19
     columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
     assert here[columns].astype(str).equals(in_workers[columns].astype(str))
     assert any("skimage" in added for added in in_workers["added_imports"])
+
+
+def test_missing_changes_are_read_and_recorded_a_piece_at_a_time(recipe_tree, tmp_path, monkeypatch):
+    """The missing transitions stream from their query a piece at a time, each recorded as it comes
+    (not one Arrow table of them all), with the same changes as in one piece; the transitions with
+    their changes stream too, in batches of BATCH_ROWS."""
+    whole = transition_changes(LogIndex(recipe_tree, tmp_path / "whole"))
+    recorded = []
+    record = transitions._record_changes
+
+    def counted(connection, piece, tokens):
+        recorded.append(piece.num_rows)
+        record(connection, piece, tokens)
+
+    monkeypatch.setattr(transitions, "_record_changes", counted)
+    monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 10**9)  # here, not in workers
+    monkeypatch.setattr(transitions, "MIN_PIECE", 4)
+    monkeypatch.setattr(transitions, "CHANGES_PER_TASK", 4)
+    monkeypatch.setattr(transitions, "BATCH_ROWS", 5)
+    index = LogIndex(recipe_tree, tmp_path / "pieces")
+    with transitions.changed_transitions(index) as batches:
+        assert [batch.num_rows for batch in batches] == [5, 5, 5, 4]
+    assert recorded == [4, 4, 4, 4, 3]
+    pieces = transition_changes(index)  # all recorded now: read back, nothing worked out again
+    assert len(recorded) == 5
+    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
+    assert whole[columns].astype(str).equals(pieces[columns].astype(str))
 
 
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")

@@ -394,6 +394,29 @@ def test_a_big_copy_is_compressed_and_answers_the_same(small_tree, cache_dir, mo
     assert metrics.summary(compressed, as_of=AS_OF).total_failures == expected.total_failures + 1
 
 
+def test_a_process_that_queries_the_index_file_keeps_duckdb_to_a_bound(small_tree, cache_dir):
+    """A CLI command's index (no copy) holds DuckDB to INDEX_FILE_MEMORY_LIMIT from the start, after
+    its first load (bounded on its own) and after a small change: the file's blocks are paged, not
+    held; a dashboard's (in-memory copy) is not bounded so."""
+    from loaders.store.memory_copy import INDEX_FILE_MEMORY_LIMIT
+
+    def limit(index: LogIndex) -> str:
+        return index._connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    expected = INDEX_FILE_MEMORY_LIMIT.replace("MiB", ".0 MiB")
+    with LogIndex(small_tree, cache_dir, in_memory=False) as index:
+        assert limit(index) == expected
+        first = metrics.summary(index, as_of=AS_OF)
+        assert limit(index) == expected
+        write_record(small_tree, log_id="late", session_id="LATE")
+        index.refresh()
+        assert metrics.summary(index, as_of=AS_OF).total_failures == first.total_failures + 1
+        assert limit(index) == expected
+    dashboard = LogIndex(small_tree, cache_dir)
+    dashboard.cursor()
+    assert limit(dashboard) != expected
+
+
 def test_a_copy_of_a_large_tree_lives_in_files_that_go_with_it(small_tree, cache_dir, monkeypatch):
     """From FILE_COPY_FROM_ATTEMPTS attempts on, the copy's parts are database files in the process's
     spill directory and DuckDB's memory is bounded: the same answers; below it again, the files go."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from loaders.analysis.filters import ALL, AttemptFilter
-from loaders.analysis.transitions import BATCH_ROWS, changed_transitions
+from loaders.analysis.transitions import changed_transitions
 from loaders.core.rows import plain_batch_rows
 from loaders.ingest.code_changes import describe_change
 from loaders.store.index import LogIndex
@@ -93,7 +93,7 @@ class _Tally:
     sessions: defaultdict = None  # type: ignore[assignment]
 
 
-def _tally(changed: pa.Table) -> _Tally:
+def _tally(changed: pa.RecordBatchReader) -> _Tally:
     """Count each edit's tries and fixes over the transitions (changed_transitions), a batch at a time."""
     tally = _Tally(Counter(), Counter(), defaultdict(Counter), defaultdict(list))
     columns = [
@@ -105,7 +105,7 @@ def _tally(changed: pa.Table) -> _Tally:
         "fingerprint",
         "session_id",
     ]
-    for batch in changed.to_batches(max_chunksize=BATCH_ROWS):
+    for batch in changed:
         _tally_rows(tally, plain_batch_rows(batch, columns))
     return tally
 
@@ -164,7 +164,8 @@ def fix_rules(index: LogIndex, flt: AttemptFilter = ALL, min_fixes: int = 2) -> 
 
 
 def _rule_records(index: LogIndex, flt: AttemptFilter) -> list[dict[str, Any]]:
-    tally = _tally(changed_transitions(index, flt))
+    with changed_transitions(index, flt) as changed:
+        tally = _tally(changed)
     rules = []
     once = set(
         sorted(

@@ -3,10 +3,10 @@
 What changed (imports added and removed, tokens) is worked out once per pair of files, on first
 demand: the imports from the index's ``imports`` column, the tokens from the files themselves (the
 index does not keep the code). It is recorded in the index file (``idx.transition_changes``,
-dropped when either file changes). Fix recipes (``loaders.analysis.recipes``) read them back as one Arrow
-table and turn a batch of rows at a time into Python values: at 100,000 sessions (128,000
+dropped when either file changes). Fix recipes (``loaders.analysis.recipes``) read them back as Arrow
+batches, one at a time, and turn each into Python values in turn: at 100,000 sessions (128,000
 transitions) holding them all as Python values, with every worker's answer beside them, took 300
-MiB more while the report was worked out.
+MiB more while the report was worked out; at 1,000,000 sessions one Arrow table of them took 1.3 GiB.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ CHANGE_SCHEMA = pa.schema(
 )
 PARALLEL_CHANGES = 2000  # from this many transitions on, the parse workers work the changes out
 CHANGES_PER_TASK = 4096  # at most this many transitions per piece of work (a worker's task, one insert)
+MIN_PIECE = 256  # at least this many (but for the last piece): a low estimate must not make thousands of pieces
 BATCH_ROWS = 8192  # transitions per batch that fix recipes turn into Python values at once
 
 
@@ -163,61 +164,77 @@ def transition_changes(index: LogIndex, flt: AttemptFilter = ALL) -> pd.DataFram
     next_path, next_mtime, and those of CHANGE_COLUMNS (lists of text); ordered as transitions().
     Changes not recorded yet are worked out from the two files and recorded first.
     """
-    table = changed_transitions(index, flt)
+    with changed_transitions(index, flt) as batches:
+        table = batches.read_all()
     frame = table.drop_columns(list(CHANGE_COLUMNS)).to_pandas()
     for column in CHANGE_COLUMNS:  # lists, not the NumPy arrays to_pandas makes of them
         frame[column] = table.column(column).to_pylist()
     return frame
 
 
-def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> pa.Table:
-    """The rows of transition_changes() as an Arrow table (128,000 rows in 37 MiB at 100,000
-    sessions): read it a batch of rows at a time (loaders.core.rows.plain_batch_rows), not as Python values at once.
+@contextlib.contextmanager
+def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> Iterator[pa.RecordBatchReader]:
+    """The rows of transition_changes(), for the ``with`` block, as Arrow batches of BATCH_ROWS rows
+    read one at a time: turn each into Python values in turn (loaders.core.rows.plain_batch_rows).
 
-    Changes not recorded yet are worked out and recorded first (record_missing_changes).
+    Changes not recorded yet are worked out and recorded first (record_missing_changes). The block
+    holds the index file (LogIndex.index_file). As one Arrow table the rows took 1.3 GiB at
+    1,000,000 sessions (1.3 million transitions), on top of what the query held.
     """
     where, params = flt.where()
     index.cursor()  # loads the index on first use
     # A cursor of its own: the index file's connection may hold a result another call left unfetched.
     with index.index_file() as file_connection, file_connection.cursor() as connection:
         record_missing_changes(index, connection, flt)
-        return connection.sql(_over_transitions(CHANGED_TRANSITIONS_SQL, where), params=params).to_arrow_table()
+        sql = _over_transitions(CHANGED_TRANSITIONS_SQL, where)
+        yield connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
 
 
 def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnection, flt: AttemptFilter = ALL) -> int:
     """Work out and record the changes of the transitions that have none recorded; return how many.
 
-    ``connection``: a cursor with the index file attached (LogIndex.index_file). Worked out in
-    pieces of at most CHANGES_PER_TASK transitions, each recorded as it comes, by the parse workers
-    when there are many in a local tree: the keys are held as one Arrow table, and only the answers
-    of the pieces in the workers' hands as Python values. Raises ChangesCancelled when stopped
-    (cancelled_by).
+    ``connection``: a cursor with the index file attached (LogIndex.index_file). The missing
+    transitions are read a piece at a time (at most CHANGES_PER_TASK), and each piece's changes
+    recorded as they come (through a cursor of their own), by the parse workers when many are
+    likely (LIKELY_MISSING_SQL) in a local tree: only the pieces in the workers' hands are held.
+    Raises ChangesCancelled when stopped (cancelled_by).
     """
     where, params = flt.where()
     workers = worker_count()
-    parallel = isinstance(index.source, LocalTreeSource) and workers > 1
-    # Workers take about as long to start as listing what is missing: started first when many are likely.
-    early = parallel and _likely_missing(connection, where, params) >= PARALLEL_CHANGES
-    pool = WorkerPool(workers) if early else None
+    likely = _likely_missing(connection, where, params)
+    in_workers = isinstance(index.source, LocalTreeSource) and workers > 1 and likely >= PARALLEL_CHANGES
+    # Pieces for every worker busy to the end: the estimate is exact for a tree worked out unfiltered.
+    size = max(MIN_PIECE, min(CHANGES_PER_TASK, -(-likely // (workers * 4))))
+    pool = WorkerPool(workers) if in_workers else None  # started before the query: it takes as long to start
+    recorded = 0
     try:
-        missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_table()
-        size = max(1, min(CHANGES_PER_TASK, -(-missing.num_rows // (workers * 4))))  # every worker busy to the end
-        pieces = [missing.slice(start, size) for start in range(0, missing.num_rows, size)]
-        if parallel and missing.num_rows >= PARALLEL_CHANGES:
-            pool = pool or WorkerPool(workers)
-            tasks = (ChangesTask(number, str(index.root), _pairs(piece)) for number, piece in enumerate(pieces))
-            for number, changes in pool.changes(tasks, ahead=2 * workers, stopped=_cancelled):
+        missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_reader(size)
+        pieces = (pa.Table.from_batches([batch]) for batch in missing if batch.num_rows)
+        with connection.cursor() as writer:
+            if pool is None:
+                for piece in pieces:
+                    _stop_if_cancelled()
+                    _record_changes(writer, piece, token_changes(_pairs(piece), index.source.read_record))
+                    recorded += piece.num_rows
+                return recorded
+            in_hand: dict[int, pa.Table] = {}
+            for number, changes in pool.changes(_tasks(index, pieces, in_hand), ahead=2 * workers, stopped=_cancelled):
                 _stop_if_cancelled()
-                _record_changes(connection, pieces[number], changes)
+                piece = in_hand.pop(number)
+                _record_changes(writer, piece, changes)
+                recorded += piece.num_rows
             _stop_if_cancelled()  # the answers stop coming when it is
-        else:
-            for piece in pieces:
-                _stop_if_cancelled()
-                _record_changes(connection, piece, token_changes(_pairs(piece), index.source.read_record))
+            return recorded
     finally:
         if pool is not None:
             pool.close(kill=_cancelled())
-    return missing.num_rows
+
+
+def _tasks(index: LogIndex, pieces: Iterator[pa.Table], in_hand: dict[int, pa.Table]) -> Iterator[ChangesTask]:
+    """A ChangesTask for each piece, numbered in turn; each piece is kept in ``in_hand`` until answered."""
+    for number, piece in enumerate(pieces):
+        in_hand[number] = piece
+        yield ChangesTask(number, str(index.root), _pairs(piece))
 
 
 def _likely_missing(connection: duckdb.DuckDBPyConnection, where: str, params: list) -> int:

@@ -48,6 +48,7 @@ from loaders.store.cache import (
     usable_cache_dir,
 )
 from loaders.store.facts import INFERENCE_SINGLE_SHARE, compute_inferred_facts
+from loaders.store.memory_copy import restore_memory_limit
 from loaders.store.refresh import IndexRefresh, Progress, RefreshReport
 from loaders.store.schema import ATTACH_SQL, CREATE_TABLES_SQL, EXPOSED_VIEWS, SCHEMA_VERSION, SESSION_MODES
 from loaders.text.domain import current_domain
@@ -103,6 +104,8 @@ class LogIndex(IndexRefresh):
         # it goes when this index is collected or the process exits (a killed process's goes when the
         # next one opens the index: remove_stale_spill_directories).
         weakref.finalize(self, _close_and_remove, self._connection, spill)
+        if not in_memory:  # queries read the index file: its blocks are paged, not held (INDEX_FILE_MEMORY_LIMIT)
+            restore_memory_limit(self._connection, serving_copy=False)
         self.version = -1
         self._generation: str | None = None
         self.loaded_at: str | None = None

@@ -180,7 +180,7 @@ class IndexRefresh:
         finally:
             self._memory_bound = None
             with contextlib.suppress(duckdb.Error):  # never in the way of the error that ended the block
-                restore_memory_limit(self._connection, refreshing=self.in_memory)
+                restore_memory_limit(self._connection, refreshing=self.in_memory, serving_copy=self.in_memory)
 
     def _bound_memory(self, reading: int = 0) -> None:
         """Set the bound of _memory_bounded, with room for the JSON reader's buffers for objects of
