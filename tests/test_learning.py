@@ -232,6 +232,36 @@ def test_abandoned_sessions_and_silent_successes(tmp_path, cache_dir):
     assert list(sessions.silent_successes(index)["log_id"]) == ["quiet"]
 
 
+def test_the_report_holds_the_newest_of_its_growing_lists_with_their_totals(tmp_path, cache_dir, monkeypatch):
+    """Abandoned sessions and silent successes grow with the tree: the full report holds the newest
+    REPORT_LIST_ROWS of each, most recent first, and how many there are in all (``..._total``)."""
+    from loaders.outputs import sections as report_sections
+    from loaders.outputs.report import analysis_report
+
+    logs = tmp_path / "logs"
+    for n in range(5):
+        write_record(logs, log_id=f"gone-{n}", session_id=f"GONE{n}", when=AS_OF - timedelta(hours=2 + n))
+        write_record(
+            logs,
+            log_id=f"quiet-{n}",
+            session_id=f"Q{n}",
+            status="success",
+            output_files=[],
+            when=AS_OF - timedelta(hours=n),
+        )
+    monkeypatch.setattr(report_sections, "REPORT_LIST_ROWS", 2)
+    monkeypatch.setattr("loaders.outputs.report.REPORT_LIST_ROWS", 2)
+    index = LogIndex(logs, cache_dir)
+    full = analysis_report(index, as_of=AS_OF)
+    assert [row["session_id"] for row in full["abandoned_sessions"]] == ["GONE0", "GONE1"]
+    assert full["abandoned_sessions_total"] == 5
+    assert [row["log_id"] for row in full["silent_successes"]] == ["quiet-0", "quiet-1"]
+    assert full["silent_successes_total"] == 5
+    everything = sessions.abandoned_sessions(index, as_of=AS_OF)
+    assert len(everything) == 5 and "total" not in everything.columns
+    assert sessions.abandoned_sessions(index, as_of=AS_OF - timedelta(days=30), limit=2).attrs["total"] == 0
+
+
 def test_inferred_sessions_recover_stripped_links(tmp_path, cache_dir):
     logs = tmp_path / "logs"
     counts = generate_tree(logs, sessions=400, days=20, seed=21)

@@ -16,6 +16,7 @@ from loaders.analysis.states import fingerprint_states
 from loaders.analysis.triage import by_fingerprint, current_triage
 from loaders.core.rows import frame_records
 from loaders.outputs.report_sections import report_sections
+from loaders.outputs.sections import REPORT_LIST_ROWS
 from loaders.store.index import LogIndex
 
 
@@ -35,6 +36,7 @@ def analysis_report(
     summary = metrics.summary(index, flt, as_of)  # None: the window every surface uses
     summary_dict = summary.as_dict()
     sections = report_sections(index, flt)
+    abandoned = sessions.abandoned_sessions(index, flt, summary.as_of, limit=REPORT_LIST_ROWS)
     return {
         "generated_at": datetime.now().isoformat(),
         "summary": {key: summary_dict[key] for key in SUMMARY_KEYS},
@@ -47,8 +49,10 @@ def analysis_report(
         "skipped_files": sections["skipped_files"],
         "fix_rules": sections["fix_rules"],
         "fingerprints": decided_fingerprints(index, frame_records(fingerprint_states(index, flt, summary.as_of))),
-        "abandoned_sessions": frame_records(sessions.abandoned_sessions(index, flt, summary.as_of)),
+        "abandoned_sessions": frame_records(abandoned),
+        "abandoned_sessions_total": abandoned.attrs["total"],
         "silent_successes": sections["silent_successes"],
+        "silent_successes_total": sections["silent_successes_total"],
     }
 
 

@@ -45,7 +45,7 @@ DELETE FROM idx.stored_results WHERE (name, args) IN (
 Result = TypeVar("Result")
 MEMO_ENTRIES = 128  # per index: the results of this many (name, arguments) pairs kept in memory, latest used
 # Bump when a stored computation changes what it returns: results stored by another release are then ignored.
-RESULTS_RELEASE = "3"
+RESULTS_RELEASE = "4"
 
 _memos: weakref.WeakKeyDictionary[LogIndex, OrderedDict[tuple[str, str], tuple[str, Any]]] = weakref.WeakKeyDictionary()
 _memos_lock = threading.Lock()
