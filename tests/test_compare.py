@@ -14,7 +14,7 @@ from api.server import create_app
 from loaders.analysis.cohorts import parse_cohort
 from loaders.analysis.compare import compare, describe
 from loaders.analysis.filters import AttemptFilter
-from loaders.analysis.stats import Difference
+from loaders.analysis.stats import Difference, mean_difference
 from loaders.annotations.markers import Marker
 from loaders.store.index import LogIndex
 from tests.conftest import AS_OF, write_sessions
@@ -55,6 +55,11 @@ def test_a_real_difference_is_significant(cohort_index):
     assert (fix.a, fix.b, fix.n_a, fix.n_b, fix.significant) == (100.0, 100.0, 40, 120, False)
     attempts = result.metrics["mean_attempts_to_success"]
     assert attempts.a == pytest.approx(1.2) and attempts.b == pytest.approx(1.6) and attempts.significant
+    # The query's count, mean and variance give Welch's interval of the values themselves
+    # (A: 160 sessions at 1 attempt and 40 at 2; B: 80 at 1 and 120 at 2).
+    welch = mean_difference([1.0] * 160 + [2.0] * 40, [1.0] * 80 + [2.0] * 120)
+    assert (attempts.n_a, attempts.n_b) == (welch.n_a, welch.n_b) == (200, 200)
+    assert (attempts.ci_low, attempts.ci_high) == (pytest.approx(welch.ci_low), pytest.approx(welch.ci_high))
     assert describe("first_try_success_rate", first) == (
         f"First-try success fell from 80 % to 40 % (-40 points, 95 % interval {round(first.ci_low):+d} "
         f"to {round(first.ci_high):+d}): a real decline"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -78,6 +80,31 @@ def test_sessions_list(small_tree, index_of):
     assert bool(s1["has_session_file"]) and s1["missing_records"] == 0
     assert listed.loc["S2", "status"] == "unresolved"
     assert not bool(listed.loc["S2", "has_session_file"])
+
+
+@pytest.mark.parametrize(
+    "flt", [AttemptFilter(), AttemptFilter(statuses=("failed",)), AttemptFilter(models=("gpt-4.1-mini",))], ids=str
+)
+def test_a_page_of_sessions_is_those_rows_of_the_whole_list(demo_tree, index_of, flt, tmp_path):
+    """A page's sessions are chosen before they are summed up: each page holds the same rows, in the
+    same order, as the whole list cut at its place (missing records and the session file included)."""
+    logs = tmp_path / "logs"
+    shutil.copytree(demo_tree[0], logs)
+    for path in sorted(logs.glob("*e*/**/*.json"))[::5]:  # a fifth of the records their session files list
+        path.unlink()
+    index = index_of(logs)
+    whole = sessions.sessions(index, flt)
+    assert len(whole) > 20 and (whole["missing_records"] > 0).any()
+    for limit, offset in ((10, 0), (7, 3), (10, len(whole) - 4)):
+        page = sessions.sessions(index, flt, limit=limit, offset=offset)
+        assert list(page.columns) == list(whole.columns)
+        assert _cells(page) == _cells(whole.iloc[offset : offset + limit]), (limit, offset)
+    assert sessions.sessions(index, flt, limit=5, offset=len(whole)).empty
+
+
+def _cells(frame: pd.DataFrame) -> list[list]:
+    """The frame's values, a missing one as None whatever its column's type (all missing: object)."""
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
 
 
 def test_session_detail_reads_full_texts_in_order(small_tree, index_of):

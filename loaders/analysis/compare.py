@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loaders.analysis.filters import AttemptFilter
 from loaders.analysis.first_try import SESSION_OUTCOMES_SQL
-from loaders.analysis.stats import Difference, mean_difference, rate_difference
+from loaders.analysis.stats import Difference, Moments, moments_difference, rate_difference
 from loaders.core.rows import frame_records
 from loaders.store.index import LogIndex
 
@@ -26,14 +26,16 @@ WITH outcomes AS ({outcomes})
 SELECT count(*) AS sessions, count(*) FILTER (WHERE first_try_success) AS first_try_successes,
        coalesce(sum(attempts), 0) AS attempts, coalesce(sum(successes), 0) AS successes,
        coalesce(sum(failures), 0) AS failures, coalesce(sum(fixed_failures), 0) AS fixed_failures,
-       coalesce(list(attempts_to_success) FILTER (WHERE attempts_to_success IS NOT NULL), []) AS attempts_to_success
+       count(attempts_to_success) AS succeeded, avg(attempts_to_success) AS mean_attempts,
+       var_samp(attempts_to_success) AS attempts_variance
 FROM outcomes
 """
 
 
 @dataclass(frozen=True)
 class CohortCounts:
-    """What one cohort holds: sessions, attempts and their outcomes, attempts until each first success."""
+    """What one cohort holds: sessions, attempts and their outcomes, the attempts until the first success
+    of the sessions that had one (their count, mean and variance)."""
 
     sessions: int
     first_try_successes: int
@@ -41,7 +43,7 @@ class CohortCounts:
     successes: int
     failures: int
     fixed_failures: int
-    attempts_to_success: list[int]
+    attempts_to_success: Moments
 
 
 def cohort_counts(index: LogIndex, flt: AttemptFilter) -> CohortCounts:
@@ -49,7 +51,7 @@ def cohort_counts(index: LogIndex, flt: AttemptFilter) -> CohortCounts:
     where, params = flt.where()
     sql = COHORT_COUNTS_SQL.format(outcomes=SESSION_OUTCOMES_SQL.format(where=where))
     row = index.cursor().execute(sql, params).fetchone()
-    return CohortCounts(*(int(value) for value in row[:6]), [int(n) for n in row[6]])
+    return CohortCounts(*(int(value) for value in row[:6]), Moments(int(row[6]), row[7], row[8]))
 
 
 COHORT_FINGERPRINTS_SQL = """
@@ -141,9 +143,7 @@ def compare(index: LogIndex, flt_a: AttemptFilter, flt_b: AttemptFilter) -> Comp
         "success_rate": rate_difference(a.successes, a.attempts, b.successes, b.attempts),
         "first_try_success_rate": rate_difference(a.first_try_successes, a.sessions, b.first_try_successes, b.sessions),
         "fix_rate": rate_difference(a.fixed_failures, a.failures, b.fixed_failures, b.failures),
-        "mean_attempts_to_success": mean_difference(
-            [float(n) for n in a.attempts_to_success], [float(n) for n in b.attempts_to_success]
-        ),
+        "mean_attempts_to_success": moments_difference(a.attempts_to_success, b.attempts_to_success),
     }
     return Comparison(a, b, metrics, fingerprint_moves(index, flt_a, flt_b, a.attempts, b.attempts))
 

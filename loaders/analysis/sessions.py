@@ -14,8 +14,17 @@ from loaders.store.index import LogIndex
 if TYPE_CHECKING:  # pandas is imported by DuckDB's .df() only when a frame is asked for
     import pandas as pd
 
+# The page's sessions are chosen first (by their last attempt), and only theirs are summed up: summing
+# every session up before cutting a page of 50 took 9.4 s at 1,000,000 sessions.
 SESSIONS_SQL = """
 WITH chosen AS (SELECT DISTINCT session_id FROM attempts WHERE {where}),
+page AS (
+    SELECT a.session_id, max(a.timestamp) AS last_at
+    FROM attempts a JOIN chosen USING (session_id)
+    GROUP BY a.session_id
+    ORDER BY last_at DESC, a.session_id
+    LIMIT ? OFFSET ?
+),
 per_session AS (
     SELECT a.session_id,
            count(*) AS attempts,
@@ -27,11 +36,12 @@ per_session AS (
            arg_min(a.user_prompt, a.timestamp) AS user_prompt,
            mode(a.ai_model) AS ai_model,
            arg_max(a.error_line, a.timestamp) FILTER (WHERE a.status = 'failed') AS last_error
-    FROM attempts a JOIN chosen USING (session_id)
+    FROM attempts a JOIN page USING (session_id)
     GROUP BY a.session_id
 ),
 latest_files AS (
-    SELECT * FROM session_files QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY mtime_ns DESC) = 1
+    SELECT * FROM session_files WHERE session_id IN (SELECT session_id FROM page)
+    QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY mtime_ns DESC) = 1
 ),
 missing AS (
     SELECT session_id, count(*) AS missing_records
@@ -51,7 +61,6 @@ FROM per_session p
 LEFT JOIN latest_files f USING (session_id)
 LEFT JOIN missing m USING (session_id)
 ORDER BY p.last_at DESC, p.session_id
-LIMIT ? OFFSET ?
 """
 
 SESSION_COUNTS_SQL = """

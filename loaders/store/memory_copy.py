@@ -40,6 +40,9 @@ REFRESH_MEMORY_LIMIT = "1GiB"
 # query's work besides (by default up to 80% of the machine): the first fix recipes after a load
 # took a CLI process to 1.1 GiB at 300,000 sessions and 2.9 GiB at 1,000,000.
 INDEX_FILE_MEMORY_LIMIT = "512MiB"
+# While a copy in files is made, DuckDB holds at most this much: what it writes goes to the files. Under
+# REFRESH_MEMORY_LIMIT the making of the copy took a dashboard at 1,000,000 sessions to 1.3 GiB.
+FILE_COPY_WORK_MEMORY_LIMIT = "640MiB"
 logger = logging.getLogger("fixtrail.index")
 
 
@@ -94,6 +97,7 @@ def _copy_compressed(
     directory = connection.execute("SELECT current_setting('temp_directory')").fetchone()[0] if in_files else None
     if directory:
         os.makedirs(directory, exist_ok=True)
+        _set_memory_limit(connection, FILE_COPY_WORK_MEMORY_LIMIT)  # the caller restores the steady limit
 
     def copy_part(number: int) -> None:
         with cursors[number] as cursor:
@@ -149,6 +153,10 @@ def restore_memory_limit(
     if limit is None:
         connection.execute("RESET memory_limit")
         return
+    _set_memory_limit(connection, limit)
+
+
+def _set_memory_limit(connection: duckdb.DuckDBPyConnection, limit: str) -> None:
     try:
         connection.execute(f"SET memory_limit = '{limit}'")
     except duckdb.OutOfMemoryException as exc:  # a query holds more just now: the limit stays as it was
