@@ -361,6 +361,47 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     assert any("skimage" in added for added in in_workers["added_imports"])
 
 
+@pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
+def test_workers_take_the_rest_when_the_estimate_was_low(recipe_tree, tmp_path, monkeypatch):
+    """The estimate of missing changes counts every recorded one, so it runs low for a filter: once
+    PARALLEL_CHANGES have been worked out here, the parse workers take the rest (same changes)."""
+    here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
+    pools = []
+
+    class CountedPool(transitions.WorkerPool):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(transitions, "WorkerPool", CountedPool)
+    monkeypatch.setattr(transitions, "_likely_missing", lambda *_: 0)  # the estimate is wrong
+    monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 4)
+    monkeypatch.setattr(transitions, "MIN_PIECE", 2)
+    monkeypatch.setattr(transitions, "CHANGES_PER_TASK", 2)
+    index = LogIndex(recipe_tree, tmp_path / "late")
+    index.cursor()  # loaded
+    with index.index_file() as connection, connection.cursor() as cursor:
+        assert transitions.record_missing_changes(index, cursor) == 19
+    assert len(pools) == 1 and all(worker.poll() is not None for worker in pools[0]._procs)
+    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
+    assert here[columns].astype(str).equals(transition_changes(index)[columns].astype(str))
+
+
+def test_a_reader_left_early_leaves_the_index_file_whole(recipe_tree, cache_dir, monkeypatch):
+    """Leaving the transitions' batches before their end (an error in the tally) closes the reader:
+    the index file is attached again as it was, not taken for unreadable and rebuilt."""
+    index = LogIndex(recipe_tree, cache_dir)
+    rules = fix_rules(index)
+    monkeypatch.setattr(transitions, "BATCH_ROWS", 2)
+    with pytest.raises(RuntimeError, match="tally failed"), transitions.changed_transitions(index) as batches:
+        next(iter(batches))
+        raise RuntimeError("tally failed")
+    assert index.refresh(full=True).rebuilt_because is None
+    with index.index_file() as connection:
+        assert connection.execute("SELECT count(*) FROM idx.transition_changes").fetchone()[0] == 19
+    assert fix_rules(index).equals(rules)
+
+
 def test_missing_changes_are_read_and_recorded_a_piece_at_a_time(recipe_tree, tmp_path, monkeypatch):
     """The missing transitions stream from their query a piece at a time, each recorded as it comes
     (not one Arrow table of them all), with the same changes as in one piece; the transitions with

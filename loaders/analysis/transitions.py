@@ -186,8 +186,13 @@ def changed_transitions(index: LogIndex, flt: AttemptFilter = ALL) -> Iterator[p
     # A cursor of its own: the index file's connection may hold a result another call left unfetched.
     with index.index_file() as file_connection, file_connection.cursor() as connection:
         record_missing_changes(index, connection, flt)
-        sql = _over_transitions(CHANGED_TRANSITIONS_SQL, where)
-        yield connection.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+        reader = connection.sql(_over_transitions(CHANGED_TRANSITIONS_SQL, where), params=params).to_arrow_reader(
+            BATCH_ROWS
+        )
+        try:
+            yield reader
+        finally:
+            reader.close()  # left open (the block ended early), it would keep the index file attached after DETACH
 
 
 def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnection, flt: AttemptFilter = ALL) -> int:
@@ -195,20 +200,22 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
 
     ``connection``: a cursor with the index file attached (LogIndex.index_file). The missing
     transitions are read a piece at a time (at most CHANGES_PER_TASK), and each piece's changes
-    recorded as they come (through a cursor of their own), by the parse workers when many are
-    likely (LIKELY_MISSING_SQL) in a local tree: only the pieces in the workers' hands are held.
-    Raises ChangesCancelled when stopped (cancelled_by).
+    recorded as it comes (through a cursor of its own). In a local tree the parse workers work
+    them out: started at once when many are likely (LIKELY_MISSING_SQL), else once PARALLEL_CHANGES
+    have been worked out here (the estimate counts every recorded change, so it runs low for a
+    filter). Only the pieces in the workers' hands are held. Raises ChangesCancelled when stopped
+    (cancelled_by).
     """
     where, params = flt.where()
     workers = worker_count()
     likely = _likely_missing(connection, where, params)
-    in_workers = isinstance(index.source, LocalTreeSource) and workers > 1 and likely >= PARALLEL_CHANGES
-    # Pieces for every worker busy to the end: the estimate is exact for a tree worked out unfiltered.
+    local = isinstance(index.source, LocalTreeSource) and workers > 1
+    # Pieces for every worker busy to the end, as far as the estimate tells.
     size = max(MIN_PIECE, min(CHANGES_PER_TASK, -(-likely // (workers * 4))))
-    pool = WorkerPool(workers) if in_workers else None  # started before the query: it takes as long to start
+    pool = WorkerPool(workers) if local and likely >= PARALLEL_CHANGES else None  # starts as the query runs
+    missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_reader(size)
     recorded = 0
     try:
-        missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_reader(size)
         pieces = (pa.Table.from_batches([batch]) for batch in missing if batch.num_rows)
         with connection.cursor() as writer:
             if pool is None:
@@ -216,16 +223,21 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
                     _stop_if_cancelled()
                     _record_changes(writer, piece, token_changes(_pairs(piece), index.source.read_record))
                     recorded += piece.num_rows
-                return recorded
-            in_hand: dict[int, pa.Table] = {}
-            for number, changes in pool.changes(_tasks(index, pieces, in_hand), ahead=2 * workers, stopped=_cancelled):
-                _stop_if_cancelled()
-                piece = in_hand.pop(number)
-                _record_changes(writer, piece, changes)
-                recorded += piece.num_rows
-            _stop_if_cancelled()  # the answers stop coming when it is
-            return recorded
+                    if local and recorded >= PARALLEL_CHANGES:
+                        pool = WorkerPool(workers)  # more than the estimate said: the workers take the rest
+                        break
+            if pool is not None:
+                in_hand: dict[int, pa.Table] = {}
+                tasks = _tasks(index, pieces, in_hand)
+                for number, changes in pool.changes(tasks, ahead=2 * workers, stopped=_cancelled):
+                    _stop_if_cancelled()
+                    piece = in_hand.pop(number)
+                    _record_changes(writer, piece, changes)
+                    recorded += piece.num_rows
+                _stop_if_cancelled()  # the answers stop coming when it is
+        return recorded
     finally:
+        missing.close()  # read to its end or not: an open reader keeps the index file attached after DETACH
         if pool is not None:
             pool.close(kill=_cancelled())
 

@@ -27,7 +27,9 @@ def analysis_report(
     ``first_try`` (first-try success numbers, FIRST_TRY_KEYS).
 
     Beside them: the window (``window_start``, ``window_end``, ``window_rule``) and what each rate rests
-    on (``rates``, ``changes``, ``min_n``: loaders.analysis.metrics.Summary.as_dict).
+    on (``rates``, ``changes``, ``min_n``: loaders.analysis.metrics.Summary.as_dict). Fixtrail's lists
+    that grow with the tree (``abandoned_sessions``, ``silent_successes``) hold their newest
+    REPORT_LIST_ROWS, with how many there are in all (``abandoned_sessions_total``, ``silent_successes_total``).
 
     Parameters: the filter and ``as_of`` (end of the 7-day window; default loaders.analysis.metrics.window_of).
     The sections that do not depend on the window are worked out once per index version (report_sections).

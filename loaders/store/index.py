@@ -224,7 +224,7 @@ class LogIndex(IndexRefresh):
         For the few things kept out of the copy and computed on demand (fix recipes); with the memory
         of a refresh (REFRESH_MEMORY_LIMIT) in a process that has a copy.
         """
-        with self._thread_lock, self._refresh_memory():
+        with self._thread_lock, self._refresh_memory() if self.in_memory else contextlib.nullcontext():
             opened_here = not self._attached
             if opened_here:
                 self._open_file()
@@ -265,6 +265,8 @@ class LogIndex(IndexRefresh):
         reason = None
         try:
             self._connection.execute(ATTACH_SQL, [str(self.path)])
+        except duckdb.ResourceInUseException:  # still attached (a result left open holds it): not unreadable
+            raise
         except duckdb.Error as exc:
             reason = f"unreadable index ({str(exc).splitlines()[0][:100]})"
             self._delete_index_files()

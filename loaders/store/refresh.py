@@ -142,9 +142,17 @@ class IndexRefresh:
     @contextlib.contextmanager
     def _refresh_memory(self) -> Iterator[None]:
         """While a process that serves queries from a copy (``in_memory``) refreshes, DuckDB's memory is
-        REFRESH_MEMORY_LIMIT, and its steady limit again afterwards (see loaders.store.memory_copy)."""
+        REFRESH_MEMORY_LIMIT, and its steady limit again afterwards (see loaders.store.memory_copy).
+        A process that queries the index file refreshes unbounded (a large change is bounded by
+        _memory_bounded, with room for the JSON reader's buffers) and has INDEX_FILE_MEMORY_LIMIT again
+        for its queries afterwards."""
         if not self.in_memory:
-            yield
+            self._connection.execute("RESET memory_limit")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    restore_memory_limit(self._connection, serving_copy=False)
             return
         restore_memory_limit(self._connection, refreshing=True)
         try:
