@@ -348,6 +348,20 @@ def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_pat
         domain.current_domain.cache_clear()
 
 
+@pytest.fixture
+def started_pools(monkeypatch) -> list:
+    """The worker pools the transitions start during the test, in order."""
+    pools = []
+
+    class CountedPool(transitions.WorkerPool):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(transitions, "WorkerPool", CountedPool)
+    return pools
+
+
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
 def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(recipe_tree, tmp_path, monkeypatch):
     here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
@@ -362,18 +376,10 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
 
 
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
-def test_workers_take_the_rest_when_the_estimate_was_low(recipe_tree, tmp_path, monkeypatch):
+def test_workers_take_the_rest_when_the_estimate_was_low(recipe_tree, tmp_path, monkeypatch, started_pools):
     """The estimate of missing changes counts every recorded one, so it runs low for a filter: once
     PARALLEL_CHANGES have been worked out here, the parse workers take the rest (same changes)."""
     here = transition_changes(LogIndex(recipe_tree, tmp_path / "here"))
-    pools = []
-
-    class CountedPool(transitions.WorkerPool):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pools.append(self)
-
-    monkeypatch.setattr(transitions, "WorkerPool", CountedPool)
     monkeypatch.setattr(transitions, "_likely_missing", lambda *_: 0)  # the estimate is wrong
     monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 4)
     monkeypatch.setattr(transitions, "MIN_PIECE", 2)
@@ -382,7 +388,7 @@ def test_workers_take_the_rest_when_the_estimate_was_low(recipe_tree, tmp_path, 
     index.cursor()  # loaded
     with index.index_file() as connection, connection.cursor() as cursor:
         assert transitions.record_missing_changes(index, cursor) == 19
-    assert len(pools) == 1 and all(worker.poll() is not None for worker in pools[0]._procs)
+    assert len(started_pools) == 1 and all(worker.poll() is not None for worker in started_pools[0]._procs)
     columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
     assert here[columns].astype(str).equals(transition_changes(index)[columns].astype(str))
 
@@ -430,24 +436,18 @@ def test_missing_changes_are_read_and_recorded_a_piece_at_a_time(recipe_tree, tm
 
 
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
-def test_workers_started_early_for_changes_that_were_recorded_are_stopped(recipe_tree, cache_dir, monkeypatch):
+def test_workers_started_early_for_changes_that_were_recorded_are_stopped(
+    recipe_tree, cache_dir, monkeypatch, started_pools
+):
     index = LogIndex(recipe_tree, cache_dir)
     rules = fix_rules(index)  # records every transition's change
-    pools = []
-
-    class CountedPool(transitions.WorkerPool):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pools.append(self)
-
-    monkeypatch.setattr(transitions, "WorkerPool", CountedPool)
     monkeypatch.setattr(transitions, "PARALLEL_CHANGES", 1)
     with index.index_file() as connection, connection.cursor() as cursor:
         assert transitions._likely_missing(cursor, "true", []) == 0
         monkeypatch.setattr(transitions, "_likely_missing", lambda *_: 1000)  # the estimate is wrong
         assert transitions.record_missing_changes(index, cursor) == 0
-    assert len(pools) == 1
-    assert all(worker.poll() is not None for worker in pools[0]._procs)  # stopped, not left running
+    assert len(started_pools) == 1
+    assert all(worker.poll() is not None for worker in started_pools[0]._procs)  # stopped, not left running
     assert fix_rules(index).equals(rules)
 
 
