@@ -213,9 +213,10 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
     # Pieces for every worker busy to the end, as far as the estimate tells.
     size = max(MIN_PIECE, min(CHANGES_PER_TASK, -(-likely // (workers * 4))))
     pool = WorkerPool(workers) if local and likely >= PARALLEL_CHANGES else None  # starts as the query runs
-    missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_reader(size)
+    missing = None
     recorded = 0
     try:
+        missing = connection.sql(_over_transitions(MISSING_SQL, where), params=params).to_arrow_reader(size)
         pieces = (pa.Table.from_batches([batch]) for batch in missing if batch.num_rows)
         with connection.cursor() as writer:
             if pool is None:
@@ -237,7 +238,8 @@ def record_missing_changes(index: LogIndex, connection: duckdb.DuckDBPyConnectio
                 _stop_if_cancelled()  # the answers stop coming when it is
         return recorded
     finally:
-        missing.close()  # read to its end or not: an open reader keeps the index file attached after DETACH
+        if missing is not None:  # read to its end or not: an open reader keeps the index file attached after DETACH
+            missing.close()
         if pool is not None:
             pool.close(kill=_cancelled())
 
