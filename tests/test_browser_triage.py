@@ -104,7 +104,10 @@ def test_back_after_opening_an_error_returns_to_the_list_and_its_filters(recent_
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{url}/errors?status=failed&triage=all")
         _list_shown(page)
-        grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        # the wide layout's grid (the narrow layout's is in the page too, hidden at this width)
+        shown = page.locator(".st-key-errors_groups_wide_layout [data-testid='stDataFrame']")
+        shown.wait_for(state="visible", timeout=60_000)
+        grid = shown.bounding_box()
         page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's selection box
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         assert "error=" in page.url and "status=failed" in page.url
@@ -119,6 +122,7 @@ def test_back_after_opening_an_error_returns_to_the_list_and_its_filters(recent_
 def _click_link_cell(page, grid, row: int, x: float) -> None:
     """Click the link text of a grid's cell (``x`` pixels from the grid's left edge, data row ``row``):
     the grid follows a link only under a pointer that has moved over it."""
+    grid.wait_for(state="visible", timeout=60_000)
     box = grid.bounding_box()
     y = box["y"] + 35 + 17 + 35 * row
     page.mouse.move(box["x"] + x - 2, y)
@@ -131,7 +135,7 @@ def test_an_error_and_a_session_open_by_clicking_their_text_and_back_returns(rec
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{url}/errors?status=failed&triage=all")
         _list_shown(page)
-        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]').first, 0, 60)  # the error's text
+        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]:visible').first, 0, 60)  # the error's text
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         _settled(page)
         assert "error=" in page.url and "status=failed" in page.url and "triage=all" in page.url
@@ -200,7 +204,7 @@ def test_pages_without_filters_hide_them_and_the_filters_come_back_on_the_next_p
         assert page.get_by_role("button", name="Model: model-a").count() == 1  # the filter bar shows it again
         # the page's listener was drawn anew on the way (the sidebar changed above it): links still open
         # in the same tab, and Back still returns
-        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]').first, 0, 60)
+        _click_link_cell(page, page.locator('[data-testid="stDataFrame"]:visible').first, 0, 60)
         page.get_by_text("Triage:", exact=False).wait_for(timeout=60_000)
         assert len(page.context.pages) == 1 and "error=" in page.url
         page.go_back()
