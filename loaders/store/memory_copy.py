@@ -95,9 +95,10 @@ def _copy_compressed(
     targets = [f"{COMPRESSED_COPY}_{kind}_{parts}_{number}" for number in range(parts)]
     cursors = [connection.cursor() for _ in targets]  # made here: one connection object, one thread at a time
     directory = connection.execute("SELECT current_setting('temp_directory')").fetchone()[0] if in_files else None
-    before = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    before = None  # the limit to put back once a copy in files is made
     if directory:
         os.makedirs(directory, exist_ok=True)
+        before = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         _set_memory_limit(connection, FILE_COPY_WORK_MEMORY_LIMIT)
 
     def copy_part(number: int) -> None:
@@ -117,7 +118,7 @@ def _copy_compressed(
         with ThreadPoolExecutor(max_workers=min(parts, copy_parts()), thread_name_prefix="index-copy") as pool:
             list(pool.map(copy_part, range(parts)))  # list(): a part's error is raised here
     finally:
-        if directory:  # the rest of the refresh has its own limit back
+        if before is not None:  # the rest of the refresh has its own limit back
             _set_memory_limit(connection, before)
     return targets
 
