@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -348,6 +349,12 @@ def test_domain_configuration_changes_bridge_kinds_and_tracked_libraries(tmp_pat
         domain.current_domain.cache_clear()
 
 
+def _same_changes(first: Any, second: Any) -> bool:
+    """Two transition_changes() frames hold the same pairs with the same changes, in the same order."""
+    columns = ["failure_path", "next_path", *CHANGE_COLUMNS]
+    return first[columns].astype(str).equals(second[columns].astype(str))
+
+
 @pytest.fixture
 def started_pools(monkeypatch) -> list:
     """The worker pools the transitions start during the test, in order."""
@@ -370,8 +377,7 @@ def test_changes_worked_out_by_the_parse_workers_match_those_worked_out_here(rec
     monkeypatch.setattr(transitions, "MIN_PIECE", 1)
     in_workers = transition_changes(LogIndex(recipe_tree, tmp_path / "workers"))
     assert len(here) == len(in_workers) == 19
-    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
-    assert here[columns].astype(str).equals(in_workers[columns].astype(str))
+    assert _same_changes(here, in_workers)
     assert any("skimage" in added for added in in_workers["added_imports"])
 
 
@@ -389,8 +395,7 @@ def test_workers_take_the_rest_when_the_estimate_was_low(recipe_tree, tmp_path, 
     with index.index_file() as connection, connection.cursor() as cursor:
         assert transitions.record_missing_changes(index, cursor) == 19
     assert len(started_pools) == 1 and all(worker.poll() is not None for worker in started_pools[0]._procs)
-    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
-    assert here[columns].astype(str).equals(transition_changes(index)[columns].astype(str))
+    assert _same_changes(here, transition_changes(index))
 
 
 def test_a_reader_left_early_leaves_the_index_file_whole(recipe_tree, cache_dir, monkeypatch):
@@ -431,8 +436,7 @@ def test_missing_changes_are_read_and_recorded_a_piece_at_a_time(recipe_tree, tm
     assert recorded == [4, 4, 4, 4, 3]
     pieces = transition_changes(index)  # all recorded now: read back, nothing worked out again
     assert len(recorded) == 5
-    columns = ["failure_path", "next_path", "removed_imports", "added_imports", "removed_tokens", "added_tokens"]
-    assert whole[columns].astype(str).equals(pieces[columns].astype(str))
+    assert _same_changes(whole, pieces)
 
 
 @pytest.mark.skipif(worker_count() < 2, reason="one CPU: the changes are never worked out in workers")
