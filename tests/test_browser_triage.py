@@ -168,6 +168,9 @@ def test_the_issue_list_on_a_phone_shows_the_count_and_last_seen_beside_the_erro
         narrow = page.locator(".st-key-errors_groups_narrow_layout [data-testid='stDataFrame']")
         wide = page.locator(".st-key-errors_groups_wide_layout [data-testid='stDataFrame']")
         shown, hidden = (narrow, wide) if width < 640 else (wide, narrow)
+        # the other layout is hidden by the page's style, which may apply a moment after its grid is drawn
+        shown.wait_for(state="visible", timeout=60_000)
+        hidden.wait_for(state="hidden", timeout=60_000)
         assert shown.is_visible() and not hidden.is_visible()
         box = shown.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= width  # the list fits the screen
